@@ -1,0 +1,272 @@
+"""The ``colorlib`` command: colorize photos, train, inspect, evaluate and time models.
+
+    colorlib colorize photo.jpg -o photo-color.png
+    colorlib train --smoke --out runs/smoke
+    colorlib info --model miniplaces-full
+
+Run ``colorlib COMMAND --help`` for each command's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = "miniplaces-full"
+
+
+class UserError(Exception):
+    """A mistake in the command line or its inputs: printed as one line, exit status 2."""
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda: this PyTorch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def _load(spec: str, device="cpu"):
+    from .checkpoint import CheckpointError, load_model
+
+    try:
+        return load_model(spec, device)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+
+
+# -- colorize -------------------------------------------------------------------------------
+def cmd_colorize(a: argparse.Namespace) -> None:
+    import torch
+
+    from .infer import colorize, global_features_of
+    from .model import mix_global
+
+    if a.output and len(a.images) > 1:
+        raise UserError("-o names one output file; with several images use --out-dir")
+    missing = [p for p in a.images if not Path(p).is_file()]
+    if missing:
+        raise UserError(f"no such image file: {missing[0]}")
+    model = _load(a.model, _device(a.device))
+    if a.global_image and model.global_features is None:
+        raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
+    if a.mix is not None and not a.global_image:
+        raise UserError("--mix needs --global-image (the photo to mix global features with)")
+    out_dir = Path(a.out_dir) if a.out_dir else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
+    for path in tqdm(a.images, desc="colorizing", unit="image", disable=len(a.images) < 3 or a.quiet):
+        g = None
+        global_image = a.global_image
+        if a.mix is not None:
+            g = mix_global(global_features_of(model, path), global_features_of(model, a.global_image), a.mix)
+            global_image = None
+        try:
+            with torch.inference_mode():
+                result = colorize(model, path, global_image=global_image, global_features=g)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        target = Path(a.output) if a.output else (out_dir or Path(path).parent) / f"{Path(path).stem}-color.png"
+        if target.resolve() == Path(path).resolve():
+            raise UserError(f"refusing to overwrite the input {path}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result.save(target)
+        if not a.quiet:
+            print(f"{path} -> {target}")
+
+
+# -- train ------------------------------------------------------------------------------------
+SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit=200, log_every=5,
+             checkpoint_every=40, optimizer="adamw", lr=3e-3)
+
+
+def cmd_train(a: argparse.Namespace) -> None:
+    from .checkpoint import CheckpointError, save_model
+    from .data import DataError
+    from .train import TrainConfig, train
+
+    if a.steps is not None and a.epochs is not None:
+        raise UserError("give --steps or --epochs, not both")
+    kw = dict(SMOKE) if a.smoke else {}
+    for name in ("config", "variant", "width", "dropout", "alpha", "optimizer", "lr", "weight_decay",
+                 "schedule", "warmup_steps", "batch_size", "steps", "epochs", "min_scale", "seed", "data",
+                 "shards", "val_limit", "checkpoint_every", "log_every", "precision", "device", "workers"):
+        v = getattr(a, name)
+        if v is not None:
+            kw[name] = v
+    if a.limit is not None:
+        kw["train_limit"] = a.limit
+    if a.compile:
+        kw["compile"] = True
+    if kw.get("steps") is None and kw.get("epochs") is None:
+        kw["epochs"] = 1.0
+    tc = TrainConfig(**kw)
+    try:
+        result = train(tc, a.out, resume=a.resume, progress=not a.quiet)
+    except (DataError, CheckpointError, FileExistsError, ValueError) as e:
+        raise UserError(str(e)) from None
+    if int(os.environ.get("RANK", 0)) != 0:
+        return
+    if not result.interrupted:
+        from .checkpoint import load_model
+
+        model = load_model(Path(a.out) / "checkpoint.pt")
+        meta = {k: v for k, v in model.meta.items() if k != "model"}
+        save_model(model, Path(a.out) / "model.safetensors", meta, half=False)
+    first = result.log[0]["loss"] if result.log else float("nan")
+    last = result.log[-1]["loss"] if result.log else float("nan")
+    print(f"{result.steps} steps, {result.images_seen} images seen in {result.wall_s:.1f} s "
+          f"({result.train_images} training images; {result.removed_gray} gray/low-colour and "
+          f"{result.removed_corrupt} unreadable removed). loss {first:.4f} -> {last:.4f}")
+    if result.val:
+        v = result.val[-1]
+        print(f"validation: colour loss {v['val_colour_loss']:.5f}, top-1 {v['val_top1']:.3f}, "
+              f"top-5 {v['val_top5']:.3f} on {v['images']} images")
+    print(f"run folder: {a.out} (log.csv, val.csv, checkpoint.pt"
+          f"{'' if result.interrupted else ', model.safetensors'})")
+    if result.interrupted:
+        sys.exit(130)
+
+
+# -- info --------------------------------------------------------------------------------------
+def cmd_info(a: argparse.Namespace) -> None:
+    from .checkpoint import available_models, models_dir, resolve_model_path
+    from .model import weight_count
+
+    if a.list:
+        for name in available_models():
+            print(name)
+        return
+    model = _load(a.model)
+    meta = model.meta
+    path = resolve_model_path(a.model)
+    card = models_dir() / f"{Path(path).stem}.md"
+    info = {
+        "model": a.model,
+        "file": str(path),
+        "config": meta.get("model"),
+        "weights": weight_count(model),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training": meta.get("training"),
+        "results": meta.get("results"),
+    }
+    results = models_dir() / "results.json"
+    if results.exists() and Path(path).parent == models_dir():
+        info["results"] = json.loads(results.read_text()).get("models", {}).get(Path(path).stem)
+    if a.json:
+        print(json.dumps(info, indent=1))
+        return
+    print(f"{info['model']}  ({info['file']})")
+    cfg = info["config"]
+    print(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
+          f"{cfg['num_classes']} classes; {info['parameters']:,} parameters")
+    t = info.get("training") or {}
+    if t:
+        print("  training: " + ", ".join(f"{k} {v}" for k, v in t.items()))
+    r = info.get("results") or {}
+    if r:
+        print("  validation: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in r.items()))
+    if card.exists():
+        print(f"  model card: {card}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="colorlib",
+        description="Automatic image colorization after Iizuka, Simo-Serra and Ishikawa, "
+                    "'Let there be Color!' (SIGGRAPH 2016).",
+        epilog="Shipped models: colorlib info --list. Data: --data, $COLORLIB_DATA or ../shared/data.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
+                       description="Colorize photos of any size. The output keeps each input's "
+                                   "lightness; only a*b* come from the network.")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any mode; colour input is "
+                                                              "reduced to its luminance first)")
+    c.add_argument("-o", "--output", help="output file (one input only; default: IMAGE-color.png)")
+    c.add_argument("--out-dir", help="write IMAGE-color.png files here")
+    c.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped model name, .safetensors/.pt file, or run folder (default {DEFAULT_MODEL})")
+    c.add_argument("--global-image", help="take the global features from this photo (style transfer)")
+    c.add_argument("--mix", type=float, help="with --global-image: 0 = own global features, 1 = the other's")
+    c.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_colorize)
+
+    t = sub.add_parser("train", help="train a model (paper Eq. 6, ADADELTA by default)",
+                       description="Train on MiniPlaces (tar shards or folder), Places365-Standard or "
+                                   "a folder of colour photos. Ctrl-C writes a checkpoint; --resume "
+                                   "continues it exactly. Under torchrun, trains with DDP.")
+    t.add_argument("--data", help="data root (default: $COLORLIB_DATA, else ../shared/data)")
+    t.add_argument("--out", required=True, help="run folder (new, or existing with --resume)")
+    t.add_argument("--config", choices=["paper", "miniplaces", "tiny"],
+                   help="model preset (default miniplaces; --smoke: tiny)")
+    t.add_argument("--variant", choices=["full", "baseline"])
+    t.add_argument("--alpha", type=float, help="classification loss weight (default 1/300; baseline: 0)")
+    t.add_argument("--width", type=float, help="channel multiplier (1.0 = paper)")
+    t.add_argument("--dropout", type=float, help="dropout before the global FC layers")
+    t.add_argument("--optimizer", choices=["adadelta", "adamw"])
+    t.add_argument("--lr", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--schedule", choices=["constant", "cosine"])
+    t.add_argument("--warmup-steps", type=int)
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--steps", type=int)
+    g.add_argument("--epochs", type=float)
+    t.add_argument("--batch-size", type=int, help="per process (default 128, as the paper)")
+    t.add_argument("--min-scale", type=float, help="random-resized crop area (1.0 = paper's crop)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--shards", type=int, help="use only the first N MiniPlaces training shards")
+    t.add_argument("--limit", type=int, help="use only the first N training images")
+    t.add_argument("--val-limit", type=int, help="validation images per pass (0: none)")
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--log-every", type=int)
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    t.add_argument("--device", help="auto | cpu | cuda")
+    t.add_argument("--workers", type=int, help="decode workers")
+    t.add_argument("--compile", action="store_true", help="torch.compile the model")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--smoke", action="store_true",
+                   help="a tiny CPU run (tiny config, 80 steps on 2,000 images): checks everything works")
+    t.add_argument("-q", "--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    i = sub.add_parser("info", help="show a model's config, training and validation figures")
+    i.add_argument("--model", default=DEFAULT_MODEL)
+    i.add_argument("--list", action="store_true", help="list the shipped models")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return p
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not getattr(a, "func", None):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        a.func(a)
+    except UserError as e:
+        print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Colorizing photographs: pre-processing, the network, post-processing (paper section 3.2).
+
+The split follows the usual colorization pipeline: the input's full-resolution L* is kept;
+the network sees L*/100 (any size; the global branch a rescaled copy); its a*b* output at
+half resolution is upsampled to full size and joined with the original L*. Only a*b*
+come from the network, so the output's lightness is the input's.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab
+from .model import Colorizer, fold_batchnorm
+
+_FOLDED: "weakref.WeakKeyDictionary[Colorizer, tuple[int, Colorizer]]" = weakref.WeakKeyDictionary()
+ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+
+
+def to_rgb_array(image: ImageLike) -> np.ndarray:
+    """Any PIL image, path, or array (gray ``(H, W)``, RGB/RGBA ``(H, W, 3|4)``, uint8 or
+    float in [0, 1]) -> uint8 RGB ``(H, W, 3)``. EXIF orientation is applied to files."""
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.exists():
+            raise FileNotFoundError(f"no such image: {path}")
+        try:
+            with Image.open(path) as im:
+                image = ImageOps.exif_transpose(im).convert("RGB")
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"{path} is not an image PIL can read: {e}") from e
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I"):  # 16-bit gray: scale down, keep the range
+            a = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray((a / max(a.max(), 1) * 255).round().astype(np.uint8))
+        return np.array(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = np.stack([a] * 3, axis=-1)
+    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if a.shape[-1] == 1:
+        a = np.repeat(a, 3, axis=-1)
+    a = a[..., :3]
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if np.issubdtype(a.dtype, np.floating):
+        if a.min() < 0 or a.max() > 1:
+            raise ValueError("float images must be in [0, 1]")
+        return (a * 255).round().astype(np.uint8)
+    if a.dtype == np.uint16:
+        return (a / 257).round().astype(np.uint8)
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    raise ValueError(f"unsupported image dtype {a.dtype}")
+
+
+def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255.0
+
+
+def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
+    """L* in [0, 100] of any image, ``(1, 1, H, W)``. Colour input keeps only its L*."""
+    return rgb_to_lab(rgb_tensor(to_rgb_array(image), device))[:, :1]
+
+
+def predict_ab(
+    model: Colorizer,
+    L: torch.Tensor,
+    global_L: torch.Tensor | None = None,
+    global_features: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """a*b* (in about [-128, 127]) for L* ``(N, 1, H, W)`` in [0, 100], at full size H x W.
+
+    The network's half-resolution output is upsampled bilinearly (paper section 3.2.5).
+    """
+    x = normalize_L(L)
+    g = None if global_L is None else normalize_L(global_L)
+    x = x.contiguous(memory_format=torch.channels_last)
+    ab01 = model(x, global_L=g, global_features=global_features).ab
+    ab01 = F.interpolate(ab01.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
+    return denormalize_ab(ab01)
+
+
+def _ready(model: Colorizer) -> Colorizer:
+    """The model with batch norm folded (section 3.4), cached on it until its weights change."""
+    version = sum(t._version for t in model.state_dict().values())
+    cached = _FOLDED.get(model)
+    if cached is None or cached[0] != version:
+        cached = _FOLDED[model] = (version, fold_batchnorm(model))
+    return cached[1]
+
+
+@torch.inference_mode()
+def colorize(
+    model: Colorizer,
+    image: ImageLike,
+    global_image: ImageLike | None = None,
+    global_features: torch.Tensor | None = None,
+    fold: bool = True,
+) -> Image.Image:
+    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size.
+
+    The output's L* is the input's luminance; only a*b* come from the network.
+    ``global_image``: take the global features from another photo (style transfer, paper
+    section 4.5); ``global_features``: a given global vector (e.g. a mix of two).
+    """
+    net = _ready(model) if fold else model.eval()
+    device = next(net.parameters()).device
+    L = luminance(image, device)
+    gL = None if global_image is None else luminance(global_image, device)
+    ab = predict_ab(net, L, gL, global_features)
+    rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
+    return Image.fromarray((rgb * 255).round().clamp(0, 255).byte().cpu().numpy())
+
+
+@torch.inference_mode()
+def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
+    """The 256-d global feature vector ``(1, 256*width)`` of a photo (section 4.5)."""
+    net = _ready(model)
+    return net.encode_global(normalize_L(luminance(image, next(net.parameters()).device)))
+
+
+@torch.inference_mode()
+def colorize_batch(model: Colorizer, rgb: torch.Tensor) -> torch.Tensor:
+    """Colorize the grayscale versions of float RGB ``(N, 3, H, W)`` in [0, 1]; returns
+    float RGB in [0, 1] with each input's own L*. Used for evaluation."""
+    L = rgb_to_lab(rgb)[:, :1]
+    ab = predict_ab(model, L)
+    return lab_to_rgb(join_lab(L, ab))

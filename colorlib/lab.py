@@ -1,0 +1,125 @@
+"""sRGB <-> CIE L*a*b* (D65) in torch, differentiable and batched.
+
+Every function takes and returns tensors shaped ``(N, 3, H, W)`` (or ``(3, H, W)``)
+on any device and in any floating dtype; the arithmetic runs in float32 at least.
+
+Ranges, stated once here and again in each docstring:
+
+* sRGB: each channel in ``[0, 1]`` (gamma-encoded, as stored in image files).
+* L*: ``[0, 100]``.
+* a*, b*: about ``[-128, 127]`` (real sRGB colours stay inside about
+  ``[-86, 98]`` for a* and ``[-108, 95]`` for b*).
+* normalised a*b* (the network's sigmoid output, paper section 3.2.5): ``[0, 1]``.
+
+The constants are the ones scikit-image uses (``skimage.color.rgb2lab`` with the
+D65 / 2 degree observer), so the two agree to well under ``1e-3``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+# sRGB primaries -> CIE XYZ, D65 white (IEC 61966-2-1).
+_XYZ_FROM_RGB = (
+    (0.412453, 0.357580, 0.180423),
+    (0.212671, 0.715160, 0.072169),
+    (0.019334, 0.119193, 0.950227),
+)
+_D65_WHITE = (0.95047, 1.0, 1.08883)
+_EPSILON = 0.008856  # (6/29)^3, where the cube root of f(t) meets its linear part
+_KAPPA = 7.787  # slope of that linear part
+
+#: a* and b* are mapped to [0, 1] by ``(ab + AB_SHIFT) / AB_SCALE`` (paper 3.2.5).
+AB_SHIFT = 128.0
+AB_SCALE = 255.0
+
+
+def _check(x: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"{name} must be shaped (N, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor (got {x.dtype}); divide uint8 images by 255")
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _matrix(rows, like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(rows, dtype=like.dtype, device=like.device)
+
+
+def _apply(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # channel mixing for (..., 3, H, W)
+    return torch.einsum("ij,...jhw->...ihw", m, x)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in ``[0, 1]`` -> L*a*b* with L* in ``[0, 100]``, a*, b* in about ``[-128, 127]``.
+
+    Input outside ``[0, 1]`` is clipped first. Differentiable everywhere (the
+    gradient of the gamma curve and of the cube root is finite at 0).
+    """
+    rgb = _check(rgb, "rgb").clamp(0.0, 1.0)
+    linear = torch.where(
+        rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
+    )
+    xyz = _apply(_matrix(_XYZ_FROM_RGB, rgb), linear)
+    xyz = xyz / _matrix(_D65_WHITE, rgb).view(3, 1, 1)
+    f = torch.where(
+        xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0
+    )
+    fx, fy, fz = f.unbind(-3)
+    L = 116.0 * fy - 16.0
+    a = 500.0 * (fx - fy)
+    b = 200.0 * (fy - fz)
+    return torch.stack((L, a, b), dim=-3)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """L*a*b* (L* in ``[0, 100]``, a*, b* in about ``[-128, 127]``) -> sRGB in ``[0, 1]``.
+
+    Colours outside the sRGB gamut are clipped to ``[0, 1]``; the result is never NaN.
+    """
+    lab = _check(lab, "lab")
+    L, a, b = lab.unbind(-3)
+    fy = (L + 16.0) / 116.0
+    fx = fy + a / 500.0
+    fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: negative Z is clipped
+    f = torch.stack((fx, fy, fz), dim=-3)
+    xyz = torch.where(f > 0.2068966, f.clamp(min=0.2068966) ** 3, (f - 16.0 / 116.0) / _KAPPA)
+    xyz = xyz * _matrix(_D65_WHITE, lab).view(3, 1, 1)
+    rgb_from_xyz = torch.linalg.inv(_matrix(_XYZ_FROM_RGB, lab).double()).to(lab.dtype)
+    linear = _apply(rgb_from_xyz, xyz)
+    rgb = torch.where(
+        linear > 0.0031308,
+        1.055 * linear.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055,
+        12.92 * linear,
+    )
+    return rgb.clamp(0.0, 1.0)
+
+
+def rgb_to_gray_L(rgb: torch.Tensor) -> torch.Tensor:
+    """L* channel (``[0, 100]``) of sRGB in ``[0, 1]``, shaped ``(N, 1, H, W)`` or ``(1, H, W)``."""
+    return rgb_to_lab(rgb).narrow(-3, 0, 1)
+
+
+def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
+    """a*b* in about ``[-128, 127]`` -> ``[0, 1]``, the range of the network's sigmoid (paper 3.2.5)."""
+    return (ab + AB_SHIFT) / AB_SCALE
+
+
+def denormalize_ab(ab01: torch.Tensor) -> torch.Tensor:
+    """Network output in ``[0, 1]`` -> a*b* in ``[-128, 127]``; inverse of :func:`normalize_ab`."""
+    return ab01 * AB_SCALE - AB_SHIFT
+
+
+def normalize_L(L: torch.Tensor) -> torch.Tensor:
+    """L* in ``[0, 100]`` -> ``[0, 1]``, the network's input range."""
+    return L / 100.0
+
+
+def join_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Stack L* ``(N, 1, H, W)`` in ``[0, 100]`` and a*b* ``(N, 2, H, W)`` into L*a*b*."""
+    if L.shape[-2:] != ab.shape[-2:]:
+        raise ValueError(f"L {tuple(L.shape)} and ab {tuple(ab.shape)} differ in size")
+    return torch.cat((L, ab), dim=-3)

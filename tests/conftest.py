@@ -1,0 +1,42 @@
+"""Shared fixtures: real photos that need no data folder, and the MiniPlaces folder when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_dir() -> Path | None:
+    env = os.environ.get("COLORLIB_DATA")
+    if env and Path(env).exists():
+        return Path(env)
+    return SHARED if SHARED.exists() else None
+
+
+@pytest.fixture(scope="session")
+def miniplaces() -> Path:
+    d = data_dir()
+    if d is None or not (d / "miniplaces").exists():
+        pytest.skip("MiniPlaces data not present (../shared/data or $COLORLIB_DATA)")
+    return d / "miniplaces"
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    """Real photographs shipped inside installed wheels."""
+    import skimage.data
+
+    return {
+        "astronaut": skimage.data.astronaut(),
+        "coffee": skimage.data.coffee(),
+        "chelsea": skimage.data.chelsea(),
+        "camera": skimage.data.camera(),  # a real grayscale photograph
+    }

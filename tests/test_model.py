@@ -1,0 +1,142 @@
+import pytest
+import torch
+
+from colorlib.model import (Colorizer, ColorizerConfig, describe_layers, fold_batchnorm, mix_global,
+                            weight_count)
+
+# Table 1 of the paper, layer by layer: (kernel area, inputs, outputs) of every conv and FC.
+TABLE_1 = (
+    # low-level features
+    [(9, 1, 64), (9, 64, 128), (9, 128, 128), (9, 128, 256), (9, 256, 256), (9, 256, 512)]
+    # global features: 4 convs, FC 1024 (7x7x512 in), 512, 256
+    + [(9, 512, 512)] * 4 + [(1, 7 * 7 * 512, 1024), (1, 1024, 512), (1, 512, 256)]
+    # mid-level features
+    + [(9, 512, 512), (9, 512, 256)]
+    # fusion: W is 256 x 512 (Eq. 5)
+    + [(1, 512, 256)]
+    # colorization network
+    + [(9, 256, 128), (9, 128, 64), (9, 64, 64), (9, 64, 32), (9, 32, 2)]
+    # classification network: 512 -> 256 -> 205
+    + [(1, 512, 256), (1, 256, 205)]
+)
+
+
+def trained_like(model: Colorizer) -> Colorizer:
+    """Give batch norm real running statistics (a few forward passes in train mode)."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(4, 1, 64, 64))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def paper():
+    torch.manual_seed(0)
+    return Colorizer(ColorizerConfig()).eval()
+
+
+def test_paper_weight_count_matches_table_1(paper):
+    expected = sum(k * i * o for k, i, o in TABLE_1)
+    assert expected == 42_346_880
+    assert weight_count(paper) == expected
+    assert len(describe_layers()) == len(TABLE_1)
+
+
+def test_output_shapes_at_many_sizes(paper):
+    with torch.no_grad():
+        for H, W in [(224, 224), (300, 451), (1000, 37)]:
+            out = paper(torch.rand(1, 1, H, W))
+            assert out.ab.shape == (1, 2, (H + 1) // 2, (W + 1) // 2)
+            assert out.logits.shape == (1, 205) and out.global_features.shape == (1, 256)
+            assert 0 <= out.ab.min() and out.ab.max() <= 1
+
+
+def test_2048_square_on_cpu():
+    cfg = ColorizerConfig()
+    model = fold_batchnorm(Colorizer(cfg))
+    with torch.inference_mode():
+        out = model(torch.rand(1, 1, 2048, 2048).contiguous(memory_format=torch.channels_last))
+    assert out.ab.shape == (1, 2, 1024, 1024)
+
+
+def test_global_size_input_shares_low_level_features(paper, monkeypatch):
+    calls = []
+    orig = paper.low_level.forward
+    monkeypatch.setattr(paper.low_level, "forward", lambda x: calls.append(x.shape) or orig(x))
+    with torch.no_grad():
+        paper(torch.rand(2, 1, 224, 224))
+        assert len(calls) == 1
+        paper(torch.rand(2, 1, 256, 320))
+        assert calls[1:] == [(2, 1, 256, 320), (2, 1, 224, 224)]
+
+
+def test_baseline_variant():
+    base = Colorizer(ColorizerConfig(variant="baseline"))
+    assert base.global_features is None and base.classifier is None
+    names = [m.__class__.__name__ for m in base.modules()]
+    assert "FusionLayer" not in names and "GlobalFeatures" not in names
+    assert base.fusion.layer.kernel_size == (3, 3)
+    out = base.eval()(torch.rand(1, 1, 64, 96))
+    assert out.logits is None and out.ab.shape == (1, 2, 32, 48)
+
+
+def test_fusion_is_eq5_concatenation(paper):
+    """The split implementation equals relu(b + W [global; mid]) computed literally."""
+    fusion = paper.fusion
+    mid, g = torch.rand(2, 256, 5, 7), torch.rand(2, 256)
+    cat = torch.cat([g[:, :, None, None].expand(-1, -1, 5, 7), mid], dim=1)
+    literal = fusion.act(fusion.bn(torch.nn.functional.conv2d(cat, fusion.layer.weight)))
+    assert torch.allclose(fusion(mid, g), literal, atol=1e-5)
+
+
+def test_style_transfer_changes_output_and_mixing(photos):
+    torch.manual_seed(0)
+    model = Colorizer(ColorizerConfig.preset("tiny"))
+    with torch.no_grad():  # an untrained network barely listens to its global features: make it
+        g = model.fusion.global_channels
+        model.fusion.layer.weight[:, g:] = 0
+        model.fusion.layer.weight[:, :g].normal_(0, 5)
+    model = trained_like(model)
+    a = torch.rand(1, 1, 64, 64)
+    b = torch.rand(1, 1, 64, 64) * 0.2
+    with torch.no_grad():
+        own = model(a)
+        other = model(a, global_L=b)
+        g_a, g_b = model.encode_global(a), model.encode_global(b)
+        assert not torch.allclose(g_a, g_b)
+        assert (own.ab - other.ab).abs().max() > 1e-4
+        assert torch.allclose(model(a, global_features=g_b).ab, other.ab, atol=1e-6)
+        assert torch.allclose(model(a, global_features=mix_global(g_a, g_b, 0.0)).ab, own.ab, atol=1e-6)
+        half = mix_global(g_a, g_b, 0.5)
+        assert torch.allclose(half, (g_a + g_b) / 2)
+
+
+def test_fold_batchnorm_is_equivalent():
+    torch.manual_seed(0)
+    for variant in ("full", "baseline"):
+        model = trained_like(Colorizer(ColorizerConfig.preset("tiny", variant=variant)))
+        folded = fold_batchnorm(model)
+        assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+        x = torch.rand(2, 1, 72, 88)
+        with torch.no_grad():
+            a, b = model(x), folded(x.contiguous(memory_format=torch.channels_last))
+        assert (a.ab - b.ab).abs().max() < 1e-4
+        if variant == "full":
+            assert (a.logits - b.logits).abs().max() < 1e-4
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original untouched
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="variant"):
+        ColorizerConfig(variant="nope")
+    with pytest.raises(ValueError, match="multiple of 32"):
+        ColorizerConfig(global_size=100)
+    with pytest.raises(ValueError, match="unknown config"):
+        ColorizerConfig.preset("huge")
+    assert ColorizerConfig.preset("miniplaces").num_classes == 100
+
+
+def test_bad_input_shape(paper):
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        paper(torch.rand(1, 3, 64, 64))
