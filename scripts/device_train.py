@@ -152,9 +152,13 @@ def main() -> None:
         if elapsed + predicted > a.deadline_s:
             print(f"skip {name}: {elapsed:.0f} s elapsed + {predicted:.0f} s would pass the deadline", flush=True)
             continue
-        tc = TrainConfig(**{**RECIPE, **kw, "steps": steps, "device": DEVICE.type, "warmup_steps": max(1, steps // 30),
-                            "val_every": max(1, int(epochs) // 6)})
-        r = train(tc, runs / name, progress=False, data=(train_imgs, val_imgs))
+        tc = TrainConfig(**{**RECIPE, **kw, "steps": steps, "device": DEVICE.type,
+                            "warmup_steps": max(1, steps // 30), "val_every": max(1, int(epochs) // 6)})
+        try:
+            r = train(tc, runs / name, progress=False, data=(train_imgs, val_imgs))
+        except Exception:  # noqa: BLE001 - one failed model must not cost the others
+            traceback.print_exc()
+            continue
         model = Colorizer(tc.model_config(100)).to(DEVICE)
         state = torch.load(runs / name / "checkpoint.pt", map_location=DEVICE, weights_only=False)
         model.load_state_dict(state["model"])
