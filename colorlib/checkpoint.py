@@ -13,6 +13,7 @@ or ``.pt`` file, or a run folder.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -32,8 +33,18 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "models"
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".safetensors.gz")
+
+
 def available_models() -> list[str]:
-    return sorted(p.stem for p in models_dir().glob("*.safetensors"))
+    """Names of the shipped models (``<name>.safetensors`` or ``<name>.safetensors.gz``)."""
+    return sorted({p.name.split(".safetensors")[0] for s in WEIGHT_SUFFIXES
+                   for p in models_dir().glob(f"*{s}")})
+
+
+def model_name(path: str | os.PathLike) -> str:
+    """``data/models/miniplaces-full.safetensors.gz`` -> ``miniplaces-full``."""
+    return Path(path).name.split(".safetensors")[0].split(".pt")[0]
 
 
 def _atomic(path: Path, write) -> None:
@@ -102,11 +113,17 @@ def save_model(model: Colorizer, path, meta: dict | None = None, half: bool = Tr
     return path
 
 
-def read_model_meta(path) -> dict:
-    from safetensors import safe_open
+def _read_bytes(path: Path) -> bytes:
+    data = Path(path).read_bytes()
+    return gzip.decompress(data) if Path(path).name.endswith(".gz") else data
 
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads((f.metadata() or {}).get("colorlib", "{}"))
+
+def read_model_meta(path) -> dict:
+    """The colorlib metadata of a ``.safetensors`` (or ``.safetensors.gz``) file."""
+    data = _read_bytes(Path(path))
+    n = int.from_bytes(data[:8], "little")  # safetensors: header length, then a JSON header
+    header = json.loads(data[8 : 8 + n])
+    return json.loads(header.get("__metadata__", {}).get("colorlib", "{}"))
 
 
 def resolve_model_path(spec: str | os.PathLike) -> Path:
@@ -119,9 +136,10 @@ def resolve_model_path(spec: str | os.PathLike) -> Path:
         raise CheckpointError(f"{p} holds neither model.safetensors nor checkpoint.pt")
     if p.is_file():
         return p
-    shipped = models_dir() / f"{spec}.safetensors"
-    if shipped.exists():
-        return shipped
+    for suffix in WEIGHT_SUFFIXES:
+        shipped = models_dir() / f"{spec}{suffix}"
+        if shipped.exists():
+            return shipped
     names = ", ".join(available_models()) or "none shipped yet"
     raise CheckpointError(f"no model {str(spec)!r}: not a file, a run folder, or a shipped model ({names})")
 
@@ -129,11 +147,14 @@ def resolve_model_path(spec: str | os.PathLike) -> Path:
 def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> Colorizer:
     """Load a model for inference: float32, eval mode, with ``.meta`` (config, classes, card)."""
     path = resolve_model_path(spec)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    if path.name.endswith(WEIGHT_SUFFIXES):
+        from safetensors.torch import load
 
         meta = read_model_meta(path)
-        state = load_file(str(path))
+        try:
+            state = load(_read_bytes(path))
+        except Exception as e:  # noqa: BLE001 - a damaged file of any kind
+            raise CheckpointError(f"cannot read weights {path}: {e}") from e
     else:
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=False)

@@ -120,6 +120,7 @@ def main() -> None:
     RECIPE["batch_size"] = a.batch_size
     t_start = time.time()
     out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
     runs = Path("/tmp/colorlib-runs")
     shutil.rmtree(runs, ignore_errors=True)
     torch.backends.cudnn.benchmark = True
