@@ -1,0 +1,319 @@
+"""The naturalness user study (Fig. 5): stimuli, sessions, crash safety, analysis, the app."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorlib.data import LOW_COLOUR_STD, ImageSet, colour_std, load_images
+from colorlib.lab import rgb_to_lab
+from colorlib.study import (
+    COLUMNS,
+    QUESTION,
+    Answer,
+    Stimuli,
+    Study,
+    StudyError,
+    load_answers,
+    make_stimuli,
+    naturalness,
+    plot_figure5,
+    simulate_participant,
+)
+
+matplotlib.use("Agg")
+T = 2  # trials per condition: 6 trials, so 6 distinct photos per participant
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pool(photos) -> ImageSet:
+    """Ten MiniPlaces val photos (else the wheels' photos at 128 px), and one gray photo."""
+    from conftest import data_dir
+
+    d = data_dir()
+    if d is not None and (d / "miniplaces" / "val.tar.gz").exists():
+        images = load_images(d / "miniplaces" / "val.tar.gz", "val", limit=10)
+        names, blobs = images.names, images.blobs
+    else:
+        from sklearn.datasets import load_sample_image
+
+        rgbs = [photos["astronaut"], photos["coffee"], photos["chelsea"], load_sample_image("china.jpg"),
+                load_sample_image("flower.jpg")]
+        names = [f"wheel/{i}.png" for i in range(len(rgbs))] + ["wheel/rocket.png"]
+        import skimage.data
+
+        rgbs.append(skimage.data.rocket())
+        blobs = [_png(np.array(Image.fromarray(a).resize((128, 128), Image.Resampling.LANCZOS)))
+                 for a in rgbs]
+    return ImageSet(blobs + [_png(photos["camera"][::4, ::4])], names + ["gray/camera.png"])
+
+
+@pytest.fixture(scope="module")
+def colour_photos(pool) -> int:
+    from colorlib.data import decode
+
+    x = torch.stack([torch.from_numpy(decode(b)).permute(2, 0, 1) for b in pool.blobs[:-1]])
+    return int((colour_std(x) >= LOW_COLOUR_STD).sum())
+
+
+@pytest.fixture(scope="module")
+def stimuli(pool, colour_photos, tmp_path_factory) -> Stimuli:
+    return make_stimuli(colour_photos, data=pool, size=64, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+# -- stimuli ---------------------------------------------------------------------------------
+def test_stimuli_three_versions_of_the_same_colour_photos(stimuli, colour_photos, pool, monkeypatch):
+    assert len(stimuli) == colour_photos >= 3 * T and "gray/camera" not in stimuli.image_ids
+    assert stimuli.conditions == ("ground_truth", "full", "baseline")
+    for image_id in stimuli.image_ids:
+        ims = {c: Image.open(stimuli.path(image_id, c)).convert("RGB") for c in stimuli.conditions}
+        assert all(im.size == (64, 64) for im in ims.values())
+        L = {c: rgb_to_lab(torch.from_numpy(np.array(im)).permute(2, 0, 1)[None] / 255.0)[0]
+             for c, im in ims.items()}
+        # Colorized at native size, then resized like the photo: same L*, new a*b*.
+        assert (L["full"][0] - L["ground_truth"][0]).abs().mean() < 1.5
+        assert (L["full"][1:] - L["ground_truth"][1:]).abs().mean() > 0.5
+    # Cached: the same call renders nothing and loads no model; a larger n reuses the PNGs.
+    monkeypatch.setattr("colorlib.checkpoint.load_model", lambda *a: pytest.fail("recomputed"))
+    again = make_stimuli(colour_photos, data=pool, size=64, cache_dir=stimuli.folder.parent)
+    assert again.image_ids == stimuli.image_ids and again.folder == stimuli.folder
+    assert Stimuli.load(stimuli.manifest) == stimuli
+    with pytest.raises(StudyError, match=f"only {colour_photos} colour photos"):
+        make_stimuli(colour_photos + 1, data=pool, size=64, cache_dir=stimuli.folder.parent)
+
+
+def test_without_a_data_folder_the_wheels_photos_are_used(monkeypatch, tmp_path):
+    from colorlib.study import _photo_pool
+
+    monkeypatch.setenv("COLORLIB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setattr("colorlib.data.repo_root", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)
+    ids, photos, source = _photo_pool(None)
+    assert len(ids) == 7 and "skimage/astronaut" in ids and "wheels" in source
+    assert all(p.ndim == 3 and p.shape[2] == 3 for p in photos)
+
+
+# -- a participant's session ------------------------------------------------------------------
+def test_order_is_reproducible_and_differs_across_participants(stimuli, tmp_path):
+    def order(pid, seed=0):
+        return Study(pid, stimuli, T, seed=seed, csv_path=tmp_path).trials
+
+    assert order("alice") == order("alice")
+    assert order("alice") != order("bob") and order("alice") != order("alice", seed=1)
+    assert not list(tmp_path.iterdir())  # nothing written before the first answer
+
+
+@pytest.mark.parametrize("pid", ["p1", "p2", "p3", "p4", "p5"])
+def test_trials_per_condition_exact_and_no_photo_shown_twice(stimuli, tmp_path, pid):
+    s = Study(pid, stimuli, T, csv_path=tmp_path)
+    assert Counter(t.condition for t in s.trials) == {c: T for c in stimuli.conditions}
+    assert len({t.image_id for t in s.trials}) == s.n_trials == 3 * T
+    assert [t.number for t in s.trials] == list(range(1, 3 * T + 1))
+
+
+def test_too_few_photos_and_bad_input_are_refused_clearly(stimuli, tmp_path):
+    with pytest.raises(StudyError, match="distinct photos"):
+        Study("p1", stimuli, len(stimuli) // 3 + 1, csv_path=tmp_path)
+    with pytest.raises(StudyError, match="participant id"):
+        Study("../x", stimuli, T, csv_path=tmp_path)
+    s = Study("p1", stimuli, T, csv_path=tmp_path)
+    with pytest.raises(StudyError, match="yes/no"):
+        s.answer("maybe")
+
+
+def test_every_answer_is_on_disk_and_fsynced_before_answer_returns(stimuli, tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    s = Study("p1", stimuli, T, seed=3, csv_path=tmp_path / "p1.csv")
+    assert s.progress == "trial 1 of 6"
+    for k, value in enumerate([True, "no", "y", "N", False, "yes"], 1):
+        t = s.answer(value)
+        with open(s.csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        assert rows[0] == list(COLUMNS) and len(rows) == k + 1
+        assert rows[-1][:5] == ["p1", str(t.number), t.image_id, t.condition, rows[-1][4]]
+        assert rows[-1][4] in ("yes", "no") and rows[-1][6] == "3"
+        assert len(synced) >= k
+    assert s.done and s.current is None and s.progress == "done"
+    assert [r[4] for r in rows[1:]] == ["yes", "no", "yes", "no", "no", "yes"]
+    with pytest.raises(StudyError, match="answered all 6"):
+        s.answer(True)
+
+
+CRASH = """
+import os, sys
+from colorlib.study import Stimuli, Study, simulate_participant
+s = Study("p07", Stimuli.load(sys.argv[1]), {T}, seed=5, csv_path=sys.argv[2])
+simulate_participant(s, rng=0, max_answers=int(sys.argv[3]))
+os._exit(9)  # killed: no cleanup, no buffered output
+"""
+
+
+def test_kill_mid_study_then_resume_counts_add_up(stimuli, tmp_path):
+    r = subprocess.run([sys.executable, "-c", CRASH.format(T=T), str(stimuli.manifest), str(tmp_path), "4"],
+                       check=False, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 9, r.stderr
+    with open(tmp_path / "p07.csv", "a") as f:  # and the 5th answer was cut short mid-write
+        f.write("p07,5,val/0000")
+    with pytest.raises(StudyError, match="already has 4 answers.*resume=True"):
+        Study("p07", stimuli, T, seed=5, csv_path=tmp_path)
+    with pytest.raises(StudyError, match="does not match"):
+        Study("p07", stimuli, T, seed=6, csv_path=tmp_path, resume=True)
+    s = Study("p07", stimuli, T, seed=5, csv_path=tmp_path, resume=True)
+    assert s.n_answered == 4 and s.current == s.trials[4] and s.progress == "trial 5 of 6"
+    assert any("p07.csv:6" in w for w in s.warnings)
+    assert simulate_participant(s, rng=1) == 2 and s.done
+    answers = load_answers(tmp_path, quiet=True)
+    assert len(answers.warnings) == 1 and "p07.csv:6" in answers.warnings[0]
+    assert sorted(a.trial for a in answers.rows) == list(range(1, 7))
+    assert Counter(a.condition for a in answers.rows) == {"ground_truth": T, "full": T, "baseline": T}
+    assert [(a.image_id, a.condition) for a in sorted(answers.rows, key=lambda a: a.trial)] == [
+        (t.image_id, t.condition) for t in s.trials]
+    # Resuming a finished session is harmless; nothing was ever rewritten.
+    assert Study("p07", stimuli, T, seed=5, csv_path=tmp_path, resume=True).done
+
+
+def test_same_participant_id_in_one_folder_is_refused(stimuli, tmp_path):
+    simulate_participant(Study("ana", stimuli, T, csv_path=tmp_path / "ana.csv"), max_answers=1)
+    with pytest.raises(StudyError, match="'ana' already has 1 answers"):
+        Study("ana", stimuli, T, csv_path=tmp_path / "ana-2.csv")
+    with pytest.raises(StudyError, match="resume with that csv_path"):
+        Study("ana", stimuli, T, csv_path=tmp_path / "ana-2.csv", resume=True)
+    Study("bo", stimuli, T, csv_path=tmp_path)  # another id is fine
+
+
+# -- analysis ---------------------------------------------------------------------------------
+def test_broken_rows_are_reported_with_line_numbers_and_skipped(tmp_path, capsys):
+    path = tmp_path / "hand-edited.csv"
+    path.write_text(
+        ",".join(COLUMNS) + "\n"
+        "p1,1,a,full,yes,t,0\n"
+        "p1,2,b,full,maybe,t,0\n"      # 3: bad answer
+        "p1,3,c,baseline,no,t\n"       # 4: 6 columns
+        "\n"
+        "p1,4,d,sepia,yes,t,0\n"       # 6: unknown condition
+        "p1,1,e,baseline,no,t,0\n"     # 7: trial 1 again
+        "p1,5,f,ground_truth,YES,t,0\n"
+        "p1,x,g,baseline,no,t,0\n")    # 9: trial not a number
+    got = load_answers(path)
+    assert [(a.trial, a.answer, a.line) for a in got.rows] == [(1, "yes", 2), (5, "yes", 8)]
+    assert [w.split(":")[1] for w in got.warnings] == ["3", "4", "6", "7", "9"]
+    assert all(w.startswith("hand-edited.csv:") for w in got.warnings)
+    assert "at hand-edited.csv:2" in got.warnings[3] and "'maybe'" in got.warnings[0]
+    err = capsys.readouterr().err
+    assert err.count("warning: hand-edited.csv:") == 5
+
+
+def test_a_class_folder_merges(stimuli, tmp_path):
+    pids = [f"s{i:02d}" for i in range(12)]
+    for i, pid in enumerate(pids):
+        folder = tmp_path / ("late" if i >= 10 else "")  # subfolders are read too
+        simulate_participant(Study(pid, stimuli, T, csv_path=folder), rng=i)
+    result = naturalness(load_answers(tmp_path))
+    assert sorted(result.participants) == pids
+    assert all(result.counts[p][c][1] == T for p in pids for c in result.conditions)
+    pooled = {c: np.mean([result.rates[p][c] for p in pids]) for c in result.conditions}
+    assert pooled["ground_truth"] > pooled["full"] > pooled["baseline"]
+
+
+def _answers(table: dict[str, dict[str, str]]) -> list[Answer]:
+    return [Answer(p, 0, "", c, "yes" if ch == "y" else "no", "", 0)
+            for p, conds in table.items() for c, s in conds.items() for ch in s]
+
+
+def test_naturalness_medians_on_a_hand_made_class():
+    rows = _answers({
+        "p1": {"ground_truth": "yy", "full": "yn", "baseline": "nn"},
+        "p2": {"ground_truth": "yn", "full": "yy", "baseline": "yn"},
+        "p3": {"ground_truth": "yy", "full": "yy", "baseline": "yy"},
+        "p4": {"ground_truth": "n", "full": "ynnn", "baseline": ""},
+    })
+    r = naturalness(rows)
+    assert r.rates["p1"] == {"ground_truth": 100, "full": 50, "baseline": 0}
+    assert r.rates["p4"]["full"] == 25 and np.isnan(r.rates["p4"]["baseline"])
+    assert r.counts["p4"]["full"] == (1, 4)
+    assert r.median == {"ground_truth": 75.0, "full": 75.0, "baseline": 50.0}
+    assert r.table()[-2] == {"participant": "median", **r.median}
+    assert "97.7%" in str(r) and "Full model" in str(r)
+
+
+def test_figure5_has_a_box_per_condition():
+    import matplotlib.pyplot as plt
+
+    r = naturalness(_answers({"p1": {"ground_truth": "yy", "full": "yn", "baseline": "nn"},
+                              "p2": {"ground_truth": "yy", "full": "yy", "baseline": "yn"}}))
+    fig = plot_figure5(r)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 3
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Ground truth", "Full model", "Baseline"]
+    assert list(ax.get_lines()[-1].get_ydata()) == [97.7, 92.6, 69.8]  # the paper's medians
+    _, ax2 = plt.subplots()
+    assert plot_figure5(r, ax=ax2) is ax2.figure
+    plt.close("all")
+
+
+# -- the widget app ---------------------------------------------------------------------------
+def test_app_keys_clicks_progress_and_thank_you(stimuli, tmp_path):
+    from colorlib.study_app import StudyApp
+
+    study = Study("kid", stimuli, T, csv_path=tmp_path)
+    app = StudyApp(study, min_seconds=0)
+    assert QUESTION in app.question.value
+    assert app.state["progress"] == "trial 1 of 6" and not app.state["done"]
+    assert app.image.value == stimuli.png(app.state["image_id"], app.state["condition"])
+    assert app.press("y") and app.state["progress"] == "trial 2 of 6"
+    assert not app.press("x") and app.state["answered"] == 1
+    app.click_no()
+    app.keys.value = "Y"  # typed into the key box
+    assert app.keys.value == "" and app.state["answered"] == 3
+    app.click_yes()
+    assert app.image.value == stimuli.png(study.current.image_id, study.current.condition)
+    # The tab is closed; a new app on the resumed study continues at trial 5.
+    app = StudyApp(Study("kid", stimuli, T, csv_path=tmp_path, resume=True), min_seconds=0)
+    assert app.state["progress"] == "trial 5 of 6"
+    app.press("n")
+    app.click_no()
+    state = app.state
+    assert state["done"] and state["answered"] == 6 and "Thank you, kid" in state["thanks"]
+    assert app.trial_view.layout.display == "none" and app.thanks.layout.display is None
+    assert not app.press("y") and not app.click_yes()  # late answers change nothing
+    got = load_answers(tmp_path, quiet=True)
+    assert [a.answer for a in sorted(got.rows, key=lambda a: a.trial)] == ["yes", "no", "yes", "yes", "no", "no"]
+    assert not got.warnings
+    assert "%" in state["thanks"] and "Ground truth" in state["thanks"]
+    assert app._repr_mimebundle_()
+
+
+def test_app_ignores_a_double_click(stimuli, tmp_path):
+    from colorlib.study_app import StudyApp
+
+    app = StudyApp(Study("dbl", stimuli, T, csv_path=tmp_path), min_seconds=60)
+    assert not app.click_yes() and not app.press("n")
+    assert app.state["answered"] == 0 and app.state["ignored"] == 2
+    app.min_seconds = 0
+    assert app.click_yes() and app.state["progress"] == "trial 2 of 6"
+
+
+def test_a_foreign_csv_is_never_appended_to(stimuli, tmp_path):
+    grades = tmp_path / "p1.csv"
+    grades.write_text("name,grade\nann,A\n")
+    with pytest.raises(StudyError, match="not a study CSV"):
+        Study("p1", stimuli, T, csv_path=tmp_path)
+    assert grades.read_text() == "name,grade\nann,A\n"
