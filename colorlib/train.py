@@ -347,7 +347,8 @@ def train(
     train_imgs, val_imgs = data or load_training_data(tc, preset.global_size, progress and rank == 0)
     alpha = 0.0 if tc.variant == "baseline" else tc.alpha
     if alpha > 0 and not train_imgs.labelled:
-        print("note: these images have no labels, so the classification loss is off (alpha = 0)")
+        if rank == 0:
+            print("note: these images have no labels, so the classification loss is off (alpha = 0)")
         alpha = 0.0
     cfg = tc.model_config(len(train_imgs.classes) or None)
     model = Colorizer(cfg).to(device)
@@ -373,7 +374,9 @@ def train(
     step_model = model
     if world > 1:
         step_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            # without the class loss the classification head takes no part in the loss
+            find_unused_parameters=alpha == 0 and model.classifier is not None,
         )
     if tc.compile:
         step_model = torch.compile(step_model)

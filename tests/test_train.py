@@ -1,0 +1,185 @@
+import csv
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from colorlib import data as D
+from colorlib.checkpoint import CheckpointError, load_model
+from colorlib.model import Colorizer, ColorizerConfig
+from colorlib.train import TrainConfig, joint_loss, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(photos):
+    """64 real 64x64 crops of four photos (labels = which photo), and 8 for validation."""
+    rng = np.random.default_rng(0)
+    crops, labels = [], []
+    for label, name in enumerate(["astronaut", "coffee", "chelsea", "astronaut"]):
+        img = photos[name]
+        for _ in range(18):
+            y, x = rng.integers(0, img.shape[0] - 96), rng.integers(0, img.shape[1] - 96)
+            crops.append(img[y : y + 96 : 1, x : x + 96][::3, ::3][:32].repeat(2, 0).repeat(2, 1)[:64, :64])
+            labels.append(label)
+    pixels = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor(labels)
+    classes = ["a", "b", "c", "d"]
+    return D.DecodedImages(pixels[:64], y[:64], classes), D.DecodedImages(pixels[64:], y[64:], classes)
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(config="tiny", batch_size=16, steps=6, log_every=2, checkpoint_every=3, seed=1,
+                optimizer="adadelta", device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def read_log(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def grads_after(loss_fn, model):
+    model.zero_grad(set_to_none=True)
+    loss_fn().backward()
+    return {name: p.grad for name, p in model.named_parameters()}
+
+
+def test_loss_reaches_only_the_networks_the_paper_says():
+    """Section 3.3: the colour loss trains everything but the classifier; the class loss only
+    the classification, global and low-level networks; alpha = 0 leaves the classifier alone."""
+    torch.manual_seed(0)
+    model = Colorizer(ColorizerConfig.preset("tiny", num_classes=4)).train()
+    L, ab, y = torch.rand(4, 1, 64, 64), torch.rand(4, 2, 32, 32), torch.tensor([0, 1, 2, 3])
+
+    def touched(term: str, alpha: float = 1 / 300) -> set[str]:
+        model.zero_grad(set_to_none=True)
+        loss, colour, _ = joint_loss(model(L), ab, y, alpha)
+        {"colour": colour, "class": loss - colour, "joint": loss}[term].backward()
+        return {k.split(".")[0] for k, p in model.named_parameters() if p.grad is not None and p.grad.any()}
+
+    assert touched("colour") == {"low_level", "global_features", "fusion", "mid_level", "colorization"}
+    assert touched("class") == {"low_level", "global_features", "classifier"}
+    assert "classifier" not in touched("joint", alpha=0.0)
+    assert all(p.grad is None for p in model.classifier.parameters())
+
+
+def test_training_runs_logs_and_validates(tiny_data, tmp_path):
+    seen = []
+    r = train(tiny_config(steps=8), tmp_path / "run", data=tiny_data, progress=False, callbacks=(seen.append,))
+    assert r.steps == 8 and r.images_seen == 128
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert [int(x["step"]) for x in rows] == list(range(8))
+    assert set(rows[0]) == {"step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"}
+    assert r.val and 0 <= r.val[-1]["val_top5"] <= 1
+    assert any(s.val for s in seen) and len([s for s in seen if s.val is None]) == 8
+    model = load_model(tmp_path / "run")
+    assert model.cfg.num_classes == 4 and model.meta["classes"] == ["a", "b", "c", "d"]
+
+
+def test_resume_continues_bit_for_bit(tiny_data, tmp_path):
+    """Interrupt (as Ctrl-C would) mid-run, resume, and get the uninterrupted run exactly."""
+    kw = dict(steps=6, dropout=0.3, optimizer="adamw", schedule="cosine", warmup_steps=2, min_scale=0.5)
+    train(tiny_config(**kw), tmp_path / "whole", data=tiny_data, progress=False)
+
+    def ctrl_c_at_step_2(info):
+        if info.step == 2:
+            raise KeyboardInterrupt
+
+    first = train(tiny_config(**kw), tmp_path / "split", data=tiny_data, progress=False,
+                  callbacks=(ctrl_c_at_step_2,))
+    assert first.interrupted and first.steps == 4  # the logging window holding step 2 ends at 4
+    rest = train(tiny_config(**kw), tmp_path / "split", resume=True, data=tiny_data, progress=False)
+    assert rest.steps == 6
+    whole = [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")]
+    resumed = [r["loss"] for r in read_log(tmp_path / "split" / "log.csv")]
+    assert len(whole) == 6 and whole == resumed
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_runs_never_overwrite_and_resume_checks_config(tiny_data, tmp_path):
+    train(tiny_config(steps=3), tmp_path / "r", data=tiny_data, progress=False)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tiny_config(steps=3), tmp_path / "r", data=tiny_data, progress=False)
+    with pytest.raises(CheckpointError, match="another configuration.*alpha"):
+        train(tiny_config(steps=6, alpha=0.1), tmp_path / "r", resume=True, data=tiny_data, progress=False)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny_config(), tmp_path / "empty", resume=True, data=tiny_data, progress=False)
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tiny_data, tmp_path, monkeypatch):
+    train(tiny_config(steps=3), tmp_path / "r", data=tiny_data, progress=False)
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+
+    def full(obj, f, *a, **k):
+        Path(f).write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(CheckpointError, match="No space left.*previous file is intact"):
+        train(tiny_config(steps=6), tmp_path / "r", resume=True, data=tiny_data, progress=False)
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+    assert not (tmp_path / "r" / "checkpoint.pt.tmp").exists()
+
+
+def test_baseline_and_unlabelled_data_turn_the_class_loss_off(tiny_data, tmp_path):
+    r = train(tiny_config(variant="baseline", steps=2), tmp_path / "b", data=tiny_data, progress=False)
+    assert all(row["class_loss"] == 0 for row in r.log)
+    unlabelled = D.DecodedImages(tiny_data[0].pixels, torch.full((64,), -1), [])
+    r = train(tiny_config(steps=2), tmp_path / "u", data=(unlabelled, None), progress=False)
+    assert all(row["class_loss"] == 0 for row in r.log)
+
+
+def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos):
+    """`colorlib train --smoke` on real MiniPlaces: loss goes down; colorize uses the run."""
+    env = {**os.environ, "COLORLIB_DATA": str(miniplaces.parent)}
+    run = tmp_path / "smoke"
+    p = subprocess.run([sys.executable, "-m", "colorlib", "train", "--smoke", "--out", str(run), "-q"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    rows = read_log(run / "log.csv")
+    first = np.mean([float(r["loss"]) for r in rows[:10]])
+    last = np.mean([float(r["loss"]) for r in rows[-10:]])
+    assert last < first
+    from PIL import Image
+
+    Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.jpg")
+    p = subprocess.run([sys.executable, "-m", "colorlib", "colorize", str(tmp_path / "coffee.jpg"), "-o",
+                        str(tmp_path / "out.png"), "--model", str(run / "checkpoint.pt")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert Image.open(tmp_path / "out.png").size == (600, 400)
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path, photos):
+    """torchrun --nproc_per_node 2 trains with DistributedDataParallel (gloo) and rank 0 writes."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        img = photos[name]
+        for j in range(12):
+            Image.fromarray(img[j * 8 : j * 8 + 128, j * 8 : j * 8 + 128]).save(folder / f"{name}{j}.png")
+    run = tmp_path / "ddp"
+    with socket.socket() as sock:  # a free port on 127.0.0.1 for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port),
+           "-m", "colorlib", "train", "--data", str(folder), "--out", str(run), "--config", "tiny",
+           "--steps", "4", "--batch-size", "4", "--val-limit", "0", "--workers", "0", "-q"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = read_log(run / "log.csv")
+    assert len(rows) == 4 and float(rows[0]["images_per_s"]) > 0
+    assert (run / "checkpoint.pt").exists() and (run / "model.safetensors").exists()
