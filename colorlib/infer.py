@@ -65,6 +65,8 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
 
 def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
     """uint8 ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in [0, 1]."""
+    if not rgb.flags.writeable:
+        rgb = rgb.copy()
     return torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 

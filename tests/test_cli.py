@@ -1,0 +1,87 @@
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from colorlib.cli import main
+
+
+def run(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "colorlib", *map(str, args)], capture_output=True, text=True,
+                       timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+@pytest.fixture
+def photo(tmp_path, photos):
+    path = tmp_path / "astronaut.jpg"
+    Image.fromarray(photos["astronaut"]).resize((300, 200)).save(path)
+    return path
+
+
+def test_colorize_writes_an_rgb_image_of_the_same_size(photo, tmp_path):
+    out = tmp_path / "out.png"
+    p = run("colorize", photo, "-o", out)
+    assert "->" in p.stdout
+    im = Image.open(out)
+    assert im.size == (300, 200) and im.mode == "RGB"
+
+
+def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos):
+    other = tmp_path / "coffee.png"
+    Image.fromarray(photos["coffee"]).save(other)
+    main(["colorize", str(photo), str(other), "--out-dir", str(tmp_path / "o"), "-q"])
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["astronaut-color.png", "coffee-color.png"]
+    main(["colorize", str(photo), "--global-image", str(other), "--mix", "0.5", "-o", str(tmp_path / "m.png")])
+    assert Image.open(tmp_path / "m.png").size == (300, 200)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["colorize", "{missing}"], "no such image file"),
+        (["colorize", "{photo}", "--model", "nonexistent-model"], "no model 'nonexistent-model'.*miniplaces-full"),
+        (["colorize", "{photo}", "--mix", "0.5"], "--mix needs --global-image"),
+        (["colorize", "{photo}", "--model", "miniplaces-baseline", "--global-image", "{photo}"], "baseline"),
+        (["colorize", "{photo}", "{photo}", "-o", "x.png"], "--out-dir"),
+        (["train", "--out", "{tmp}/r", "--data", "{tmp}/nowhere"], "does not exist"),
+        (["info", "--model", "{tmp}"], "neither model.safetensors nor checkpoint.pt"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_exit_2(args, message, photo, tmp_path, capsys):
+    fill = dict(photo=photo, missing=tmp_path / "missing.jpg", tmp=tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main([a.format(**fill) for a in args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("colorlib ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_a_real_subprocess_error_has_no_traceback(tmp_path):
+    p = run("colorize", tmp_path / "missing.jpg", check=False)
+    assert p.returncode == 2 and "no such image file" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_info_prints_the_card_figures(capsys):
+    main(["info", "--model", "miniplaces-full"])
+    out = capsys.readouterr().out
+    assert "width 0.5" in out and "100 classes" in out and "steps 6308" in out
+    main(["info", "--model", "miniplaces-full", "--json"])
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["variant"] == "full" and info["training"]["steps"] == 6308
+    main(["info", "--list"])
+    assert "miniplaces-baseline" in capsys.readouterr().out
+
+
+def test_help_answers_questions():
+    out = run("--help").stdout
+    for cmd in ("colorize", "train", "info"):
+        assert cmd in out
+    assert "--smoke" in run("train", "--help").stdout
+    assert "--global-image" in run("colorize", "--help").stdout

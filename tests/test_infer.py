@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from colorlib.checkpoint import load_model
+from colorlib.infer import colorize, global_features_of, luminance, to_rgb_array
+from colorlib.lab import rgb_to_lab
+from colorlib.model import mix_global
+
+
+@pytest.fixture(scope="module")
+def full():
+    return load_model("miniplaces-full")
+
+
+def L_of(image) -> torch.Tensor:
+    return rgb_to_lab(torch.from_numpy(to_rgb_array(image)).permute(2, 0, 1)[None].float() / 255)[0, 0]
+
+
+@pytest.mark.parametrize("name, crop", [("astronaut", (301, 451)), ("camera", (1000, 37)), ("coffee", None)])
+def test_colorize_keeps_size_and_lightness(full, photos, name, crop):
+    img = photos[name]
+    if crop:
+        img = np.asarray(Image.fromarray(img).resize((crop[1], crop[0])))
+    out = colorize(full, img)
+    assert out.mode == "RGB" and out.size == (img.shape[1], img.shape[0])
+    dL = (L_of(out) - L_of(img)).abs().mean()
+    assert dL < 0.5
+    a_b = rgb_to_lab(torch.from_numpy(np.asarray(out)).permute(2, 0, 1)[None].float() / 255)[0, 1:]
+    assert a_b.abs().mean() > 1.0  # it did add colour
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16", "1", "CMYK"])
+def test_any_pil_mode(full, photos, mode):
+    src = Image.fromarray(photos["chelsea"][:96, :120])
+    img = src.convert("I;16") if mode == "I;16" else src.convert(mode)
+    out = colorize(full, img)
+    assert out.size == (120, 96) and out.mode == "RGB"
+
+
+def test_arrays_of_other_types(full, photos):
+    rgb = photos["astronaut"][:64, :80]
+    a = colorize(full, rgb.astype(np.float32) / 255)
+    b = colorize(full, rgb)
+    assert np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= 1
+    assert colorize(full, rgb[..., 0].astype(np.uint16) * 257).size == (80, 64)
+    with pytest.raises(ValueError, match="float images must be in"):
+        colorize(full, rgb.astype(np.float32))
+    with pytest.raises(ValueError, match="expected an image"):
+        colorize(full, np.zeros((2, 3, 4, 5)))
+
+
+def test_trained_style_transfer_changes_colours_and_mixing_interpolates(full, photos):
+    local, other = photos["astronaut"], photos["coffee"]
+    own = np.asarray(colorize(full, local), float)
+    swapped = np.asarray(colorize(full, local, global_image=other), float)
+    assert np.abs(own - swapped).mean() > 0.5
+    g_a, g_b = global_features_of(full, local), global_features_of(full, other)
+    assert np.abs(np.asarray(colorize(full, local, global_features=mix_global(g_a, g_b, 0.0)), float)
+                  - own).max() <= 1
+    assert np.abs(np.asarray(colorize(full, local, global_features=mix_global(g_a, g_b, 1.0)), float)
+                  - swapped).max() <= 1
+
+
+def test_paths_and_missing_files(full, tmp_path, photos):
+    Image.fromarray(photos["coffee"]).save(tmp_path / "c.jpg")
+    assert colorize(full, tmp_path / "c.jpg").size == (600, 400)
+    with pytest.raises(FileNotFoundError):
+        colorize(full, tmp_path / "missing.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not an image"):
+        colorize(full, tmp_path / "bad.jpg")
+
+
+def test_folded_model_is_cached_and_refreshed(photos):
+    m = load_model("miniplaces-baseline")
+    img = photos["coffee"][:64, :64]
+    first = np.asarray(colorize(m, img))
+    assert np.array_equal(first, np.asarray(colorize(m, img)))
+    with torch.no_grad():
+        m.colorization.output.bias += 0.5  # weights changed: the folded copy must follow
+    assert not np.array_equal(first, np.asarray(colorize(m, img)))
+
+
+def test_luminance_of_gray_and_colour(photos):
+    assert luminance(photos["camera"]).shape == (1, 1, 512, 512)
