@@ -7,7 +7,7 @@ Two modes, each timed after warm-up with the device synchronised around the time
 * ``real``: MiniPlaces photos decoded once into device memory, then per step exactly what
   ``colorlib train`` does: index a uint8 batch, random crop + flip on the device, sRGB ->
   L*a*b*, forward, loss, backward, step. JPEG decoding is timed separately (it happens
-  once per run, not per epoch).
+  once per run, not per epoch). With ``--compile`` the pixel preparation is compiled too.
 
     python benchmarks/train_throughput.py --config paper --batch-size 256 --compile --json out.json
 
@@ -51,7 +51,7 @@ def build_step(cfg: ColorizerConfig, device: torch.device, compile_: bool, preci
 
 
 def measure(step, cfg: ColorizerConfig, batch: int, steps: int, warmup: int, mode: str,
-            device: torch.device, decoded: D.DecodedImages | None) -> dict:
+            device: torch.device, decoded: D.DecodedImages | None, prepare=D.prepare_batch) -> dict:
     s = cfg.global_size
     if mode == "synthetic":
         L = torch.rand(batch, 1, s, s, device=device)
@@ -61,12 +61,10 @@ def measure(step, cfg: ColorizerConfig, batch: int, steps: int, warmup: int, mod
         def get(i):
             return L, ab, labels
     else:
-        source = BatchSource(decoded, batch, seed=0)
+        source = BatchSource(decoded, batch, seed=0, prepare=prepare)
 
         def get(i):
-            rgb, labels = source.batch(i, s, 1.0)
-            L, ab = D.lab_batch(rgb)
-            return L.contiguous(memory_format=torch.channels_last), ab, labels
+            return source.batch(i, s, 1.0)
 
     t0 = time.perf_counter()
     for i in range(warmup):
@@ -127,7 +125,8 @@ def main(argv=None) -> None:
     for compile_ in variants:
         step = build_step(cfg, device, compile_, precision)
         for mode in a.modes:
-            r = measure(step, cfg, a.batch_size, a.steps, a.warmup, mode, device, decoded)
+            prepare = torch.compile(D.prepare_batch) if compile_ else D.prepare_batch
+            r = measure(step, cfg, a.batch_size, a.steps, a.warmup, mode, device, decoded, prepare)
             r.update(compile=compile_, precision=precision)
             report["results"].append(r)
             print(f"{a.config} {cfg.global_size}px batch {a.batch_size} {precision} "

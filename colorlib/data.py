@@ -453,3 +453,14 @@ def lab_batch(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     L = normalize_L(lab[:, :1])
     ab = F.avg_pool2d(normalize_ab(lab[:, 1:]), 2, ceil_mode=True)
     return L, ab
+
+
+def prepare_batch(pixels: torch.Tensor, boxes: torch.Tensor, out_size: int,
+                  channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images + crop boxes -> (network input L*/100, target normalised a*b*).
+
+    Everything a training step does to pixels, in one function, so ``torch.compile`` can
+    fuse it into a few kernels (``train --compile`` does).
+    """
+    L, ab = lab_batch(augment(pixels, boxes, out_size))
+    return (L.contiguous(memory_format=torch.channels_last) if channels_last else L), ab

@@ -194,11 +194,15 @@ class BatchSource:
     The order is a permutation per epoch drawn from ``(seed, epoch)`` and the crops from
     ``(seed, step)``, so any step's batch can be rebuilt exactly: that makes ``--resume``
     continue bit for bit. Under DDP each rank takes its own slice of every global batch.
+    ``prepare`` turns uint8 pixels and crop boxes into (L, ab): :func:`data.prepare_batch`,
+    or a compiled version of it.
     """
 
-    def __init__(self, images: D.DecodedImages, batch_size: int, seed: int, rank=0, world=1):
+    def __init__(self, images: D.DecodedImages, batch_size: int, seed: int, rank=0, world=1,
+                 prepare=D.prepare_batch):
         self.images, self.batch_size, self.seed = images, batch_size, seed
-        self.rank, self.world = rank, world
+        self.rank, self.world, self.prepare = rank, world, prepare
+        self.channels_last = images.pixels.is_cuda
         self.steps_per_epoch = len(images) // (batch_size * world)
         if self.steps_per_epoch == 0:
             raise D.DataError(
@@ -218,12 +222,13 @@ class BatchSource:
         return batch[self.rank :: self.world]
 
     def batch(self, step: int, out_size: int, min_scale: float):
-        idx = self.indices(step).to(self.images.pixels.device, non_blocking=True)
+        """(L*/100, normalised a*b* at half size, labels) for ``step``, on the images' device."""
+        device = self.images.pixels.device
+        idx = self.indices(step).to(device, non_blocking=True)
         g = torch.Generator().manual_seed(self.seed * 7_000_003 + step)
-        boxes = D.crop_boxes(len(idx), g, min_scale)
-        rgb = D.augment(self.images.pixels.index_select(0, idx), boxes, out_size)
-        labels = self.images.labels.index_select(0, idx)
-        return rgb, labels
+        boxes = D.crop_boxes(len(idx), g, min_scale).to(device, non_blocking=True)
+        L, ab = self.prepare(self.images.pixels.index_select(0, idx), boxes, out_size, self.channels_last)
+        return L, ab, self.images.labels.index_select(0, idx)
 
 
 @torch.no_grad()
@@ -355,7 +360,8 @@ def train(
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, tc)
-    source = BatchSource(train_imgs.to(device), tc.batch_size, tc.seed, rank, world)
+    prepare = torch.compile(D.prepare_batch) if tc.compile else D.prepare_batch
+    source = BatchSource(train_imgs.to(device), tc.batch_size, tc.seed, rank, world, prepare)
     if val_imgs is not None:
         val_imgs = val_imgs.to(device)
     total = tc.steps or max(1, round((tc.epochs or 1) * source.steps_per_epoch))
@@ -446,10 +452,7 @@ def train(
                 pass
     try:
         while step < total:
-            rgb, labels = source.batch(step, cfg.global_size, tc.min_scale)
-            L, ab = D.lab_batch(rgb)
-            if device.type == "cuda":
-                L = L.contiguous(memory_format=torch.channels_last)
+            L, ab, labels = source.batch(step, cfg.global_size, tc.min_scale)
             torch.manual_seed(tc.seed * 1_000_033 + step)  # dropout, reproducible on resume
             loss, colour, cls = train_step(L, ab, labels)
             lr = sched.get_last_lr()[0]

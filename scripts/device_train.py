@@ -91,9 +91,7 @@ def speed(cfg_kw: dict, images: D.DecodedImages, steps: int = 15) -> float:
 
     def run(n, start):
         for i in range(start, start + n):
-            rgb, y = src.batch(i, 128, tc.min_scale)
-            L, ab = D.lab_batch(rgb)
-            step(L.contiguous(memory_format=torch.channels_last), ab, y)
+            step(*src.batch(i, 128, tc.min_scale))
 
     run(5, 0)
     sync()

@@ -13,7 +13,6 @@ losslessly), and its training logs are copied to ``data/models/logs/<name>.csv``
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import sys
 import tarfile
