@@ -100,7 +100,8 @@ def load_checkpoint(path, model, opt, sched, meta: dict) -> int:
 
 
 def save_model(model: Colorizer, path, meta: dict | None = None, half: bool = True) -> Path:
-    """Write weights (float16 unless ``half=False``) and metadata to a ``.safetensors`` file."""
+    """Write weights (float16 unless ``half=False``) and metadata to a ``.safetensors`` file
+    (gzipped when the name ends in ``.gz``)."""
     from safetensors.torch import save_file
 
     state = {
@@ -109,7 +110,13 @@ def save_model(model: Colorizer, path, meta: dict | None = None, half: bool = Tr
     }
     info = {"model": model.cfg.to_dict(), **(meta or {})}
     path = Path(path)
-    _atomic(path, lambda p: save_file(state, str(p), metadata={"colorlib": json.dumps(info)}))
+    if path.name.endswith(".gz"):  # gzip saves 8-10% of float16 weights, losslessly
+        from safetensors.torch import save
+
+        blob = gzip.compress(save(state, metadata={"colorlib": json.dumps(info)}), 9, mtime=0)
+        _atomic(path, lambda p: Path(p).write_bytes(blob))
+    else:
+        _atomic(path, lambda p: save_file(state, str(p), metadata={"colorlib": json.dumps(info)}))
     return path
 
 

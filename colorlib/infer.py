@@ -108,6 +108,7 @@ def colorize(
     image: ImageLike,
     global_image: ImageLike | None = None,
     global_features: torch.Tensor | None = None,
+    saturation: float | None = None,
     fold: bool = True,
 ) -> Image.Image:
     """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size.
@@ -115,14 +116,33 @@ def colorize(
     The output's L* is the input's luminance; only a*b* come from the network.
     ``global_image``: take the global features from another photo (style transfer, paper
     section 4.5); ``global_features``: a given global vector (e.g. a mix of two).
+    ``saturation``: multiply the predicted a*b* by this gain; None uses the model's own
+    (:func:`default_saturation`), 1.0 gives the network's raw output.
     """
     net = _ready(model) if fold else model.eval()
     device = next(net.parameters()).device
     L = luminance(image, device)
     gL = None if global_image is None else luminance(global_image, device)
-    ab = predict_ab(net, L, gL, global_features)
+    ab = predict_ab(net, L, gL, global_features) * _gain(model, saturation)
     rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
     return Image.fromarray((rgb * 255).round().clamp(0, 255).byte().cpu().numpy())
+
+
+def default_saturation(model: Colorizer) -> float:
+    """The a*b* gain a shipped model was calibrated with (1.0 when it has none).
+
+    A network trained with the MSE of Eq. 6 predicts the mean of the plausible colours, so
+    its colours come out duller than real ones; ``scripts/calibrate_saturation.py`` picks a
+    gain on training images (never on validation images) and stores it in the model file.
+    """
+    return float(getattr(model, "meta", {}).get("saturation", 1.0))
+
+
+def _gain(model: Colorizer, saturation: float | None) -> float:
+    g = default_saturation(model) if saturation is None else float(saturation)
+    if not 0 <= g <= 4:
+        raise ValueError(f"saturation must be in [0, 4], got {g}")
+    return g
 
 
 @torch.inference_mode()
@@ -133,9 +153,9 @@ def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def colorize_batch(model: Colorizer, rgb: torch.Tensor) -> torch.Tensor:
+def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None = 1.0) -> torch.Tensor:
     """Colorize the grayscale versions of float RGB ``(N, 3, H, W)`` in [0, 1]; returns
-    float RGB in [0, 1] with each input's own L*. Used for evaluation."""
+    float RGB in [0, 1] with each input's own L*. ``saturation`` as in :func:`colorize`."""
     L = rgb_to_lab(rgb)[:, :1]
-    ab = predict_ab(model, L)
+    ab = predict_ab(model, L) * _gain(model, saturation)
     return lab_to_rgb(join_lab(L, ab))

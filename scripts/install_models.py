@@ -12,7 +12,6 @@ losslessly), and its training logs are copied to ``data/models/logs/<name>.csv``
 
 from __future__ import annotations
 
-import gzip
 import json
 import sys
 import tarfile
@@ -36,10 +35,7 @@ def main() -> None:
         meta.update(name=name, run=run, device=results["device"], torch=results["torch"],
                     training={**meta.get("training", {}), "epochs": results["epochs"],
                               "final": info["final_loss"]})
-        tmp = dest / f"{name}.safetensors"
-        save_model(model, tmp, meta)
-        (dest / f"{name}.safetensors.gz").write_bytes(gzip.compress(tmp.read_bytes(), 9, mtime=0))
-        tmp.unlink()
+        save_model(model, dest / f"{name}.safetensors.gz", meta)
         with tarfile.open(src / "logs.tar.gz") as tar:
             for member, suffix in (("log.csv", ".csv"), ("val.csv", ".val.csv")):
                 f = tar.extractfile(f"runs/{run}/{member}")
