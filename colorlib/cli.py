@@ -268,5 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
+from .cli_eval import register as _register_eval  # noqa: I001 (last: cli_eval imports cli lazily)
+_register_eval(_EXTRA_COMMANDS)
+
 if __name__ == "__main__":
     main()

@@ -1,19 +1,47 @@
 """Scoring colorizers on held-out photos: colour metrics and scene classification.
 
-:func:`score` runs a model (or the trivial gray answer, ``model=None``) over uint8 images
-on any device and returns per-image figures; :func:`summarise` turns them into means.
+Two entry points:
+
+* :func:`score` (fast, torch only, any device; used during training) runs a model, or the
+  trivial gray answer (``model=None``), over uint8 images and returns per-image PSNR, AuC,
+  colourfulness and top-1/top-5 hits; :func:`summarise` turns them into means.
+* :func:`score_set` (``colorlib evaluate``) scores several answers on one
+  :class:`EvalSet`, adding SSIM and CIEDE2000 (scikit-image) and the class-rebalanced AuC,
+  and skipping images whose truth is gray for every colour metric.
+
+Every answer is judged on the 8-bit RGB image a user would see (L* of the input joined with
+the predicted a*b*, rounded to uint8), against the 8-bit truth.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from . import metrics as M
-from .infer import predict_ab
-from .lab import join_lab, lab_to_rgb, rgb_to_lab
+from .data import DataError, ImageSet, decode, load_images, read_categories
+from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab
 from .model import Colorizer
+
+#: Per-image figures of :func:`score_set`, in the order of the report's table.
+METRICS = ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced", "cf_pred", "cf_true", "top1", "top5")
+#: Figures reported in percent by :func:`summarise`.
+PERCENT = ("auc", "auc_rebalanced", "top1", "top5")
+
+
+def _predict(net: Colorizer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`colorlib.infer.predict_ab` and the scene logits of the same forward pass
+    (at ``global_size`` the low-level features are shared, so classifying costs little)."""
+    out = net(normalize_L(L).contiguous(memory_format=torch.channels_last))
+    ab01 = F.interpolate(out.ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
+    return denormalize_ab(ab01), out.logits
 
 
 @torch.no_grad()
@@ -35,8 +63,7 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
         if model is None:
             ab, logits = torch.zeros_like(ab_true), None
         else:
-            ab = predict_ab(model, L)
-            logits = model.global_branch(L / 100.0)[1] if model.global_features is not None else None
+            ab, logits = _predict(model, L)
         pred = M.to_uint8(lab_to_rgb(join_lab(L, ab)))
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
@@ -56,13 +83,212 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
     return {k: torch.cat(v).cpu() for k, v in rows.items()}
 
 
-def summarise(per_image: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Means over images; AuC in percent; ``cf_gap = |mean CF(pred) - mean CF(truth)|``."""
-    s = {k: float(v[torch.isfinite(v)].mean()) if torch.isfinite(v).any() else math.nan
-         for k, v in per_image.items()}
-    s["auc"] *= 100
-    s["top1"] *= 100
-    s["top5"] *= 100
-    s["cf_gap"] = abs(s["cf_pred"] - s["cf_true"])
+def summarise(per_image: dict[str, torch.Tensor | np.ndarray]) -> dict[str, float]:
+    """Means over images of every figure; AuC and top-k in percent;
+    ``cf_gap = |mean CF(pred) - mean CF(truth)|``; ``images``: rows given.
+
+    NaN marks a figure that does not apply (a gray truth, no label, no classifier) and is
+    left out of its mean, as is an infinite PSNR (identical images).
+    """
+    s: dict[str, float] = {}
+    for k, v in per_image.items():
+        v = torch.as_tensor(v, dtype=torch.float64)
+        s[k] = float(v[torch.isfinite(v)].mean()) if torch.isfinite(v).any() else math.nan
+    for k in PERCENT:
+        if k in s:
+            s[k] *= 100
+    s["cf_gap"] = M.colourfulness_gap(torch.as_tensor(per_image["cf_pred"], dtype=torch.float64),
+                                      torch.as_tensor(per_image["cf_true"], dtype=torch.float64))
     s["images"] = len(per_image["psnr"])
     return s
+
+
+# -- the evaluated set ------------------------------------------------------------------------
+@dataclass
+class EvalSet:
+    """Photos decoded once to uint8 ``(N, 3, S, S)``, with what the report needs of each."""
+
+    pixels: torch.Tensor
+    names: list[str]  # file name (or tar member) per image
+    label_names: list[str | None]  # true class name per image, None where unknown
+    gray: torch.Tensor  # bool (N,): the truth is gray or low-colour (colour metrics skip it)
+    cell_counts: torch.Tensor  # true a*b* pixels per grid cell over the colour images
+    source: str = ""
+    unreadable: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def labels_for(self, classes: list[str] | None) -> torch.Tensor:
+        """Class indices in ``classes`` (a model's), -1 where unknown or not among them.
+
+        A label matches a class by name or by its end (folder ``a/church/outdoor``
+        is the class ``church/outdoor``)."""
+        index = {c: i for i, c in enumerate(classes or [])}
+
+        def lookup(name: str | None) -> int:
+            parts = (name or "").split("/")
+            return next((index[s] for s in ("/".join(parts[k:]) for k in range(len(parts))) if s in index), -1)
+
+        return torch.tensor([lookup(n) for n in self.label_names], dtype=torch.long)
+
+
+def read_file_list(path: Path, limit: int | None = None) -> tuple[ImageSet, list[str | None]]:
+    """A ``.txt`` list of images, one per line: ``PATH`` or ``PATH LABEL`` (LABEL: a class
+    name, or an index into a ``categories.txt`` beside the list). Relative paths are
+    relative to the list's folder."""
+    cats = path.parent / "categories.txt"
+    classes = read_categories(cats) if cats.exists() else []
+    blobs, names, label_names = [], [], []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, label = line, None
+        if not (path.parent / name).is_file() and len(line.split()) > 1:  # PATH LABEL
+            name, label = line.split()[:2]
+            if label.lstrip("-").isdigit():
+                label = classes[int(label)] if 0 <= int(label) < len(classes) else None
+        file = path.parent / name  # an absolute name stays as it is
+        if not file.is_file():
+            raise DataError(f"{path}:{i}: no such image file {file}")
+        blobs.append(file.read_bytes())
+        names.append(name)
+        label_names.append(label)
+        if limit is not None and len(blobs) >= limit:
+            break
+    if not blobs:
+        raise DataError(f"{path} lists no images")
+    return ImageSet(blobs, names), label_names
+
+
+def load_eval_set(data: str | os.PathLike, size: int, limit: int | None = None,
+                  progress: bool = True, batch_size: int = 250) -> EvalSet:
+    """Read and decode the photos to score, once, at ``size`` x ``size``.
+
+    ``data``: MiniPlaces ``val.tar.gz`` (labels from ``val.txt`` beside it), a MiniPlaces
+    folder (its val split), a folder of images (labelled when their parent folders are
+    named after classes, e.g. ``abbey/1.jpg``), or a ``.txt`` list of files. Unreadable
+    files are listed, not fatal; a set with no colour image is a :class:`DataError`.
+    """
+    from tqdm.auto import tqdm
+
+    p = Path(data)
+    if not p.exists():
+        raise DataError(f"{p} does not exist")
+    if p.is_file() and p.suffix == ".txt":
+        images, label_names = read_file_list(p, limit)
+    else:
+        images = load_images(p, split="val", limit=limit)
+        if images.labels is not None and images.classes:
+            label_names = [images.classes[y] for y in images.labels]
+        else:  # class folders: abbey/1.jpg; matched against each model's classes later
+            folders = [Path(n).parent.as_posix() for n in images.names]
+            label_names = [None if f == "." else f for f in folders]
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        arrays = list(tqdm(pool.map(lambda b: decode(b, size), images.blobs), total=len(images),
+                           desc=f"decoding {len(images)} images", unit="image", disable=not progress))
+        ok = [i for i, a in enumerate(arrays) if a is not None]
+        unreadable = [images.names[i] for i, a in enumerate(arrays) if a is None]
+        if not ok:
+            raise DataError(f"none of the {len(images)} files in {p} is an image that can be read")
+        pixels = torch.from_numpy(np.stack([arrays[i] for i in ok])).permute(0, 3, 1, 2).contiguous()
+        gray = torch.cat([M.gray_truth(pixels[i : i + batch_size]) for i in range(0, len(pixels), batch_size)])
+        if gray.all():
+            raise DataError(f"none of the {len(ok)} images in {p} is a colour image ({len(ok)} gray or "
+                            "low colour): colour metrics need colour photos as the truth")
+        # a*b* frequencies of the colour truths, for the rebalanced AuC
+        counts = torch.zeros(M.AB_CELLS_PER_AXIS**2, dtype=torch.long)
+        colour = [arrays[i] for i, g in zip(ok, gray.tolist()) if not g]
+        for i in range(0, len(colour), batch_size):
+            counts += M.ab_cell_counts(_ab(list(pool.map(M.image_lab, colour[i : i + batch_size]))))
+    return EvalSet(pixels, [images.names[i] for i in ok], [label_names[i] for i in ok], gray,
+                   counts, str(p), unreadable)
+
+
+# -- scoring several answers on one set -------------------------------------------------------
+@dataclass
+class Answer:
+    """One row of the report: a (batch-norm-folded) model, or ``net=None`` for a*b* = 0."""
+
+    name: str
+    net: Colorizer | None = None
+    classes: list[str] | None = None  # the model's scene classes; None without a classifier
+    saturation: float = 1.0  # a*b* gain, as colorize applies it (colorlib.infer.default_saturation)
+
+
+def _ab(labs: list[np.ndarray]) -> torch.Tensor:
+    """a*b* of (H, W, 3) L*a*b* images -> ``(N, 2, H, W)``."""
+    return torch.from_numpy(np.stack(labs)[..., 1:]).permute(0, 3, 1, 2)
+
+
+def _colour_scores(pred: np.ndarray, true: np.ndarray, true_lab: np.ndarray):
+    """scikit-image's PSNR, SSIM and CIEDE2000 of one 8-bit prediction, and its L*a*b*."""
+    pred_lab = M.image_lab(pred)
+    return (M.image_psnr(pred, true), M.image_ssim(pred, true),
+            M.image_ciede2000(pred_lab, true_lab), pred_lab)
+
+
+@torch.inference_mode()
+def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
+              device: str | torch.device = "cpu", progress: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """Per-image figures of every answer: ``{name: {metric: (N,) array, "predicted": (N,)}}``.
+
+    The images are visited once, a batch at a time; in each batch the truth side (L*,
+    L*a*b*, rebalancing weights) is computed once and every answer runs on it. Every colour
+    figure comes from scikit-image's L*a*b* of the 8-bit images (AuC included, so an exact
+    pixel is exactly 0 away). Colour metrics are NaN for gray truths; top-k is NaN without a
+    label or a classifier; ``predicted`` is the top-1 class index (-1 without a classifier).
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    n = len(images)
+    out = {a.name: {k: np.full(n, np.nan) for k in METRICS} for a in answers}
+    for a in answers:
+        out[a.name]["predicted"] = np.full(n, -1, dtype=np.int64)
+    labels = {a.name: images.labels_for(a.classes).to(device) for a in answers}
+    cell_w = M.rebalancing_weights(images.cell_counts).float().to(device)
+    bar = tqdm(total=n * len(answers), desc="evaluating", unit="image", disable=not progress)
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        for i in range(0, n, batch_size):
+            j = min(i + batch_size, n)
+            truth = images.pixels[i:j]
+            colour = np.flatnonzero(~images.gray[i:j].numpy())
+            rows, ci = i + colour, torch.from_numpy(colour)  # CPU indices serve any device
+            truth_np = truth.permute(0, 2, 3, 1).numpy()[colour]
+            true_lab = list(pool.map(M.image_lab, truth_np))
+            L = rgb_to_lab(truth.to(device).float() / 255.0)[:, :1]
+            if len(colour):
+                ab_true = _ab(true_lab).to(device)
+                weights = cell_w[M.ab_cells(ab_true)]
+                cf_true = M.colourfulness(truth[ci].float()).numpy()
+            for a in answers:
+                if a.net is None:
+                    ab, logits = torch.zeros_like(L).expand(-1, 2, -1, -1), None
+                else:
+                    ab, logits = _predict(a.net, L)
+                    ab = ab * a.saturation
+                row = out[a.name]
+                if len(colour):
+                    pred = M.to_uint8(lab_to_rgb(join_lab(L[ci], ab[ci])))
+                    pred_np = pred.permute(0, 2, 3, 1).cpu().numpy()
+                    scores = list(pool.map(_colour_scores, pred_np, truth_np, true_lab))
+                    for c, k in enumerate(("psnr", "ssim", "ciede2000")):
+                        row[k][rows] = [r[c] for r in scores]
+                    ab_pred = _ab([r[3] for r in scores]).to(device)
+                    row["auc"][rows] = M.ab_auc(ab_pred, ab_true).cpu().numpy()
+                    row["auc_rebalanced"][rows] = M.ab_auc(ab_pred, ab_true, weights=weights).cpu().numpy()
+                    row["cf_pred"][rows] = M.colourfulness(pred.float()).cpu().numpy()
+                    row["cf_true"][rows] = cf_true
+                if logits is not None:
+                    y = labels[a.name][i:j]
+                    known = (y >= 0).cpu().numpy()
+                    for k in (1, 5):
+                        hits = M.topk_accuracy(logits.float(), y, k).cpu().numpy()
+                        row[f"top{k}"][i:j] = np.where(known, hits, np.nan)
+                    row["predicted"][i:j] = logits.argmax(1).cpu().numpy()
+                bar.update(j - i)
+                bar.set_postfix_str(a.name)
+    bar.close()
+    return out

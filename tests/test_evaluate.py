@@ -1,0 +1,164 @@
+"""colorlib evaluate: real photos in a temporary folder, 20 MiniPlaces val images, bad inputs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from colorlib.checkpoint import load_model
+from colorlib.cli import main
+from colorlib.evaluate import score, summarise
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+COLUMNS = ["PSNR (dB)", "SSIM", "CIEDE2000", "AuC (%)", "AuC rebal. (%)", "CF", "CF gap",
+           "top-1 (%)", "top-5 (%)", "images", "skipped gray"]
+
+
+def save(path: Path, rgb: np.ndarray, side: int = 96) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).resize((side, side), Image.Resampling.BILINEAR).save(path)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, photos):
+    """Four colour photos (one in a class-named folder, so labelled) and one gray photo."""
+    root = tmp_path_factory.mktemp("photos")
+    save(root / "astronaut.png", photos["astronaut"])
+    save(root / "chelsea.png", photos["chelsea"])
+    save(root / "kitchen" / "coffee.png", photos["coffee"])
+    save(root / "church" / "outdoor" / "rocket.png", skimage.data.rocket())
+    save(root / "camera.png", photos["camera"])
+    return root
+
+
+def run(capsys, *args):
+    """``colorlib ARGS``: (exit status, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        status = 0
+    except SystemExit as e:
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def folder_report(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    main(["evaluate", "--data", str(folder), "--gray", "--model", "miniplaces-full",
+          "--model", "miniplaces-baseline", "--size", "64", "--per-image", "-q",
+          "--out", str(out / "r.json"), "--markdown", str(out / "r.md")])
+    return json.loads((out / "r.json").read_text()), (out / "r.md").read_text()
+
+
+def test_folder_report_json(folder_report):
+    r, _ = folder_report
+    assert r["images"] == 5 and r["colour_images"] == 4 and r["skipped_gray"] == 1 and r["size"] == 64
+    assert list(r["models"]) == ["gray", "miniplaces-full", "miniplaces-baseline"]
+    assert r["machine"]["cpu_cores"] >= 1 and r["wall_s"] > 0
+    for s in r["models"].values():
+        assert s["images"] == 4 and s["skipped_gray"] == 1
+        assert 10 < s["psnr"] < 60 and 0 < s["ssim"] <= 1 and s["ciede2000"] > 0
+        assert 0 < s["auc_rebalanced"] <= 100 and 0 < s["auc"] <= 100
+        assert s["cf_gap"] == pytest.approx(abs(s["cf_pred"] - s["cf_true"]), abs=1e-3)
+    gray, full = r["models"]["gray"], r["models"]["miniplaces-full"]
+    assert gray["cf_pred"] < 1 and gray["top1"] is None  # a*b* = 0: no colour, no classifier
+    # two photos sit in class-named folders: kitchen/ and church/outdoor/ (a class with a slash)
+    assert r["labelled"] == 2 and full["classified"] == 2 and full["top1"] is not None
+    assert r["models"]["miniplaces-baseline"]["top1"] is None and "miniplaces-baseline" not in r["confusion"]
+    rows = {row["file"]: row for row in r["rows"]}
+    assert set(rows) == {"astronaut.png", "chelsea.png", "kitchen/coffee.png",
+                         "church/outdoor/rocket.png", "camera.png"}
+    assert rows["camera.png"]["gray"] and rows["camera.png"]["scores"]["gray"]["psnr"] is None
+    assert rows["kitchen/coffee.png"]["label"] == "kitchen"
+    assert rows["astronaut.png"]["scores"]["miniplaces-full"]["top1"] is None  # no label
+    assert isinstance(rows["astronaut.png"]["scores"]["miniplaces-full"]["predicted"], str)
+
+
+def test_folder_report_markdown(folder_report):
+    r, md = folder_report
+    header = next(line for line in md.splitlines() if line.startswith("| Model"))
+    assert [c.strip() for c in header.strip("|").split("|")][1:] == COLUMNS
+    lines = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert {"ground truth", "gray (a\\*b\\* = 0)", "miniplaces-full", "miniplaces-baseline"} <= set(lines)
+    cells = [c.strip() for c in lines["miniplaces-full"].strip("|").split("|")]
+    assert cells[1] == f"{r['models']['miniplaces-full']['psnr']:.2f}" and cells[-2:] == ["4", "1"]
+    assert "Most confused classes: miniplaces-full" in md
+
+
+def test_file_list(folder, tmp_path, capsys):
+    listing = folder / "two.txt"
+    listing.write_text("astronaut.png\nkitchen/coffee.png kitchen\n")
+    status, _, _ = run(capsys, "evaluate", "--data", listing, "--model", "miniplaces-full",
+                       "--model", "miniplaces-full@raw", "--size", "64", "-q", "--out", tmp_path / "r.json")
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert status == 0 and r["images"] == 2 and r["labelled"] == 1
+    shipped, raw = r["models"]["miniplaces-full"], r["models"]["miniplaces-full@raw"]
+    assert shipped["classified"] == 1 and shipped["top1"] == raw["top1"]
+    # as colorize outputs it: the model's saturation gain (stored in the file) against 1.0
+    assert shipped["saturation"] == load_model("miniplaces-full").meta.get("saturation", 1.0)
+    assert raw["saturation"] == 1.0
+    if shipped["saturation"] > 1:
+        assert shipped["cf_pred"] > raw["cf_pred"]
+
+
+def test_val_tar_20_images(miniplaces, tmp_path):
+    main(["evaluate", "--data", str(miniplaces / "val.tar.gz"), "--limit", "20", "--gray",
+          "--model", "miniplaces-full", "--model", "miniplaces-baseline", "-q",
+          "--out", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")])
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["images"] == 20 and r["labelled"] == 20 and r["size"] == 128
+    full = r["models"]["miniplaces-full"]
+    assert full["images"] + full["skipped_gray"] == 20 and full["classified"] == 20
+    assert 0 <= full["top1"] <= full["top5"] <= 100
+    assert full["psnr"] > r["models"]["gray"]["psnr"] - 3  # a trained model is no far worse than gray
+    n_wrong = sum(p["count"] for p in r["confusion"]["miniplaces-full"])
+    assert 0 < n_wrong <= 20 - round(full["top1"] * 20 / 100) and len(r["confusion"]["miniplaces-full"]) <= 10
+    assert "rows" not in r  # per-image rows only with --per-image
+    assert "| miniplaces-baseline |" in (tmp_path / "r.md").read_text()
+
+
+def test_unknown_model_lists_available(folder, tmp_path, capsys):
+    status, _, err = run(capsys, "evaluate", "--data", folder, "--model", "no-such-model",
+                         "--out", tmp_path / "r.json")
+    assert status == 2 and "no-such-model" in err and "miniplaces-full" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+def test_no_colour_images(tmp_path, photos, capsys):
+    save(tmp_path / "gray" / "camera.png", photos["camera"])
+    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "gray", "--gray", "-q",
+                         "--out", tmp_path / "r.json")
+    assert status == 2 and "colour image" in err and not (tmp_path / "r.json").exists()
+    (tmp_path / "empty").mkdir()
+    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "empty", "--gray", "--out", tmp_path / "r.json")
+    assert status == 2 and "no images" in err
+
+
+def test_never_overwrites_without_force(folder, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    out.write_text("keep me")
+    status, _, err = run(capsys, "evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out)
+    assert status == 2 and "--force" in err and out.read_text() == "keep me"
+    status, _, _ = run(capsys, "evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out, "--force")
+    assert status == 0 and json.loads(out.read_text())["models"]["gray"]["images"] == 4
+
+
+def test_nothing_to_evaluate_and_missing_data(tmp_path, capsys):
+    status, _, err = run(capsys, "evaluate", "--data", tmp_path, "--out", tmp_path / "r.json")
+    assert status == 2 and "--model" in err
+    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "nowhere", "--gray", "--out", tmp_path / "r.json")
+    assert status == 2 and "does not exist" in err
+
+
+def test_score_and_summarise_keep_their_keys(photos):
+    # the fast torch-only path used during training
+    x = torch.from_numpy(photos["astronaut"][::8, ::8].copy()).permute(2, 0, 1)[None]
+    per_image = score(None, x)
+    assert set(per_image) == {"psnr", "auc", "cf_pred", "cf_true", "top1", "top5"}
+    s = summarise(per_image)
+    assert {"psnr", "auc", "cf_gap", "images"} <= set(s) and s["images"] == 1 and s["cf_pred"] < 1
