@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup book test samples lint clean
+.PHONY: setup book book-full browser test samples lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,22 @@ setup: $(VENV)/.installed
 samples: setup
 	$(PY) scripts/colorize_samples.py
 
-test: setup
+# The book (book/, _config.yml, _toc.yml). Fast mode runs on a CPU (2 cores: ~10 minutes
+# from a fresh clone, most of it installing and executing chapters); book-full is for a GPU.
+# Both fetch the book's JavaScript from the npm registry once (scripts/vendor_assets.py).
+book: setup
+	$(PY) scripts/build_book.py
+
+book-full: setup
+	$(PY) scripts/build_book.py --full
+
+# The browser tests of the book use Debian's Chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+		echo "note: chromium is not installed (apt-get install -y chromium); the book's browser tests will fail"
+
+test: setup browser
 	$(PY) -m pytest -q
 
 lint: setup

@@ -1,0 +1,70 @@
+"""Build the book: vendor its JavaScript, then ``jupyter-book build`` with warnings as errors.
+
+    python scripts/build_book.py          # fast mode (COLORLIB_FAST=1): _build/html
+    python scripts/build_book.py --full   # full mode (for a GPU machine): _build/full/_build/html
+
+The two modes keep separate execution caches: jupyter-cache keys a notebook on its code
+only, so a fast-mode result must never be reused for a full build or the other way round.
+Prints where the HTML is and how long the build took; exits non-zero on any warning or
+failing cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from vendor_assets import vendor
+
+
+def output_dir(full: bool) -> Path:
+    """Where ``jupyter-book`` writes (its ``_build`` folder) for each mode."""
+    return ROOT / "_build" / "full" if full else ROOT
+
+
+def html_dir(full: bool = False) -> Path:
+    return output_dir(full) / "_build" / "html"
+
+
+def build(full: bool = False, quiet: bool = False) -> Path:
+    vendor()
+    env = dict(os.environ)
+    if full:
+        env.pop("COLORLIB_FAST", None)
+    else:
+        env["COLORLIB_FAST"] = "1"
+    jb = Path(sys.executable).with_name("jupyter-book")
+    # --all: re-read every page (execution stays cached), so warnings are never hidden by an
+    # incremental build and static files are always fresh
+    cmd = [str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--all"]
+    if full:
+        cmd += ["--path-output", str(output_dir(True))]
+    if quiet:
+        cmd.append("-q")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"book build failed (exit {proc.returncode}) after {took:.0f} s; see the messages above")
+    out = html_dir(full)
+    print(f"book built in {took:.0f} s ({'full' if full else 'fast'} mode): {out / 'index.html'}")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--full", action="store_true", help="full mode (unset COLORLIB_FAST); for a GPU")
+    p.add_argument("-q", "--quiet", action="store_true", help="less output from Sphinx")
+    a = p.parse_args()
+    build(a.full, a.quiet)
+
+
+if __name__ == "__main__":
+    main()
