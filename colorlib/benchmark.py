@@ -10,9 +10,10 @@ its a*b*) on the L* of a real photo (``skimage.data.astronaut`` resized to size 
 with and without batch norm folded into the weights (section 3.4), after one warm-up run,
 the median of up to ``repeats`` runs (fewer when one run is long, see ``budget_s``).
 
-Each size runs in a fresh process, so its peak memory is its own: on the CPU the peak
-resident memory (``VmHWM``, reset before each variant) above the memory held before the
-runs; on CUDA ``torch.cuda.max_memory_allocated`` above the memory allocated before.
+Each size and variant runs in a fresh process, so its peak memory is its own: on the CPU
+the peak resident memory (``VmHWM``, reset after the model is loaded) above the memory held
+then, one-time costs of a first run included; on CUDA ``torch.cuda.max_memory_allocated``
+above the memory allocated before the runs.
 
     python benchmarks/runtime.py --sizes 224 512 --json runtime.json
 """
@@ -149,35 +150,25 @@ def load_benchmark_model(spec: str) -> Colorizer:
     return load_model(spec)
 
 
-def measure_size(spec: str, size: int, repeats: int = 10, budget_s: float = 30.0,
-                 device: str = "cpu") -> dict:
-    """One row of the table, in this process: folded first, then with batch norm."""
-    from .infer import predict_ab
-
+def measure(spec: str, size: int, folded: bool, repeats: int = 10, budget_s: float = 30.0,
+            device: str = "cpu") -> dict:
+    """One cell pair of the table (seconds, peak memory), in this process: the network with
+    batch norm folded (``folded``) or kept, the input a ``size`` x ``size`` photo."""
     device = torch.device(device)
     model = load_benchmark_model(spec).to(device)
-    folded = fold_batchnorm(model)
-    with_bn = model.to(memory_format=torch.channels_last)  # same layout as the folded copy
-    L = photo_L(size).to(device)
-    with torch.inference_mode():  # one-time costs of a process's first run (threads, caches)
-        for net in (folded, with_bn):
-            predict_ab(net, L[..., :32, :32])
-    row = {"size": size, "pixels": size * size}
-    for key, net in (("folded", folded), ("bn", with_bn)):
-        r = time_network(net, L, repeats, budget_s)
-        row[f"{key}_s"] = round(r["seconds"], 5)
-        row[f"{key}_min_s"] = min(r["runs"])  # least disturbed by other work on a shared machine
-        row[f"{key}_runs"] = r["runs"]
-        row[f"{key}_warmup_s"] = r["warmup_s"]
-        row[f"{key}_peak_mb"] = r["peak_mb"]
-    cpu, gpu = PAPER_SECONDS.get(size, (None, None))
-    row["paper_cpu_s"], row["paper_gpu_s"] = cpu, gpu
-    return row
+    # same memory layout either way, so only the folding differs
+    net = fold_batchnorm(model) if folded else model.to(memory_format=torch.channels_last)
+    del model
+    r = time_network(net, photo_L(size).to(device), repeats, budget_s)
+    key = "folded" if folded else "bn"
+    return {f"{key}_s": round(r["seconds"], 5),
+            f"{key}_min_s": min(r["runs"]),  # least disturbed by other work on a shared machine
+            f"{key}_runs": r["runs"], f"{key}_warmup_s": r["warmup_s"], f"{key}_peak_mb": r["peak_mb"]}
 
 
 def run_benchmark(model: str = "paper", sizes=DEFAULT_SIZES, repeats: int = 10, device: str = "cpu",
                   budget_s: float = 30.0, progress: bool = True) -> dict:
-    """Every size in its own process (:func:`measure_size`); returns the JSON record."""
+    """Every size and variant in its own process (:func:`measure`); returns the JSON record."""
     from .report import machine_info
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -191,15 +182,20 @@ def run_benchmark(model: str = "paper", sizes=DEFAULT_SIZES, repeats: int = 10, 
             torch.save(net.state_dict(), spec)
             config = net.cfg.to_dict()
         for size in sizes:
-            job = json.dumps({"spec": spec, "size": size, "repeats": repeats, "budget_s": budget_s,
-                              "device": device})
-            if progress:
-                print(f"timing {size}x{size} ...", file=sys.stderr, flush=True)
-            done = subprocess.run([sys.executable, "-m", "colorlib.benchmark", "--worker", job],
-                                  capture_output=True, text=True, env=env, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"benchmark at {size}x{size} failed:\n{done.stderr.strip()[-2000:]}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            cpu, gpu = PAPER_SECONDS.get(size, (None, None))
+            row = {"size": size, "pixels": size * size, "paper_cpu_s": cpu, "paper_gpu_s": gpu}
+            for folded in (True, False):
+                job = json.dumps({"spec": spec, "size": size, "folded": folded, "repeats": repeats,
+                                  "budget_s": budget_s, "device": device})
+                if progress:
+                    print(f"timing {size}x{size} {'folded' if folded else 'with BN'} ...", file=sys.stderr,
+                          flush=True)
+                done = subprocess.run([sys.executable, "-m", "colorlib.benchmark", "--worker", job],
+                                      capture_output=True, text=True, env=env, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(f"benchmark at {size}x{size} failed:\n{done.stderr.strip()[-2000:]}")
+                row.update(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append(row)
         if config is None:
             config = load_benchmark_model(model).cfg.to_dict()
     return {
@@ -211,8 +207,8 @@ def run_benchmark(model: str = "paper", sizes=DEFAULT_SIZES, repeats: int = 10, 
         "budget_s": budget_s,
         "timed": "colorlib.infer.predict_ab (network + a*b* upsampling) on the L* of "
                  "skimage.data.astronaut resized; median of runs after one warm-up",
-        "memory": "peak above the memory held before the runs, MB (CPU: resident set, VmHWM "
-                  "reset per variant; CUDA: max_memory_allocated)",
+        "memory": "peak above the memory held before the runs (the model loaded), MB; a fresh "
+                  "process per size and variant (CPU: resident set, VmHWM; CUDA: max_memory_allocated)",
         "paper": {"machine": PAPER_MACHINE, "seconds": {str(k): v for k, v in PAPER_SECONDS.items()}},
         "sizes": rows,
     }
@@ -241,6 +237,9 @@ def format_table(result: dict) -> str:
             f"{num(r['paper_cpu_s'], '8.3f'):>8} {num(r['paper_gpu_s'], '8.3f'):>8}"
         )
     lines.append(f"paper: {PAPER_MACHINE['cpu']} / {PAPER_MACHINE['gpu']}")
+    load = m.get("load_avg_1_5_15_min")
+    lines.append("ours: median of runs after a warm-up (every run and the minimum are in the JSON)"
+                 + (f"; load average {load[1]:.1f} over the last 5 minutes" if load else ""))
     return "\n".join(lines)
 
 
@@ -260,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         job = json.loads(sys.argv[2])
-        print(json.dumps(measure_size(job["spec"], job["size"], job["repeats"], job["budget_s"],
-                                      job["device"])))
+        print(json.dumps(measure(job["spec"], job["size"], job["folded"], job["repeats"], job["budget_s"],
+                                 job["device"])))
     else:
         main()

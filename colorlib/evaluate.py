@@ -229,6 +229,31 @@ def _colour_scores(pred: np.ndarray, true: np.ndarray, true_lab: np.ndarray):
             M.image_ciede2000(pred_lab, true_lab), pred_lab)
 
 
+@dataclass
+class _Truth:
+    """The truth side of one batch, computed once for every answer."""
+
+    rows: np.ndarray  # indices into the set of the batch's colour images
+    rgb: np.ndarray  # their uint8 (C, H, W, 3)
+    lab: list[np.ndarray]  # their L*a*b* (scikit-image)
+    ab: torch.Tensor  # (C, 2, H, W) a*b* of ``lab``
+    weights: torch.Tensor  # (C, H, W) rebalancing weight of each pixel
+    cf: np.ndarray  # (C,) colourfulness
+
+
+@torch.inference_mode()
+def _colour_figures(row: dict[str, np.ndarray], pred: torch.Tensor, truth: _Truth, pool) -> None:
+    """Every colour figure of 8-bit predictions ``(C, 3, H, W)`` of ``truth``'s images, into ``row``."""
+    scores = list(pool.map(_colour_scores, pred.permute(0, 2, 3, 1).cpu().numpy(), truth.rgb, truth.lab))
+    for c, k in enumerate(("psnr", "ssim", "ciede2000")):
+        row[k][truth.rows] = [r[c] for r in scores]
+    ab_pred = _ab([r[3] for r in scores]).to(truth.ab.device)
+    row["auc"][truth.rows] = M.ab_auc(ab_pred, truth.ab).cpu().numpy()
+    row["auc_rebalanced"][truth.rows] = M.ab_auc(ab_pred, truth.ab, weights=truth.weights).cpu().numpy()
+    row["cf_pred"][truth.rows] = M.colourfulness(pred.float()).cpu().numpy()
+    row["cf_true"][truth.rows] = truth.cf
+
+
 @torch.inference_mode()
 def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
               device: str | torch.device = "cpu", progress: bool = True) -> dict[str, dict[str, np.ndarray]]:
@@ -239,6 +264,9 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
     figure comes from scikit-image's L*a*b* of the 8-bit images (AuC included, so an exact
     pixel is exactly 0 away). Colour metrics are NaN for gray truths; top-k is NaN without a
     label or a classifier; ``predicted`` is the top-1 class index (-1 without a classifier).
+
+    The colour figures of one answer are computed (in a thread) while the next answer's
+    network runs, so neither waits for the other on a CPU.
     """
     from tqdm.auto import tqdm
 
@@ -250,19 +278,20 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
     labels = {a.name: images.labels_for(a.classes).to(device) for a in answers}
     cell_w = M.rebalancing_weights(images.cell_counts).float().to(device)
     bar = tqdm(total=n * len(answers), desc="evaluating", unit="image", disable=not progress)
-    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+    pending = None
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, ThreadPoolExecutor(1) as scorer:
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
-            truth = images.pixels[i:j]
-            colour = np.flatnonzero(~images.gray[i:j].numpy())
-            rows, ci = i + colour, torch.from_numpy(colour)  # CPU indices serve any device
-            truth_np = truth.permute(0, 2, 3, 1).numpy()[colour]
-            true_lab = list(pool.map(M.image_lab, truth_np))
-            L = rgb_to_lab(truth.to(device).float() / 255.0)[:, :1]
-            if len(colour):
+            x = images.pixels[i:j]
+            ci = torch.from_numpy(np.flatnonzero(~images.gray[i:j].numpy()))  # CPU indices serve any device
+            truth_rgb = x.permute(0, 2, 3, 1).numpy()[ci.numpy()]
+            true_lab = list(pool.map(M.image_lab, truth_rgb))
+            L = rgb_to_lab(x.to(device).float() / 255.0)[:, :1]
+            truth = None
+            if len(ci):
                 ab_true = _ab(true_lab).to(device)
-                weights = cell_w[M.ab_cells(ab_true)]
-                cf_true = M.colourfulness(truth[ci].float()).numpy()
+                truth = _Truth(i + ci.numpy(), truth_rgb, true_lab, ab_true, cell_w[M.ab_cells(ab_true)],
+                               M.colourfulness(x[ci].float()).numpy())
             for a in answers:
                 if a.net is None:
                     ab, logits = torch.zeros_like(L).expand(-1, 2, -1, -1), None
@@ -270,17 +299,6 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
                     ab, logits = _predict(a.net, L)
                     ab = ab * a.saturation
                 row = out[a.name]
-                if len(colour):
-                    pred = M.to_uint8(lab_to_rgb(join_lab(L[ci], ab[ci])))
-                    pred_np = pred.permute(0, 2, 3, 1).cpu().numpy()
-                    scores = list(pool.map(_colour_scores, pred_np, truth_np, true_lab))
-                    for c, k in enumerate(("psnr", "ssim", "ciede2000")):
-                        row[k][rows] = [r[c] for r in scores]
-                    ab_pred = _ab([r[3] for r in scores]).to(device)
-                    row["auc"][rows] = M.ab_auc(ab_pred, ab_true).cpu().numpy()
-                    row["auc_rebalanced"][rows] = M.ab_auc(ab_pred, ab_true, weights=weights).cpu().numpy()
-                    row["cf_pred"][rows] = M.colourfulness(pred.float()).cpu().numpy()
-                    row["cf_true"][rows] = cf_true
                 if logits is not None:
                     y = labels[a.name][i:j]
                     known = (y >= 0).cpu().numpy()
@@ -288,7 +306,18 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
                         hits = M.topk_accuracy(logits.float(), y, k).cpu().numpy()
                         row[f"top{k}"][i:j] = np.where(known, hits, np.nan)
                     row["predicted"][i:j] = logits.argmax(1).cpu().numpy()
-                bar.update(j - i)
+                if pending is not None:  # one answer in flight at a time
+                    pending[0].result()
+                    bar.update(pending[1])
+                    pending = None
+                if truth is None:
+                    bar.update(j - i)
+                    continue
+                pred = M.to_uint8(lab_to_rgb(join_lab(L[ci], ab[ci])))
+                pending = (scorer.submit(_colour_figures, row, pred, truth, pool), j - i)
                 bar.set_postfix_str(a.name)
+        if pending is not None:
+            pending[0].result()
+            bar.update(pending[1])
     bar.close()
     return out

@@ -154,7 +154,10 @@ def _cell(value, fmt: str) -> str:
 
 
 def _gains(models: dict) -> str:
-    return ", ".join(f"{name} {s['saturation']:g}" for name, s in models.items() if name != "gray") or "none"
+    gains = {name: s["saturation"] for name, s in models.items() if name != "gray"}
+    if len(set(gains.values())) == 1:
+        return f"{next(iter(gains.values())):g} for every model here"
+    return ", ".join(f"{name} {g:g}" for name, g in gains.items()) or "none"
 
 
 def _load(machine: dict) -> str:
