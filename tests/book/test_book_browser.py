@@ -1,0 +1,157 @@
+"""The built HTML in a real browser: Debian's Chromium driven by Playwright, fully offline.
+
+The book is served from 127.0.0.1 on a free port; every request to anywhere else is recorded
+and refused. Each page must show its figures (images that actually decoded), its widgets
+(rendered from the embedded state, no kernel) and its typeset equations; moving a jslinked
+control must change the image shown. One screenshot per page goes to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from book_helpers import PAGES, ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+# figures (img elements) at least, widgets, and equations each page must have
+FIGURES = {"01_why": 2, "02_lab": 3, "03_network": 0, "04_data": 4, "05_training": 6, "06_results": 4,
+           "07_user_study": 3, "08_style_transfer": 5, "09_classification": 2, "10_past": 2,
+           "11_runtime": 0, "12_limitations": 3}
+WIDGETS = {"02_lab": ".widget-slider", "05_training": ".widget-toggle-buttons",
+           "07_user_study": ".widget-button", "08_style_transfer": ".widget-dropdown"}
+MATH = {"02_lab", "03_network", "05_training", "11_runtime"}
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(built_book: Path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=built_book))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.outside = []  # requests that tried to leave 127.0.0.1
+    pg.failed = []  # local responses with an error status
+
+    def route(r):
+        url = r.request.url
+        if url.startswith((server + "/", "data:", "blob:")):
+            r.continue_()
+        else:
+            pg.outside.append(url)
+            r.abort()
+
+    pg.route("**/*", route)
+    pg.on("response", lambda resp: pg.failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None)
+    pg.base = server
+    yield pg
+    context.close()
+
+
+def _open(page, name: str) -> None:
+    page.goto(f"{page.base}/book/{name}.html", wait_until="load")
+    page.wait_for_load_state("networkidle")
+    if name in WIDGETS:
+        page.wait_for_selector(".jupyter-widgets", state="attached", timeout=30_000)
+    if name in MATH:
+        page.wait_for_selector("mjx-container", state="attached", timeout=30_000)
+    page.wait_for_timeout(300)
+
+
+def _visible_widget_images(page) -> list[str]:
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.jupyter-widgets img'))
+        .filter(i => i.offsetParent !== null && i.naturalWidth > 0).map(i => i.src)""")
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_offline_with_figures_widgets_and_math(page, name):
+    _open(page, name)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert page.outside == [], f"{name} tried to load from outside 127.0.0.1: {page.outside}"
+    assert page.failed == [], f"{name}: {page.failed}"
+    images = page.evaluate("""() => Array.from(document.querySelectorAll('main img'))
+        .filter(i => i.offsetParent !== null || !i.closest('.jupyter-widgets'))
+        .map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, h: i.naturalHeight}))""")
+    broken = [i for i in images if not (i["w"] and i["h"])]
+    assert not broken, f"{name}: images that did not load: {broken}"
+    assert len(images) >= FIGURES.get(name, 0), f"{name}: {len(images)} images"
+    if name in WIDGETS:
+        assert page.locator(WIDGETS[name]).count() > 0
+        assert page.locator(".jupyter-widgets").count() > 0
+        assert not page.locator("text=Error rendering").count()
+    if name in MATH:
+        assert page.locator("mjx-container").count() > 0
+        assert not page.locator("mjx-merror").count()
+
+
+def test_lab_slider_changes_the_plane_shown(page):
+    _open(page, "02_lab")
+    before = _visible_widget_images(page)
+    handle = page.locator(".widget-slider .noUi-handle").first
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(500)
+    after = _visible_widget_images(page)
+    assert before and after and before != after
+    assert page.locator(".widget-readout").first.inner_text().strip() == "70"
+
+
+def test_alpha_buttons_switch_the_model_shown(page):
+    _open(page, "05_training")
+    before = _visible_widget_images(page)
+    page.locator(".widget-toggle-button", has_text="α = 0").first.click()
+    page.wait_for_timeout(500)
+    after = _visible_widget_images(page)
+    assert before and after and before != after
+    assert page.locator("text=sweep-alpha-0").count() > 0
+
+
+def test_style_transfer_pickers_and_mix_slider(page):
+    _open(page, "08_style_transfer")
+    before = _visible_widget_images(page)
+    page.locator(".widget-dropdown select").nth(1).select_option(index=3)
+    page.wait_for_timeout(500)
+    after = _visible_widget_images(page)
+    assert after != before
+    handle = page.locator(".widget-slider .noUi-handle").first  # the jslinked t slider
+    handle.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(500)
+    assert _visible_widget_images(page) != after
