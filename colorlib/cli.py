@@ -71,7 +71,8 @@ def cmd_colorize(a: argparse.Namespace) -> None:
             global_image = None
         try:
             with torch.inference_mode():
-                result = colorize(model, path, global_image=global_image, global_features=g)
+                result = colorize(model, path, global_image=global_image, global_features=g,
+                                  saturation=a.saturation)
         except ValueError as e:
             raise UserError(str(e)) from None
         target = Path(a.output) if a.output else (out_dir or Path(path).parent) / f"{Path(path).stem}-color.png"
@@ -138,7 +139,7 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 # -- info --------------------------------------------------------------------------------------
 def cmd_info(a: argparse.Namespace) -> None:
-    from .checkpoint import available_models, models_dir, resolve_model_path
+    from .checkpoint import available_models, model_name, models_dir, resolve_model_path
     from .model import weight_count
 
     if a.list:
@@ -148,7 +149,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     model = _load(a.model)
     meta = model.meta
     path = resolve_model_path(a.model)
-    card = models_dir() / f"{Path(path).stem}.md"
+    card = models_dir() / f"{model_name(path)}.md"
     info = {
         "model": a.model,
         "file": str(path),
@@ -160,21 +161,30 @@ def cmd_info(a: argparse.Namespace) -> None:
     }
     results = models_dir() / "results.json"
     if results.exists() and Path(path).parent == models_dir():
-        info["results"] = json.loads(results.read_text()).get("models", {}).get(Path(path).stem)
+        info["results"] = json.loads(results.read_text()).get("models", {}).get(model_name(path))
     if a.json:
         print(json.dumps(info, indent=1))
         return
     print(f"{info['model']}  ({info['file']})")
     cfg = info["config"]
     print(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
-          f"{cfg['num_classes']} classes; {info['parameters']:,} parameters")
+          f"{cfg['num_classes']} classes; {info['parameters']:,} parameters; "
+          f"saturation {meta.get('saturation', 1.0)}")
     t = info.get("training") or {}
     if t:
-        print("  training: " + ", ".join(f"{k} {v}" for k, v in t.items()))
+        print(f"  training: {t.get('steps', 0):,} steps, {t.get('images_seen', 0):,} images seen "
+              f"({t.get('epochs', 0):.1f} epochs of {t.get('train_images', 0):,} images) in "
+              f"{t.get('wall_s', 0):.0f} s on {meta.get('device', '?')}")
+        final = t.get("final") or {}
+        if final:
+            print(f"  final training loss: {final['loss']:.5f} (colour {final['colour_loss']:.5f}, "
+                  f"class {final['class_loss']:.3f})")
     r = info.get("results") or {}
     if r:
-        print("  validation: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                           for k, v in r.items()))
+        top = (f", top-1 {r['top1']:.1f}%, top-5 {r['top5']:.1f}%" if r.get("top1") is not None else "")
+        print(f"  validation ({r['images']:,} colour images of MiniPlaces val): PSNR {r['psnr']:.2f} dB, "
+              f"SSIM {r['ssim']:.3f}, CIEDE2000 {r['ciede2000']:.2f}, AuC {r['auc']:.2f}%, colourfulness "
+              f"{r['cf_pred']:.1f} (truth {r['cf_true']:.1f}, gap {r['cf_gap']:.1f}){top}")
     if card.exists():
         print(f"  model card: {card}")
 
@@ -199,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"shipped model name, .safetensors/.pt file, or run folder (default {DEFAULT_MODEL})")
     c.add_argument("--global-image", help="take the global features from this photo (style transfer)")
     c.add_argument("--mix", type=float, help="with --global-image: 0 = own global features, 1 = the other's")
+    c.add_argument("--saturation", type=float,
+                   help="gain on the predicted a*b* (default: the model's own, see its card; 1.0 = raw network)")
     c.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     c.add_argument("-q", "--quiet", action="store_true")
     c.set_defaults(func=cmd_colorize)

@@ -3,9 +3,11 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from colorlib.checkpoint import models_dir
 from colorlib.cli import main
 
 
@@ -39,6 +41,9 @@ def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos)
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["astronaut-color.png", "coffee-color.png"]
     main(["colorize", str(photo), "--global-image", str(other), "--mix", "0.5", "-o", str(tmp_path / "m.png")])
     assert Image.open(tmp_path / "m.png").size == (300, 200)
+    main(["colorize", str(photo), "--saturation", "0", "-o", str(tmp_path / "gray.png")])
+    rgb = np.asarray(Image.open(tmp_path / "gray.png"), int)
+    assert np.abs(rgb[..., 0] - rgb[..., 1]).max() <= 2  # no a*b*: a gray picture
 
 
 @pytest.mark.parametrize(
@@ -71,7 +76,10 @@ def test_a_real_subprocess_error_has_no_traceback(tmp_path):
 def test_info_prints_the_card_figures(capsys):
     main(["info", "--model", "miniplaces-full"])
     out = capsys.readouterr().out
-    assert "width 0.5" in out and "100 classes" in out and "steps 6308" in out
+    assert "width 0.5" in out and "100 classes" in out and "6,308 steps" in out
+    r = json.loads((models_dir() / "results.json").read_text())["models"]["miniplaces-full"]
+    assert f"PSNR {r['psnr']:.2f} dB" in out and f"top-5 {r['top5']:.1f}%" in out
+    assert "miniplaces-full.md" in out
     main(["info", "--model", "miniplaces-full", "--json"])
     info = json.loads(capsys.readouterr().out)
     assert info["config"]["variant"] == "full" and info["training"]["steps"] == 6308

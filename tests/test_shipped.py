@@ -1,0 +1,54 @@
+"""The shipped models: intact files, loadable as float32, and their held-out figures reproduce."""
+
+import hashlib
+import json
+import math
+
+import pytest
+import torch
+
+from colorlib.checkpoint import available_models, load_model, models_dir, resolve_model_path
+from colorlib.cli import main
+
+SHIPPED = ["miniplaces-full", "miniplaces-baseline", "sweep-alpha-0", "sweep-alpha-1-3000",
+           "sweep-alpha-1-300", "sweep-alpha-1-30"]
+
+
+def test_every_model_is_shipped_with_a_card_a_log_and_its_hash():
+    d = models_dir()
+    assert available_models() == sorted(SHIPPED)
+    sums = dict(line.split()[::-1] for line in (d / "SHA256SUMS").read_text().splitlines())
+    total = 0
+    for name in SHIPPED:
+        path = resolve_model_path(name)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sums[path.name], f"{path.name} changed"
+        total += path.stat().st_size
+        assert (d / f"{name}.md").exists() and (d / "logs" / f"{name}.csv").exists()
+        card = (d / f"{name}.md").read_text()
+        assert "non-commercial research and education only" in card
+    assert total <= 60 * 2**20
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_weights_load_as_float32_with_their_training_record(name):
+    model = load_model(name)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    meta = model.meta
+    assert meta["name"] == name and meta["model"]["num_classes"] == 100 and len(meta["classes"]) == 100
+    assert meta["training"]["steps"] > 3000 and "H100" in meta["device"]
+
+
+def test_held_out_figures_reproduce_on_200_validation_images(miniplaces, tmp_path):
+    """`colorlib evaluate --limit 200` gives the committed check figures to within 0.1."""
+    ref = json.loads((models_dir() / "check200.json").read_text())
+    out = tmp_path / "check.json"
+    main(["evaluate", "--data", str(miniplaces / "val.tar.gz"), "--gray", "--model", "miniplaces-full",
+          "--model", "miniplaces-baseline", "--limit", "200", "--out", str(out), "-q"])
+    got = json.loads(out.read_text())
+    assert got["images"] == ref["images"] == 200
+    for model, figures in ref["models"].items():
+        for metric, value in figures.items():
+            if isinstance(value, float) and math.isfinite(value):
+                assert abs(got["models"][model][metric] - value) <= 0.1, (model, metric)
+    full, gray = got["models"]["miniplaces-full"], got["models"]["gray"]
+    assert full["psnr"] > gray["psnr"] + 1.0 and full["top5"] > 50
