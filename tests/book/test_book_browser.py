@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from book_helpers import PAGES, ROOT
 
+pytestmark = pytest.mark.book
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]

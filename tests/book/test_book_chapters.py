@@ -14,6 +14,8 @@ import pytest
 import yaml
 from book_helpers import BOOK, CHAPTERS, PAGES, ROOT, glued, stream_text, widget_state
 
+pytestmark = pytest.mark.book
+
 SETUP = ("# Setup (the same in every chapter): paths, seed, device, fast mode.\n"
          "from colorlib import book_utils as bu\n\nenv = bu.setup(seed=0)\nenv")
 

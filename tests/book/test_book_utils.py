@@ -11,6 +11,8 @@ from book_helpers import BOOK
 
 from colorlib import book_utils as bu
 
+pytestmark = pytest.mark.book
+
 
 @pytest.fixture(autouse=True)
 def restore_global_state():

@@ -10,6 +10,8 @@ import jupytext
 import pytest
 from book_helpers import BOOK
 
+pytestmark = pytest.mark.book
+
 testbook = pytest.importorskip("testbook").testbook
 
 
