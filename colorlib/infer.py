@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab
+from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab, srgb8_to_L
 from .model import Colorizer, fold_batchnorm
 
 _FOLDED: "weakref.WeakKeyDictionary[Colorizer, tuple[int, Colorizer]]" = weakref.WeakKeyDictionary()
@@ -72,7 +72,8 @@ def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
 
 def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
     """L* in [0, 100] of any image, ``(1, 1, H, W)``. Colour input keeps only its L*."""
-    return rgb_to_lab(rgb_tensor(to_rgb_array(image), device))[:, :1]
+    rgb = to_rgb_array(image)
+    return srgb8_to_L(torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None])
 
 
 def predict_ab(

@@ -44,13 +44,19 @@ def _check(x: torch.Tensor, name: str) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
-def _matrix(rows, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(rows, dtype=like.dtype, device=like.device)
+def _mix(rows, x: torch.Tensor) -> torch.Tensor:
+    """Channel mixing ``out_i = sum_j rows[i][j] * x_j`` for ``(..., 3, H, W)``."""
+    c = x.unbind(-3)
+    return torch.stack([r[0] * c[0] + r[1] * c[1] + r[2] * c[2] for r in rows], dim=-3)
 
 
-def _apply(m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    # channel mixing for (..., 3, H, W)
-    return torch.einsum("ij,...jhw->...ihw", m, x)
+def _inverse(rows) -> tuple:
+    import numpy as np
+
+    return tuple(map(tuple, np.linalg.inv(np.array(rows, dtype=np.float64)).tolist()))
+
+
+_RGB_FROM_XYZ = _inverse(_XYZ_FROM_RGB)
 
 
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
@@ -63,8 +69,7 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     linear = torch.where(
         rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
     )
-    xyz = _apply(_matrix(_XYZ_FROM_RGB, rgb), linear)
-    xyz = xyz / _matrix(_D65_WHITE, rgb).view(3, 1, 1)
+    xyz = _mix([[v / w for v in row] for row, w in zip(_XYZ_FROM_RGB, _D65_WHITE)], linear)
     f = torch.where(
         xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0
     )
@@ -86,10 +91,8 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fx = fy + a / 500.0
     fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: negative Z is clipped
     f = torch.stack((fx, fy, fz), dim=-3)
-    xyz = torch.where(f > 0.2068966, f.clamp(min=0.2068966) ** 3, (f - 16.0 / 116.0) / _KAPPA)
-    xyz = xyz * _matrix(_D65_WHITE, lab).view(3, 1, 1)
-    rgb_from_xyz = torch.linalg.inv(_matrix(_XYZ_FROM_RGB, lab).double()).to(lab.dtype)
-    linear = _apply(rgb_from_xyz, xyz)
+    xyz = torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
+    linear = _mix([[v * w for v, w in zip(row, _D65_WHITE)] for row in _RGB_FROM_XYZ], xyz)
     rgb = torch.where(
         linear > 0.0031308,
         1.055 * linear.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055,
@@ -101,6 +104,24 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 def rgb_to_gray_L(rgb: torch.Tensor) -> torch.Tensor:
     """L* channel (``[0, 100]``) of sRGB in ``[0, 1]``, shaped ``(N, 1, H, W)`` or ``(1, H, W)``."""
     return rgb_to_lab(rgb).narrow(-3, 0, 1)
+
+
+def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
+    """L* in ``[0, 100]`` of 8-bit sRGB ``(N, 3, H, W)`` uint8 (values 0..255), ``(N, 1, H, W)``.
+
+    The same numbers as ``rgb_to_lab(rgb8 / 255)[:, :1]``, computed the fast way for whole
+    photos: the gamma curve is a 256-entry table and only the Y row of the XYZ matrix is needed.
+    """
+    if rgb8.dtype != torch.uint8:
+        raise TypeError(f"srgb8_to_L takes uint8 images, got {rgb8.dtype}")
+    levels = torch.arange(256, dtype=torch.float64) / 255
+    table = torch.where(levels > 0.04045, ((levels + 0.055) / 1.055) ** 2.4, levels / 12.92)
+    weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64)  # Y, with white Y = 1
+    lut = (table[None, :] * weights[:, None]).float().to(rgb8.device)  # (3, 256)
+    idx = rgb8.long()
+    Y = lut[0][idx[:, 0]] + lut[1][idx[:, 1]] + lut[2][idx[:, 2]]
+    f = torch.where(Y > _EPSILON, Y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * Y + 16.0 / 116.0)
+    return (116.0 * f - 16.0).unsqueeze(1)
 
 
 def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
