@@ -387,6 +387,13 @@ class LivePlot:
         plt.close(fig)
         return fig
 
+    def replay(self, log: dict[str, np.ndarray]) -> None:
+        """Draw the curve of a finished run from its log (a run that was loaded, not trained)."""
+        self.steps = [int(s) for s in log["step"]]
+        self.loss = list(log["loss"])
+        self.colour = list(log["colour_loss"])
+        self.draw()
+
     def draw(self) -> None:
         from IPython.display import display
 

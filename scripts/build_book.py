@@ -5,6 +5,8 @@
 
 The two modes keep separate execution caches: jupyter-cache keys a notebook on its code
 only, so a fast-mode result must never be reused for a full build or the other way round.
+For the same reason the cache is emptied when what the chapters run on changes: the
+``colorlib`` sources, the shipped models, or the data folder found (``_build/.book-key``).
 Prints where the HTML is and how long the build took; exits non-zero on any warning or
 failing cell.
 """
@@ -12,7 +14,10 @@ failing cell.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,8 +38,44 @@ def html_dir(full: bool = False) -> Path:
     return output_dir(full) / "_build" / "html"
 
 
+def execution_key(full: bool) -> dict:
+    """What the executed chapters depend on besides their own code."""
+    from colorlib.data import DataError, data_root
+
+    h = hashlib.sha256()
+    files = sorted((ROOT / "colorlib").rglob("*.py")) + sorted((ROOT / "data" / "models").rglob("*"))
+    for p in files:
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(p.relative_to(ROOT).as_posix().encode())
+            h.update(p.read_bytes())
+    try:
+        data = str(data_root())
+    except DataError:
+        data = None
+    return {"mode": "full" if full else "fast", "data": data, "code_and_models": h.hexdigest()}
+
+
+def fresh_cache(full: bool) -> None:
+    """Empty the execution cache if the package, the models or the data changed."""
+    build_dir = output_dir(full) / "_build"
+    stamp = build_dir / ".book-key"
+    key = execution_key(full)
+    try:
+        old = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old != key:
+        if (build_dir / ".jupyter_cache").exists():
+            print("colorlib, the models or the data changed since the last build: "
+                  "every chapter runs again")
+        shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
+        build_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(key, indent=1))
+
+
 def build(full: bool = False, quiet: bool = False) -> Path:
     vendor()
+    fresh_cache(full)
     env = dict(os.environ)
     if full:
         env.pop("COLORLIB_FAST", None)

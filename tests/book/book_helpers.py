@@ -16,6 +16,17 @@ CHAPTERS = ["01_why", "02_lab", "03_network", "04_data", "05_training", "06_resu
 PAGES = ["index", *CHAPTERS, "instructors", "references"]
 
 
+def miniplaces_present() -> bool:
+    """Whether the chapters found the MiniPlaces data (else they ran on the package photos)."""
+    from colorlib.data import DataError, data_root
+
+    try:
+        root = data_root()
+    except DataError:
+        return False
+    return (root / "miniplaces" / "val.tar.gz").exists() or (root / "miniplaces" / "val").is_dir()
+
+
 def glued(nb: nbformat.NotebookNode) -> dict:
     """Values a notebook stored with ``myst_nb.glue`` (their text/plain representation, parsed)."""
     out = {}

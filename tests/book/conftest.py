@@ -13,8 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from book_helpers import BOOK, CHAPTERS, ROOT
+from .book_helpers import BOOK, CHAPTERS, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 

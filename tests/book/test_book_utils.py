@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from book_helpers import BOOK
 
 from colorlib import book_utils as bu
+
+from .book_helpers import BOOK
 
 pytestmark = pytest.mark.book
 

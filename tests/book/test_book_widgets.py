@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import jupytext
 import pytest
-from book_helpers import BOOK
+
+from .book_helpers import BOOK
 
 pytestmark = pytest.mark.book
 
