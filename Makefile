@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup book book-full browser test samples lint clean
+.PHONY: setup book book-full browser test lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,6 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed
-
-samples: setup
-	$(PY) scripts/colorize_samples.py
 
 # The book (book/, _config.yml, _toc.yml). Fast mode runs on a CPU: from a fresh clone on the
 # 2-core CI machine, 4 minutes (75 s setup, 170 s executing and building); book-full is for a GPU.

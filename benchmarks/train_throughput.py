@@ -29,8 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
 from colorlib.model import Colorizer, ColorizerConfig  # noqa: E402
-from colorlib.train import (BatchSource, TrainConfig, autocast_for, make_optimizer,  # noqa: E402
-                            make_train_step)
+from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from .cli_eval import register as _register_eval  # imports nothing of this module at load time
+
 DEFAULT_MODEL = "miniplaces-full"
 
 
@@ -264,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_EXTRA_COMMANDS: list = []
+_EXTRA_COMMANDS: list = []  # functions(sub) that add more subcommands
+_register_eval(_EXTRA_COMMANDS)  # evaluate, classify, benchmark (colorlib/cli_eval.py)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,9 +282,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
         sys.exit(2)
 
-
-from .cli_eval import register as _register_eval  # noqa: I001 (last: cli_eval imports cli lazily)
-_register_eval(_EXTRA_COMMANDS)
 
 if __name__ == "__main__":
     main()

@@ -89,7 +89,7 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.blobs)
 
-    def subset(self, index) -> "ImageSet":
+    def subset(self, index) -> ImageSet:
         index = np.asarray(index, dtype=np.int64)
         return ImageSet(
             [self.blobs[i] for i in index],
@@ -153,7 +153,8 @@ def read_tar(path: Path, limit: int | None = None) -> tuple[list[str], list[byte
     except (tarfile.TarError, EOFError, OSError) as e:
         if not blobs:
             raise DataError(f"cannot read {path}: {e}") from e
-        warnings.warn(f"{path} is truncated or corrupt after {len(blobs)} images ({e}); using those")
+        warnings.warn(f"{path} is truncated or corrupt after {len(blobs)} images ({e}); using those",
+                      stacklevel=2)
     return names, blobs, skipped
 
 
@@ -359,7 +360,7 @@ class DecodedImages:
     def __len__(self) -> int:
         return self.pixels.shape[0]
 
-    def to(self, device) -> "DecodedImages":
+    def to(self, device) -> DecodedImages:
         return DecodedImages(
             self.pixels.to(device), self.labels.to(device), self.classes,
             self.removed_gray, self.removed_corrupt,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -21,8 +20,8 @@ from PIL import Image, ImageOps
 from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab, srgb8_to_L
 from .model import Colorizer, fold_batchnorm
 
-_FOLDED: "weakref.WeakKeyDictionary[Colorizer, tuple[int, Colorizer]]" = weakref.WeakKeyDictionary()
-ImageLike = Union[Image.Image, np.ndarray, str, os.PathLike]
+_FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[int, Colorizer]] = weakref.WeakKeyDictionary()
+ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:

@@ -57,7 +57,7 @@ class ColorizerConfig:
         return asdict(self)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "ColorizerConfig":
+    def preset(cls, name: str, **overrides) -> ColorizerConfig:
         """``paper`` (Table 1, Places205 at 224), ``miniplaces`` (100 classes at 128) or ``tiny``."""
         presets = {
             "paper": dict(num_classes=205, global_size=224, width=1.0),

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from vendor_assets import vendor
+from vendor_assets import vendor  # noqa: E402
 
 
 def output_dir(full: bool) -> Path:

@@ -129,7 +129,7 @@ def main() -> None:
     train_imgs, val_imgs = train_imgs.to(DEVICE), val_imgs.to(DEVICE) if val_imgs is not None else None
     plan = [e for e in PLAN if a.only is None or e[0] in a.only]
     speeds = {}
-    for name, kw, _ in plan:
+    for _name, kw, _ in plan:
         key = (kw["variant"], kw["width"])
         if key not in speeds:
             speeds[key] = speed(kw, train_imgs)

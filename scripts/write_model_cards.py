@@ -172,7 +172,7 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict) -> 
         f"{final.get('colour_loss', float('nan')):.5f}, class {final.get('class_loss', float('nan')):.3f}.",
         f"- Log: [`logs/{name}.csv`](logs/{name}.csv) (every step) and "
         f"[`logs/{name}.val.csv`](logs/{name}.val.csv) (held-out checks).",
-        f"- Command: `python scripts/device_train.py` on the GPU machine (see `data/models/README.md`).",
+        "- Command: `python scripts/device_train.py` on the GPU machine (see `data/models/README.md`).",
         "",
         f"![training curves](logs/{name}.png)",
         "",

@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage import color
 
-from colorlib.lab import (denormalize_ab, lab_to_rgb, normalize_ab, rgb_to_gray_L, rgb_to_lab)
+from colorlib.lab import denormalize_ab, lab_to_rgb, normalize_ab, rgb_to_gray_L, rgb_to_lab
 
 
 def as_nchw(a: np.ndarray) -> torch.Tensor:

@@ -94,7 +94,9 @@ def test_psnr_uint8_by_hand():
     assert M.psnr_uint8(pred, true).item() == pytest.approx(20 * math.log10(255), abs=1e-4)
     assert M.psnr_uint8(true, true).item() == math.inf
     # scikit-image agrees
-    hwc = lambda x: x[0].permute(1, 2, 0).numpy()
+    def hwc(x):
+        return x[0].permute(1, 2, 0).numpy()
+
     assert M.image_psnr(hwc(pred), hwc(true)) == pytest.approx(20 * math.log10(255), abs=1e-4)
 
 

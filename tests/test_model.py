@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from colorlib.model import (Colorizer, ColorizerConfig, describe_layers, fold_batchnorm, mix_global,
-                            weight_count)
+from colorlib.model import (
+    Colorizer,
+    ColorizerConfig,
+    describe_layers,
+    fold_batchnorm,
+    mix_global,
+    weight_count,
+)
 
 # Table 1 of the paper, layer by layer: (kernel area, inputs, outputs) of every conv and FC.
 TABLE_1 = (

@@ -165,7 +165,7 @@ def test_ddp_on_cpu_with_two_processes(tmp_path, photos):
 
     folder = tmp_path / "photos"
     folder.mkdir()
-    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+    for name in ["astronaut", "coffee", "chelsea"]:
         img = photos[name]
         for j in range(12):
             Image.fromarray(img[j * 8 : j * 8 + 128, j * 8 : j * 8 + 128]).save(folder / f"{name}{j}.png")
