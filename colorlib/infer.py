@@ -62,17 +62,22 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     raise ValueError(f"unsupported image dtype {a.dtype}")
 
 
-def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
-    """uint8 ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in [0, 1]."""
+def _uint8_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` -> uint8 ``(1, 3, H, W)`` (a read-only array, e.g. from PIL, is copied)."""
     if not rgb.flags.writeable:
         rgb = rgb.copy()
-    return torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None]
+
+
+def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in [0, 1]."""
+    return _uint8_tensor(rgb, device).float() / 255.0
 
 
 def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
     """L* in [0, 100] of any image, ``(1, 1, H, W)``. Colour input keeps only its L*."""
     rgb = to_rgb_array(image)
-    return srgb8_to_L(torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None])
+    return srgb8_to_L(_uint8_tensor(rgb, device))
 
 
 def predict_ab(

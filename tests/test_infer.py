@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.infer import colorize, global_features_of, luminance, to_rgb_array
+from colorlib.infer import colorize, global_features_of, luminance, rgb_tensor, to_rgb_array
 from colorlib.lab import rgb_to_lab
 from colorlib.model import mix_global
 
@@ -15,7 +15,7 @@ def full():
 
 
 def L_of(image) -> torch.Tensor:
-    return rgb_to_lab(torch.from_numpy(to_rgb_array(image)).permute(2, 0, 1)[None].float() / 255)[0, 0]
+    return rgb_to_lab(rgb_tensor(to_rgb_array(image)))[0, 0]
 
 
 @pytest.mark.parametrize("name, crop", [("astronaut", (301, 451)), ("camera", (1000, 37)), ("coffee", None)])
@@ -27,7 +27,7 @@ def test_colorize_keeps_size_and_lightness(full, photos, name, crop):
     assert out.mode == "RGB" and out.size == (img.shape[1], img.shape[0])
     dL = (L_of(out) - L_of(img)).abs().mean()
     assert dL < 0.5
-    a_b = rgb_to_lab(torch.from_numpy(np.asarray(out)).permute(2, 0, 1)[None].float() / 255)[0, 1:]
+    a_b = rgb_to_lab(rgb_tensor(np.asarray(out)))[0, 1:]
     assert a_b.abs().mean() > 1.0  # it did add colour
 
 
