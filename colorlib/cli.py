@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _EXTRA_COMMANDS: list = []  # functions(sub) that add more subcommands
-_register_eval(_EXTRA_COMMANDS)  # evaluate, classify, benchmark (colorlib/cli_eval.py)
+_register_eval(_EXTRA_COMMANDS)  # evaluate, classify, benchmark, study (colorlib/cli_eval.py)
 
 
 def main(argv: list[str] | None = None) -> None:

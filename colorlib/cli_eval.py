@@ -1,9 +1,10 @@
-"""``colorlib evaluate``, ``colorlib classify`` and ``colorlib benchmark``.
+"""``colorlib evaluate``, ``colorlib classify``, ``colorlib benchmark`` and ``colorlib study``.
 
     colorlib evaluate --data ../shared/data/miniplaces/val.tar.gz --gray --model miniplaces-full \\
         --out report.json --markdown report.md
     colorlib classify photo.jpg --json
     colorlib benchmark --sizes 224 512
+    colorlib study class-answers/ --plot figure5.png      # merge a class's user-study CSVs
 
 Registered by :func:`register` at the end of :mod:`colorlib.cli`; this module imports the
 CLI's helpers inside the command functions, so importing it never cycles back.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 def register(extra_commands: list) -> None:
     """Add this module's commands to ``colorlib.cli._EXTRA_COMMANDS``."""
-    extra_commands += [add_evaluate, add_classify, add_benchmark]
+    extra_commands += [add_evaluate, add_classify, add_benchmark, add_study]
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -225,3 +226,50 @@ def benchmark_parser() -> argparse.ArgumentParser:
                                 description="Run time per image size beside the paper's Table 3.")
     _benchmark_arguments(p)
     return p
+
+
+# -- study ------------------------------------------------------------------------------------
+def _finite(x: float) -> float | None:
+    return None if x != x else round(x, 2)  # NaN (no trials of a condition) -> null
+
+
+def cmd_study(a: argparse.Namespace) -> None:
+    from .cli import UserError
+    from .study import StudyError, load_answers, naturalness, plot_figure5
+
+    try:
+        answers = load_answers(a.answers)  # prints "warning: file:line: why" for each row skipped
+    except StudyError as e:
+        raise UserError(str(e)) from None
+    if not answers.rows:
+        raise UserError(f"no valid answers in {a.answers} ({len(answers.warnings)} rows skipped)")
+    result = naturalness(answers)
+    print(f"{len(answers.rows)} answers from {len(result.participants)} participants in "
+          f"{len(answers.files)} file(s); {len(answers.warnings)} rows skipped\n")
+    print(result)
+    if a.plot:
+        fig = plot_figure5(result)
+        Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(a.plot, dpi=150, bbox_inches="tight")
+        print(f"wrote {a.plot}")
+    if a.json:
+        report = dict(files=[str(f) for f in answers.files], skipped=answers.warnings,
+                      median={c: _finite(v) for c, v in result.median.items()},
+                      rates={p: {c: _finite(v) for c, v in r.items()} for p, r in result.rates.items()},
+                      counts={p: {c: list(n) for c, n in cs.items()} for p, cs in result.counts.items()})
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
+        print(f"wrote {a.json}")
+
+
+def add_study(sub) -> None:
+    s = sub.add_parser("study", help="analyse naturalness user-study answers (Figure 5), one CSV or a class",
+                       description="Merge the answer CSVs of the naturalness user study (written by "
+                                   "colorlib.study / the book's chapter 7; every *.csv under a folder, "
+                                   "subfolders too) and print each participant's percentage of 'natural' "
+                                   "answers per condition, the medians and the paper's (Figure 5). "
+                                   "Damaged rows are skipped and reported as file:line.")
+    s.add_argument("answers", metavar="CSV_OR_FOLDER")
+    s.add_argument("--plot", metavar="PNG", help="save the Figure 5 box plot here")
+    s.add_argument("--json", metavar="FILE", help="write rates, counts, medians and skipped rows here")
+    s.set_defaults(func=cmd_study)

@@ -19,6 +19,7 @@ from colorlib.data import LOW_COLOUR_STD, ImageSet, colour_std, load_images
 from colorlib.lab import rgb_to_lab
 from colorlib.study import (
     COLUMNS,
+    CONDITIONS,
     QUESTION,
     Answer,
     Stimuli,
@@ -232,6 +233,36 @@ def test_a_class_folder_merges(stimuli, tmp_path):
     pooled = {c: np.mean([result.rates[p][c] for p in pids]) for c in result.conditions}
     assert pooled["ground_truth"] > pooled["full"] > pooled["baseline"]
 
+
+
+def test_study_command_merges_a_class_and_reports_damage(tmp_path, capsys):
+    import json
+
+    from colorlib.cli import main
+
+    answers = tmp_path / "class"
+    answers.mkdir()
+    rows = {"p1": "yy|yn|nn", "p2": "yn|yy|yn", "p3": "yy|yy|yy"}
+    for pid, table in rows.items():
+        trials = [(cond, m) for cond, marks in zip(CONDITIONS, table.split("|")) for m in marks]
+        lines = [",".join(COLUMNS)] + [f"{pid},{k},img{k},{cond},{'yes' if m == 'y' else 'no'},t,0"
+                                       for k, (cond, m) in enumerate(trials, 1)]
+        (answers / f"{pid}.csv").write_text("\n".join(lines) + "\n")
+    with open(answers / "p3.csv", "a") as f:
+        f.write("p3,99,x,full,perhaps,t,0\n")  # line 8 of p3.csv: a hand-edit
+    main(["study", str(answers), "--plot", str(tmp_path / "fig5.png"), "--json", str(tmp_path / "r.json")])
+    out, err = capsys.readouterr()
+    assert "18 answers from 3 participants in 3 file(s); 1 rows skipped" in out
+    assert "warning: p3.csv:8: answer 'perhaps'" in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["median"] == {"ground_truth": 100.0, "full": 100.0, "baseline": 50.0}
+    assert report["rates"]["p1"] == {"ground_truth": 100.0, "full": 50.0, "baseline": 0.0}
+    assert report["counts"]["p2"]["baseline"] == [1, 2] and len(report["skipped"]) == 1
+    assert Image.open(tmp_path / "fig5.png").size[0] > 300
+
+    with pytest.raises(SystemExit) as e:
+        main(["study", str(tmp_path / "nowhere")])
+    assert e.value.code != 0 and "no study CSVs" in capsys.readouterr().err
 
 def _answers(table: dict[str, dict[str, str]]) -> list[Answer]:
     return [Answer(p, 0, "", c, "yes" if ch == "y" else "no", "", 0)
