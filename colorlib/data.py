@@ -35,7 +35,7 @@ LOW_COLOUR_STD = 3.0
 
 MINIPLACES_URL = "http://miniplaces.csail.mit.edu/data/data.tar.gz"
 NO_DATA_HELP = (
-    "No training data found. Pass --data DIR or set COLORLIB_DATA to a folder holding "
+    "No photos found. Pass --data DIR or set COLORLIB_DATA to a folder holding "
     "miniplaces/ (train-*.tar.gz shards with train.txt, or the unpacked train/ folder), "
     "a Places365-Standard folder, or any folder of colour photos. MiniPlaces is at "
     f"{MINIPLACES_URL} (unpack it; train.txt and categories.txt come with it)."
