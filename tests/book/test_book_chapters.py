@@ -214,6 +214,7 @@ def test_ch12_limitations(executed):
     # photos with the same L* but other colours get the same colorization (up to rounding)
     assert g["ch12_input_difference"] > 10 and g["ch12_output_difference"] < 2
     assert 0 < g["ch12_colourfulness_ratio"] < 1
+    assert -1 < g["ch12_frontier_best"] < 0.1  # no head-only fine-tune beats the gain curve
 
 
 def test_instructor_page_tool_demo():
