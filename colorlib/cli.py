@@ -278,9 +278,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     try:
         a.func(a)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except UserError as e:
         print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # the reader went away (`colorlib info --list | head -1`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import subprocess
 import sys
@@ -93,3 +94,17 @@ def test_help_answers_questions():
         assert cmd in out
     assert "--smoke" in run("train", "--help").stdout
     assert "--global-image" in run("colorize", "--help").stdout
+
+
+
+def test_output_into_a_closed_pipe_is_quiet():
+    # `colorlib info | head -1` where head has already gone: every write fails with EPIPE
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        p = subprocess.run([sys.executable, "-m", "colorlib", "info", "--list"], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
