@@ -191,6 +191,19 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(f"  model card: {card}")
 
 
+TRAIN_EXAMPLES = """examples:
+  colorlib train --smoke --out runs/smoke                      # ~20 s on a CPU, real photos
+  colorlib train --out runs/full --epochs 10                   # the full model, ADADELTA
+  colorlib train --out runs/base --epochs 10 --variant baseline
+  colorlib train --out runs/full --resume                      # after Ctrl-C or a crash
+  torchrun --nproc_per_node 4 -m colorlib train --out runs/ddp --epochs 10
+
+the recipe of the shipped miniplaces-* models (see data/models/README.md):
+  colorlib train --out runs/mp --config miniplaces --epochs 38 --batch-size 256 \\
+      --optimizer adamw --lr 2e-3 --weight-decay 0.05 --schedule cosine --warmup-steps 210 --min-scale 0.6
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="colorlib",
@@ -220,32 +233,39 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (paper Eq. 6, ADADELTA by default)",
                        description="Train on MiniPlaces (tar shards or folder), Places365-Standard or "
                                    "a folder of colour photos. Ctrl-C writes a checkpoint; --resume "
-                                   "continues it exactly. Under torchrun, trains with DDP.")
+                                   "continues it exactly. Under torchrun, trains with DDP. The run "
+                                   "folder gets log.csv (every step), val.csv (every epoch), "
+                                   "config.json, checkpoints and the final model.",
+                       epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data", help="data root (default: $COLORLIB_DATA, else ../shared/data)")
     t.add_argument("--out", required=True, help="run folder (new, or existing with --resume)")
     t.add_argument("--config", choices=["paper", "miniplaces", "tiny"],
                    help="model preset (default miniplaces; --smoke: tiny)")
-    t.add_argument("--variant", choices=["full", "baseline"])
+    t.add_argument("--variant", choices=["full", "baseline"],
+                   help="full (default) or the paper's baseline: no global features, no classifier")
     t.add_argument("--alpha", type=float, help="classification loss weight (default 1/300; baseline: 0)")
     t.add_argument("--width", type=float, help="channel multiplier (1.0 = paper)")
     t.add_argument("--dropout", type=float, help="dropout before the global FC layers")
-    t.add_argument("--optimizer", choices=["adadelta", "adamw"])
-    t.add_argument("--lr", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--schedule", choices=["constant", "cosine"])
-    t.add_argument("--warmup-steps", type=int)
+    t.add_argument("--optimizer", choices=["adadelta", "adamw"], help="default adadelta, as the paper")
+    t.add_argument("--lr", type=float, help="learning rate (default 1.0 for ADADELTA, 1e-3 for AdamW)")
+    t.add_argument("--weight-decay", type=float, help="decoupled weight decay on conv/FC weights (default 0)")
+    t.add_argument("--schedule", choices=["constant", "cosine"],
+                   help="learning-rate schedule (default constant; cosine: warm-up, then down to 0)")
+    t.add_argument("--warmup-steps", type=int, help="linear warm-up steps of --schedule cosine (default 0)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int)
-    g.add_argument("--epochs", type=float)
+    g.add_argument("--steps", type=int, help="optimisation steps in all")
+    g.add_argument("--epochs", type=float, help="passes over the training images (default 1)")
     t.add_argument("--batch-size", type=int, help="per process (default 128, as the paper)")
     t.add_argument("--min-scale", type=float, help="random-resized crop area (1.0 = paper's crop)")
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=int, help="seed of weights, crops and order (default 0; CPU runs repeat exactly)")
     t.add_argument("--shards", type=int, help="use only the first N MiniPlaces training shards")
     t.add_argument("--limit", type=int, help="use only the first N training images")
     t.add_argument("--val-limit", type=int, help="validation images per pass (0: none)")
-    t.add_argument("--checkpoint-every", type=int)
-    t.add_argument("--log-every", type=int)
-    t.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    t.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 500, and at the end)")
+    t.add_argument("--log-every", type=int,
+                   help="steps between progress-bar updates (default 10; every step is logged)")
+    t.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="default auto: bf16 autocast on CUDA, fp32 on CPU")
     t.add_argument("--device", help="auto | cpu | cuda")
     t.add_argument("--workers", type=int, help="decode workers")
     t.add_argument("--compile", action="store_true", help="torch.compile the model")
