@@ -112,7 +112,7 @@ def add_evaluate(sub) -> None:
     e.add_argument("--limit", type=int, help="only the first N images")
     e.add_argument("--size", type=int, help="evaluate at SIZE x SIZE (default: the first model's "
                                             "global size, 128 for the shipped models; 224 with --gray only)")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     e.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     e.add_argument("--force", action="store_true", help="overwrite existing output files")
     e.add_argument("-q", "--quiet", action="store_true")
