@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"shipped model name, weights file or run folder (default {DEFAULT_MODEL})")
     i.add_argument("--list", action="store_true", help="list the shipped models")
-    i.add_argument("--json", action="store_true", help="print the same figures (config, training, validation results) as JSON")
+    i.add_argument("--json", action="store_true",
+                   help="print the same figures (config, training, validation results) as JSON")
     i.set_defaults(func=cmd_info)
 
     for extra in _EXTRA_COMMANDS:
