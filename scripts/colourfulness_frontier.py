@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -105,6 +106,15 @@ def fine_tune(base, feats, target, weights, epochs, lr, score) -> list[list[dict
     return per_epoch
 
 
+def best_vs_gain(result: dict) -> float:
+    """PSNR of the best fine-tuned point minus the gain curve's at the same colourfulness
+    (points within the curve's range), in dB: > 0 would mean a fine-tune beats the gain."""
+    cf, psnr = [r["cf"] for r in result["gain"]], [r["psnr"] for r in result["gain"]]
+    return round(max(r["psnr"] - float(np.interp(r["cf"], cf, psnr))
+                     for epochs in result["fine_tune"].values() for rows in epochs for r in rows
+                     if cf[0] <= r["cf"] <= cf[-1]), 3)
+
+
 def plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -155,12 +165,14 @@ def main() -> None:
         last = result["fine_tune"][name][-1][0]
         print(f"{name:18s} after {a.epochs} epochs, gain 1.0: PSNR {last['psnr']:.2f} dB, "
               f"colourfulness {last['cf']:.1f} ({time.time() - t0:.0f} s)")
+    result["best_fine_tune_vs_gain_db"] = best_vs_gain(result)
     for r in result["gain"]:
         print(f"{'gain ' + str(r['gain']):18s} PSNR {r['psnr']:.2f} dB, colourfulness {r['cf']:.1f} "
               f"(truth {r['cf_truth']:.1f})")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, a.out.with_suffix(".png"))
+    print(f"best fine-tune against the gain curve: {result['best_fine_tune_vs_gain_db']:+.3f} dB")
     print(f"wrote {a.out.with_suffix('.json')} and .png")
 
 

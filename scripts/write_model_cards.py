@@ -23,7 +23,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -103,17 +102,14 @@ def metrics_table(rows: dict[str, dict]) -> str:
 
 def frontier_paragraph(f: dict) -> str:
     """What ``scripts/colourfulness_frontier.py`` found, from its JSON."""
-    cf, psnr = [r["cf"] for r in f["gain"]], [r["psnr"] for r in f["gain"]]
-    ahead = [r["psnr"] - float(np.interp(r["cf"], cf, psnr))
-             for epochs in f["fine_tune"].values() for rows in epochs for r in rows if cf[0] <= r["cf"] <= cf[-1]]
     return (
         "Retraining only the colorization network does not do better than the gain. "
         "`scripts/colourfulness_frontier.py` fine-tuned it (trunk and batch-norm statistics "
         f"fixed) on {f['train_images']:,} training images for {f['epochs']} epochs with the same MSE, and "
         "with Zhang et al.'s class-rebalanced MSE (their weights and their square root), scoring "
         f"each epoch on {f['val_images']} validation images: within the range of colourfulness the gain "
-        f"covers, the best fine-tuned point is {max(ahead):+.2f} dB from the gain curve at equal "
-        "colourfulness ([figure](logs/colourfulness_frontier.png), "
+        f"covers, the best fine-tuned point is {f['best_fine_tune_vs_gain_db']:+.2f} dB from the gain "
+        "curve at equal colourfulness ([figure](logs/colourfulness_frontier.png), "
         "[data](logs/colourfulness_frontier.json)); the rebalanced losses reach the truth's "
         "colourfulness at a cost of well over 1 dB of PSNR. So the gap can only be traded against PSNR "
         "along one curve, unless the whole network is retrained (a GPU session) with more steps "
