@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 setup: $(VENV)/.installed
 
 # The book (book/, _config.yml, _toc.yml). Fast mode runs on a CPU: from a fresh clone on the
-# 2-core CI machine, 4 minutes (75 s setup, 170 s executing and building); book-full is for a GPU.
+# 2-core CI machine, 2.5-4 minutes; book-full, 10.5 minutes there (its long training run needs a GPU).
 # Both fetch the book's JavaScript from the npm registry once (scripts/vendor_assets.py).
 book: setup
 	$(PY) scripts/build_book.py
