@@ -54,7 +54,7 @@ def test_every_chapter_has_a_summary_and_exercises_with_solutions(chapter):
     text = (BOOK / f"{chapter}.md").read_text()
     assert ":::{admonition} In this chapter" in text
     exercises = re.findall(r"\{admonition\} Exercise \d+\.\d+", text)
-    solutions = len(re.findall(r":class: dropdown solution", text)) + text.count("tags: [hide-input, solution]")
+    solutions = len(re.findall(r":class: dropdown solution", text)) + text.count("tags: [hide-cell, solution]")
     assert exercises and solutions == len(exercises)
     assert "{cite}`iizuka2016`" in text
 
