@@ -52,38 +52,60 @@ def cmd_colorize(a: argparse.Namespace) -> None:
 
     if a.output and len(a.images) > 1:
         raise UserError("-o names one output file; with several images use --out-dir")
-    missing = [p for p in a.images if not Path(p).is_file()]
+    missing = [p for p in [*a.images, a.global_image] if p and not Path(p).is_file()]
     if missing:
         raise UserError(f"no such image file: {missing[0]}")
-    model = _load(a.model, _device(a.device))
-    if a.global_image and model.global_features is None:
-        raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
     if a.mix is not None and not a.global_image:
         raise UserError("--mix needs --global-image (the photo to mix global features with)")
     out_dir = Path(a.out_dir) if a.out_dir else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    targets = _colorize_targets(a.images, a.global_image, a.output, out_dir)
+    model = _load(a.model, _device(a.device))
+    if a.global_image and model.global_features is None:
+        raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
     from tqdm.auto import tqdm
 
-    for path in tqdm(a.images, desc="colorizing", unit="image", disable=len(a.images) < 3 or a.quiet):
+    for path, target in tqdm(list(zip(a.images, targets)), desc="colorizing", unit="image",
+                             disable=len(a.images) < 3 or a.quiet):
         g = None
         global_image = a.global_image
-        if a.mix is not None:
-            g = mix_global(global_features_of(model, path), global_features_of(model, a.global_image), a.mix)
-            global_image = None
         try:
             with torch.inference_mode():
+                if a.mix is not None:
+                    g = mix_global(global_features_of(model, path), global_features_of(model, a.global_image),
+                                   a.mix)
+                    global_image = None
                 result = colorize(model, path, global_image=global_image, global_features=g,
                                   saturation=a.saturation)
         except ValueError as e:
             raise UserError(str(e)) from None
-        target = Path(a.output) if a.output else (out_dir or Path(path).parent) / f"{Path(path).stem}-color.png"
-        if target.resolve() == Path(path).resolve():
-            raise UserError(f"refusing to overwrite the input {path}")
         target.parent.mkdir(parents=True, exist_ok=True)
         result.save(target)
         if not a.quiet:
             print(f"{path} -> {target}")
+
+
+def _colorize_targets(images: list[str], global_image: str | None, output: str | None,
+                      out_dir: Path | None) -> list[Path]:
+    """Where each colorized image goes; refuses, before any work, a name PIL cannot write, an
+    output that is one of the input photos, and two inputs that would share an output."""
+    from PIL import Image
+
+    targets = [Path(output) if output else (out_dir or Path(p).parent) / f"{Path(p).stem}-color.png"
+               for p in images]
+    Image.init()
+    for t in targets:
+        if Image.registered_extensions().get(t.suffix.lower()) not in Image.SAVE:
+            raise UserError(f"cannot tell the image format of {t}: give a name ending in .png or .jpg")
+    inputs = {Path(p).resolve() for p in [*images, global_image] if p}
+    seen: dict[Path, str] = {}
+    for path, t in zip(images, targets):
+        r = t.resolve()
+        if r in inputs:
+            raise UserError(f"refusing to overwrite the input photo {t} (use -o or --out-dir)")
+        if r in seen:
+            raise UserError(f"{seen[r]} and {path} would both be written to {t}; use --out-dir")
+        seen[r] = path
+    return targets
 
 
 # -- train ------------------------------------------------------------------------------------
@@ -105,6 +127,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         v = getattr(a, name)
         if v is not None:
             kw[name] = v
+    if a.epochs is not None:
+        kw.pop("steps", None)  # --smoke --epochs 2: the user's length, not the smoke run's
     if a.limit is not None:
         kw["train_limit"] = a.limit
     if a.compile:

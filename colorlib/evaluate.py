@@ -15,6 +15,7 @@ the predicted a*b*, rounded to uint8), against the 8-bit truth.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,8 @@ import torch.nn.functional as F
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
-from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab
+from .infer import eval_mode, network_input
+from .lab import denormalize_ab, join_lab, lab_to_rgb, rgb_to_lab
 from .model import Colorizer
 
 #: Per-image figures of :func:`score_set`, in the order of the report's table.
@@ -39,7 +41,7 @@ PERCENT = ("auc", "auc_rebalanced", "top1", "top5")
 def _predict(net: Colorizer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`colorlib.infer.predict_ab` and the scene logits of the same forward pass
     (at ``global_size`` the low-level features are shared, so classifying costs little)."""
-    out = net(normalize_L(L).contiguous(memory_format=torch.channels_last))
+    out = net(network_input(net, L))
     ab01 = F.interpolate(out.ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
     return denormalize_ab(ab01), out.logits
 
@@ -52,8 +54,12 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
     ``pixels``: uint8 ``(N, 3, H, W)`` colour photos (the truth); the model sees their L*.
     ``model=None`` scores the gray answer (a*b* = 0). Metrics are on 8-bit RGB, as files.
     """
-    if model is not None:
-        model.eval()
+    with contextlib.nullcontext() if model is None else eval_mode(model):
+        return _score(model, pixels, labels, batch_size)
+
+
+def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None,
+           batch_size: int) -> dict[str, torch.Tensor]:
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in
                                            ("psnr", "auc", "cf_pred", "cf_true", "top1", "top5")}
     for i in range(0, len(pixels), batch_size):
@@ -74,7 +80,7 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
         n = len(truth)
         nan = torch.full((n,), math.nan, device=truth.device)
         if logits is not None and labels is not None:
-            y = labels[i : i + batch_size]
+            y = labels[i : i + batch_size].to(logits.device)
             rows["top1"].append(M.topk_accuracy(logits.float(), y, 1))
             rows["top5"].append(M.topk_accuracy(logits.float(), y, 5))
         else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +27,28 @@ ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:
-    """Any PIL image, path, or array (gray ``(H, W)``, RGB/RGBA ``(H, W, 3|4)``, uint8 or
-    float in [0, 1]) -> uint8 RGB ``(H, W, 3)``. EXIF orientation is applied to files."""
+    """Any PIL image, path, or array (gray ``(H, W)``, RGB/RGBA ``(H, W, 3|4)``, uint8,
+    uint16 or float in [0, 1]) -> uint8 RGB ``(H, W, 3)``. EXIF orientation is applied to
+    files. 16-bit gray (PIL modes ``I;16*``, uint16 arrays) is scaled by 255/65535; PIL's
+    32-bit mode ``I`` likewise when it holds values above 255, else it is read as 8-bit."""
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.exists():
             raise FileNotFoundError(f"no such image: {path}")
         try:
             with Image.open(path) as im:
-                image = ImageOps.exif_transpose(im).convert("RGB")
+                image = ImageOps.exif_transpose(im)
+                image.load()
+        except Image.DecompressionBombError as e:
+            raise ValueError(f"{path} is too large to open safely: {e}") from e
         except (OSError, SyntaxError) as e:
             raise ValueError(f"{path} is not an image PIL can read: {e}") from e
     if isinstance(image, Image.Image):
-        if image.mode in ("I;16", "I;16B", "I"):  # 16-bit gray: scale down, keep the range
-            a = np.asarray(image, dtype=np.float64)
-            image = Image.fromarray((a / max(a.max(), 1) * 255).round().astype(np.uint8))
+        if image.mode.startswith("I"):  # 16- or 32-bit gray: never through convert("RGB"), which clips
+            a = np.asarray(image).astype(np.float64)
+            if image.mode.startswith("I;16") or a.max() > 255:
+                a = a.clip(0, 65535) / 257
+            return to_rgb_array(a.clip(0, 255).round().astype(np.uint8))
         return np.array(image.convert("RGB"))
     a = np.asarray(image)
     if a.ndim == 2:
@@ -80,6 +89,23 @@ def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
     return srgb8_to_L(_uint8_tensor(rgb, device))
 
 
+def network_input(net: Colorizer, L: torch.Tensor) -> torch.Tensor:
+    """L* in [0, 100] -> the network's input L*/100, in its dtype, channels-last."""
+    dtype = next(net.parameters()).dtype
+    return normalize_L(L).to(dtype=dtype, memory_format=torch.channels_last)
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Batch norm on its running statistics (and no dropout) inside, the caller's mode after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def predict_ab(
     model: Colorizer,
     L: torch.Tensor,
@@ -90,9 +116,10 @@ def predict_ab(
 
     The network's half-resolution output is upsampled bilinearly (paper section 3.2.5).
     """
-    x = normalize_L(L)
-    g = None if global_L is None else normalize_L(global_L)
-    x = x.contiguous(memory_format=torch.channels_last)
+    x = network_input(model, L)
+    g = None if global_L is None else network_input(model, global_L)
+    if global_features is not None:
+        global_features = global_features.to(x.dtype)
     ab01 = model(x, global_L=g, global_features=global_features).ab
     ab01 = F.interpolate(ab01.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
     return denormalize_ab(ab01)
@@ -124,11 +151,12 @@ def colorize(
     ``saturation``: multiply the predicted a*b* by this gain; None uses the model's own
     (:func:`default_saturation`), 1.0 gives the network's raw output.
     """
-    net = _ready(model) if fold else model.eval()
+    net = _ready(model) if fold else model
     device = next(net.parameters()).device
     L = luminance(image, device)
     gL = None if global_image is None else luminance(global_image, device)
-    ab = predict_ab(net, L, gL, global_features) * _gain(model, saturation)
+    with eval_mode(net):
+        ab = predict_ab(net, L, gL, global_features) * _gain(model, saturation)
     rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
     return Image.fromarray((rgb * 255).round().clamp(0, 255).byte().cpu().numpy())
 
@@ -154,7 +182,7 @@ def _gain(model: Colorizer, saturation: float | None) -> float:
 def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
     """The 256-d global feature vector ``(1, 256*width)`` of a photo (section 4.5)."""
     net = _ready(model)
-    return net.encode_global(normalize_L(luminance(image, next(net.parameters()).device)))
+    return net.encode_global(network_input(net, luminance(image, next(net.parameters()).device)))
 
 
 @torch.inference_mode()
@@ -162,5 +190,6 @@ def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None
     """Colorize the grayscale versions of float RGB ``(N, 3, H, W)`` in [0, 1]; returns
     float RGB in [0, 1] with each input's own L*. ``saturation`` as in :func:`colorize`."""
     L = rgb_to_lab(rgb)[:, :1]
-    ab = predict_ab(model, L) * _gain(model, saturation)
+    with eval_mode(model):
+        ab = predict_ab(model, L) * _gain(model, saturation)
     return lab_to_rgb(join_lab(L, ab))

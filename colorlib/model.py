@@ -86,7 +86,8 @@ class ConvBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled():
+        if (self.fused and x.device.type == "cpu" and x.dtype == self.layer.weight.dtype == torch.float32
+                and not torch.is_grad_enabled()):
             c = self.layer
             return _CONV_RELU(x, c.weight, c.bias, c.padding, c.stride, c.dilation, c.groups, "relu", [], "")
         return self.act(self.bn(self.layer(x)))

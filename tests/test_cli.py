@@ -55,18 +55,29 @@ def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos)
         (["colorize", "{photo}", "--mix", "0.5"], "--mix needs --global-image"),
         (["colorize", "{photo}", "--model", "miniplaces-baseline", "--global-image", "{photo}"], "baseline"),
         (["colorize", "{photo}", "{photo}", "-o", "x.png"], "--out-dir"),
+        (["colorize", "{photo}", "--global-image", "{missing}"], "no such image file"),
+        (["colorize", "{photo}", "--global-image", "{bad}", "--mix", "0.5"], "not an image PIL can read"),
+        (["colorize", "{photo}", "-o", "{tmp}/no-extension"], "cannot tell the image format"),
+        (["colorize", "{photo}", "{photo_color}"], "refusing to overwrite the input photo"),
+        (["colorize", "{photo}", "{photo_png}"], "would both be written to"),
         (["train", "--out", "{tmp}/r", "--data", "{tmp}/nowhere"], "does not exist"),
         (["info", "--model", "{tmp}"], "neither model.safetensors nor checkpoint.pt"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_exit_2(args, message, photo, tmp_path, capsys):
-    fill = dict(photo=photo, missing=tmp_path / "missing.jpg", tmp=tmp_path)
+    (tmp_path / "bad.jpg").write_bytes(b"not a photo")
+    Image.open(photo).save(tmp_path / "astronaut-color.png")  # a photo that is someone's input
+    Image.open(photo).save(tmp_path / "astronaut.png")  # same stem as the photo
+    before = (tmp_path / "astronaut-color.png").read_bytes()
+    fill = dict(photo=photo, missing=tmp_path / "missing.jpg", tmp=tmp_path, bad=tmp_path / "bad.jpg",
+                photo_color=tmp_path / "astronaut-color.png", photo_png=tmp_path / "astronaut.png")
     with pytest.raises(SystemExit) as exit_:
         main([a.format(**fill) for a in args])
     err = capsys.readouterr().err
     assert exit_.value.code == 2
     assert err.startswith("colorlib ") and len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
+    assert (tmp_path / "astronaut-color.png").read_bytes() == before  # nothing was overwritten
 
 
 def test_a_real_subprocess_error_has_no_traceback(tmp_path):

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.infer import colorize, global_features_of, luminance, rgb_tensor, to_rgb_array
+from colorlib.infer import colorize, colorize_batch, global_features_of, luminance, rgb_tensor, to_rgb_array
 from colorlib.lab import rgb_to_lab
 from colorlib.model import mix_global
 
@@ -37,6 +37,39 @@ def test_any_pil_mode(full, photos, mode):
     img = src.convert("I;16") if mode == "I;16" else src.convert(mode)
     out = colorize(full, img)
     assert out.size == (120, 96) and out.mode == "RGB"
+
+
+def test_16_bit_gray_keeps_its_lightness(tmp_path):
+    a = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 .. 64,491
+    truth = luminance(a)  # uint16 arrays: / 257
+    Image.fromarray(a).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    for image in (Image.fromarray(a), tmp_path / "g16.png"):  # PIL image, and a file
+        assert float((luminance(image) - truth).abs().max()) < 1e-4
+    dark = Image.fromarray((np.arange(48 * 64).reshape(48, 64) % 60).astype(np.uint8))
+    assert float((luminance(dark.convert("I")) - luminance(dark)).abs().max()) < 1e-4  # 8-bit in mode I
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
+def test_models_of_other_dtypes(photos, dtype):
+    img = photos["coffee"][:40, :52]
+    ref = np.asarray(colorize(load_model("miniplaces-full"), img), int)
+    for fold in (True, False):
+        out = np.asarray(colorize(load_model("miniplaces-full").to(dtype), img, fold=fold), int)
+        assert np.abs(out - ref).max() <= 3
+
+
+def test_colorize_batch_uses_running_statistics_and_keeps_the_mode(full, photos):
+    rgb = rgb_tensor(photos["coffee"][:64, :64]).repeat(2, 1, 1, 1)
+    stats = [b.clone() for b in full.buffers()]
+    full.train()
+    try:
+        out = colorize_batch(full, rgb)
+        assert full.training
+    finally:
+        full.eval()
+    assert all(torch.equal(a, b) for a, b in zip(stats, full.buffers()))
+    assert torch.allclose(out, colorize_batch(full, rgb))
 
 
 def test_arrays_of_other_types(full, photos):
