@@ -13,6 +13,7 @@ or ``.pt`` file, or a run folder.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -53,11 +54,14 @@ def _atomic(path: Path, write) -> None:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except OSError as e:
+    except Exception as e:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
         tmp.unlink(missing_ok=True)
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or (
+            not isinstance(e, OSError) and "unexpected pos" in str(e))  # torch's zip writer, disk full
+        hint = "Free some space and retry." if full else "Check the folder (space, permissions) and retry."
         raise CheckpointError(
-            f"could not write {path}: {e.strerror or e}. "
-            f"{'The previous file is intact. ' if path.exists() else ''}Free some space and retry."
+            f"could not write {path}: {getattr(e, 'strerror', None) or e}. "
+            f"{'The previous file is intact. ' if path.exists() else ''}{hint}"
         ) from e
 
 
@@ -74,7 +78,10 @@ def save_checkpoint(path, model, opt, sched, step: int, meta: dict) -> None:
 
 # Fields of a run's config that must agree for --resume to continue the same run.
 _RESUME_KEYS = ("config", "variant", "width", "dropout", "alpha", "optimizer", "batch_size", "seed",
-                "min_scale", "schedule", "lr", "weight_decay")
+                "min_scale", "schedule", "warmup_steps", "lr", "weight_decay", "shards", "train_limit")
+# ... and these where they shape the rest of the run: the cosine schedule's length, the
+# number of processes (each draws its own shard of every batch); older runs did not store it.
+_COSINE_KEYS = ("steps", "epochs")
 
 
 def load_checkpoint(path, model, opt, sched, meta: dict) -> int:
@@ -86,8 +93,10 @@ def load_checkpoint(path, model, opt, sched, meta: dict) -> int:
     old = state.get("meta", {})
     diffs = [f"model.{k}: {old.get('model', {}).get(k)!r} != {v!r}"
              for k, v in meta["model"].items() if old.get("model", {}).get(k) != v]
-    diffs += [f"{k}: {old.get('train', {}).get(k)!r} != {meta['train'].get(k)!r}"
-              for k in _RESUME_KEYS if old.get("train", {}).get(k) != meta["train"].get(k)]
+    before, now = old.get("train", {}), meta["train"]
+    keys = _RESUME_KEYS + (_COSINE_KEYS if now.get("schedule") == "cosine" else ())
+    keys += ("world_size",) if "world_size" in before else ()
+    diffs += [f"{k}: {before.get(k)!r} != {now.get(k)!r}" for k in keys if before.get(k) != now.get(k)]
     if diffs:
         raise CheckpointError(
             f"{path} was written by a run with another configuration ({'; '.join(diffs)}); "
@@ -127,7 +136,10 @@ def _read_bytes(path: Path) -> bytes:
 
 def read_model_meta(path) -> dict:
     """The colorlib metadata of a ``.safetensors`` (or ``.safetensors.gz``) file."""
-    data = _read_bytes(Path(path))
+    return _meta_of(_read_bytes(Path(path)))
+
+
+def _meta_of(data: bytes) -> dict:
     n = int.from_bytes(data[:8], "little")  # safetensors: header length, then a JSON header
     header = json.loads(data[8 : 8 + n])
     return json.loads(header.get("__metadata__", {}).get("colorlib", "{}"))
@@ -157,9 +169,9 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
     if path.name.endswith(WEIGHT_SUFFIXES):
         from safetensors.torch import load
 
-        meta = read_model_meta(path)
         try:
-            state = load(_read_bytes(path))
+            data = _read_bytes(path)
+            meta, state = _meta_of(data), load(data)
         except Exception as e:  # noqa: BLE001 - a damaged file of any kind
             raise CheckpointError(f"cannot read weights {path}: {e}") from e
     else:

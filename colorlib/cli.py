@@ -135,8 +135,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         kw["compile"] = True
     if kw.get("steps") is None and kw.get("epochs") is None:
         kw["epochs"] = 1.0
-    tc = TrainConfig(**kw)
     try:
+        tc = TrainConfig(**kw)
         result = train(tc, a.out, resume=a.resume, progress=not a.quiet)
     except (DataError, CheckpointError, FileExistsError, ValueError) as e:
         raise UserError(str(e)) from None

@@ -115,6 +115,9 @@ def read_categories(path: Path) -> list[str]:
             names[int(idx)] = name.strip("/").split("/", 1)[-1]
         except ValueError:
             raise DataError(f"{path}:{i}: expected 'name index', got {line!r}") from None
+    if sorted(names) != list(range(len(names))):
+        raise DataError(f"{path}: class indices must be 0 .. {len(names) - 1}, each once; "
+                        f"got {min(names, default=0)} .. {max(names, default=-1)}")
     return [names[i] for i in range(len(names))]
 
 
@@ -253,7 +256,7 @@ def load_images(
     """Whatever ``root`` holds: MiniPlaces, Places365-Standard, a tar, or a plain folder."""
     p = data_root(root)
     if p.is_file() and p.suffix == ".pack":
-        return load_pack(p)
+        return load_pack(p, limit)
     if p.is_file() and p.name.endswith((".tar", ".tar.gz", ".tgz")):
         names, blobs, skipped = read_tar(p, limit)
         if not blobs:
@@ -289,14 +292,15 @@ def save_pack(path: str | os.PathLike, images: ImageSet) -> Path:
     return path
 
 
-def load_pack(path: str | os.PathLike) -> ImageSet:
-    """Read a file written by :func:`save_pack`."""
+def load_pack(path: str | os.PathLike, limit: int | None = None) -> ImageSet:
+    """Read a file written by :func:`save_pack` (the first ``limit`` images)."""
     import pickle
 
     with Path(path).open("rb") as f:
         state = pickle.load(f)
-    labels = None if state["labels"] is None else np.asarray(state["labels"], dtype=np.int64)
-    return ImageSet(state["blobs"], state["names"], labels, state["classes"])
+    n = len(state["blobs"]) if limit is None else limit
+    labels = None if state["labels"] is None else np.asarray(state["labels"][:n], dtype=np.int64)
+    return ImageSet(state["blobs"][:n], state["names"][:n], labels, state["classes"])
 
 
 # -- decoding -------------------------------------------------------------------------------

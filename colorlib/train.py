@@ -64,6 +64,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     workers: int | None = None  # decode workers; None: cores - 1 (at most 8)
 
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_every", "val_every", "log_every", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1 or self.epochs is not None and self.epochs <= 0:
+            raise ValueError("steps and epochs must be positive")
+
     def model_config(self, num_classes: int | None = None) -> ColorizerConfig:
         over = {k: v for k, v in (("width", self.width), ("dropout", self.dropout)) if v is not None}
         if num_classes:
@@ -270,7 +277,8 @@ def _prepare_out(out: Path, resume: bool, rank: int) -> None:
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist; nothing to resume")
         return
-    if out.exists() and any(out.iterdir()):
+    # rank 0 alone: the others may start after it has begun writing to the folder
+    if rank == 0 and out.exists() and any(out.iterdir()):
         raise FileExistsError(
             f"{out} already holds a run; pass --resume to continue it or choose another --out "
             "(a run never overwrites another run's folder)"
@@ -308,10 +316,13 @@ def load_training_data(tc: TrainConfig, size: int, progress: bool = True):
     if tc.val_limit:
         try:
             val_set = D.load_images(tc.data, "val", limit=tc.val_limit)
-            if val_set.names != train.names:
-                val = D.decode_all(val_set, size, filter_gray=True, workers=tc.workers, progress=progress)
         except D.DataError:
-            val = None
+            val_set = None
+        # a folder, a tar or a pack has no split of its own: "val" would be the training photos
+        if val_set is not None and set(val_set.names).isdisjoint(train.names):
+            val = D.decode_all(val_set, size, filter_gray=True, workers=tc.workers, progress=progress)
+        elif progress:
+            print("note: no separate validation photos in this data; validation is off")
     return decoded, val
 
 
@@ -371,7 +382,7 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, tc))
 
     start = 0
-    meta = {"train": asdict(tc), "model": cfg.to_dict(), "classes": train_imgs.classes}
+    meta = {"train": asdict(tc) | {"world_size": world}, "model": cfg.to_dict(), "classes": train_imgs.classes}
     if resume:
         start = load_checkpoint(out / "checkpoint.pt", model, opt, sched, meta)
         if rank == 0:
@@ -402,6 +413,7 @@ def train(
     t0 = time.perf_counter()
 
     def save(step: int) -> None:
+        flush(step)  # the log on disk reaches the checkpoint's step, and no NaN weights are saved
         if rank == 0:
             save_checkpoint(out / "checkpoint.pt", model, opt, sched, step, meta)
 
@@ -410,6 +422,7 @@ def train(
         if not pending:
             return
         values = torch.stack([v for _, v in pending]).tolist()  # the one host sync per window
+        bad = next((s for (s, _), v in zip(pending, values) if not math.isfinite(v[0])), None)
         now = time.perf_counter()
         ips = n_window * tc.batch_size * world / max(now - t_window, 1e-9)
         rows = []
@@ -425,6 +438,25 @@ def train(
             for r in rows:
                 for cb in callbacks:
                     cb(StepInfo(**{k: r[k] for k in LOG_FIELDS}))
+        if bad is not None:
+            raise FloatingPointError(f"loss is not finite at step {bad}; stopping (the last checkpoint "
+                                     "is from before it)")
+
+    def val_due(step: int) -> bool:
+        epoch_end = step % source.steps_per_epoch == 0
+        return (epoch_end and (step // source.steps_per_epoch) % tc.val_every == 0) or step == total
+
+    def stop_requested(step: int) -> bool:
+        """A signal seen by any process; under DDP all processes agree at the same steps."""
+        if world == 1:
+            return stop["signal"] is not None
+        if step % tc.log_every and step != total:
+            return False
+        import torch.distributed as dist
+
+        flag = torch.tensor([float(stop["signal"] is not None)], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def run_validation(step: int) -> None:
         if val_imgs is None or rank != 0:
@@ -447,7 +479,7 @@ def train(
         stop["signal"] = signum
 
     old_handlers = {}
-    if rank == 0 and hasattr(signal, "SIGTERM"):
+    if hasattr(signal, "SIGTERM"):  # every process: torchrun passes Ctrl-C on to each of them
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 old_handlers[sig] = signal.signal(sig, on_signal)
@@ -467,25 +499,24 @@ def train(
             end_of_epoch = step % source.steps_per_epoch == 0
             if step % tc.log_every == 0 or step == total or end_of_epoch:
                 flush(step)
-                if not math.isfinite(result.log[-1]["loss"] if result.log else 0.0):
-                    raise FloatingPointError(f"loss is not finite at step {step}; stopping")
-            epoch_done = step // source.steps_per_epoch
-            if (end_of_epoch and epoch_done % tc.val_every == 0) or step == total:
+            if val_due(step):
                 run_validation(step)
             if step % tc.checkpoint_every == 0 or step == total:
                 save(step)
-            if stop["signal"] is not None:
-                flush(step)
+            if stop_requested(step):
                 save(step)
                 result.interrupted = True
-                bar.write(f"interrupted: checkpoint written at step {step} to {out / 'checkpoint.pt'}; "
-                          "continue with --resume")
+                if rank == 0:
+                    bar.write(f"interrupted: checkpoint written at step {step} to {out / 'checkpoint.pt'}; "
+                              "continue with --resume")
                 break
     except KeyboardInterrupt:
-        flush(step)
+        if val_due(step) and not (result.val and result.val[-1]["step"] == step):
+            run_validation(step)  # interrupted between the step and its validation: resume starts after it
         save(step)
         result.interrupted = True
-        print(f"\ninterrupted: checkpoint written at step {step}; continue with --resume")
+        if rank == 0:
+            print(f"\ninterrupted: checkpoint written at step {step}; continue with --resume")
     finally:
         bar.close()
         for sig, h in old_handlers.items():

@@ -108,6 +108,9 @@ def test_label_file_that_disagrees_is_a_clear_error(tmp_path, colour_photos):
     (tmp_path / "train.txt").write_text("".join(f"train/{k}.jpg 5\n" for k in colour_photos))
     with pytest.raises(D.DataError, match="outside"):
         D.load_images(tmp_path)
+    (tmp_path / "categories.txt").write_text("/a/abbey 1\n/b/bar 2\n")  # numbered from 1
+    with pytest.raises(D.DataError, match="class indices must be 0 .. 1"):
+        D.load_images(tmp_path)
 
 
 def test_empty_or_missing_data_root_messages(tmp_path, monkeypatch):
@@ -123,6 +126,8 @@ def test_pack_round_trip(tmp_path, colour_photos):
     s = D.ImageSet([jpeg(v) for v in colour_photos.values()], list(colour_photos), np.arange(3), ["a", "b", "c"])
     back = D.load_images(D.save_pack(tmp_path / "x.pack", s))
     assert back.names == s.names and back.blobs == s.blobs and list(back.labels) == [0, 1, 2]
+    two = D.load_images(tmp_path / "x.pack", limit=2)
+    assert two.names == s.names[:2] and list(two.labels) == [0, 1]
 
 
 def test_augment_is_an_exact_crop_and_flip():

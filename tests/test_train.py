@@ -94,7 +94,7 @@ def test_resume_continues_bit_for_bit(tiny_data, tmp_path):
 
     first = train(tiny_config(**kw), tmp_path / "split", data=tiny_data, progress=False,
                   callbacks=(ctrl_c_at_step_2,))
-    assert first.interrupted and first.steps == 4  # the logging window holding step 2 ends at 4
+    assert first.interrupted and first.steps == 3  # the checkpoint at step 3 first logs step 2
     rest = train(tiny_config(**kw), tmp_path / "split", resume=True, data=tiny_data, progress=False)
     assert rest.steps == 6
     whole = [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")]
@@ -115,19 +115,78 @@ def test_runs_never_overwrite_and_resume_checks_config(tiny_data, tmp_path):
         train(tiny_config(), tmp_path / "empty", resume=True, data=tiny_data, progress=False)
 
 
-def test_full_disk_keeps_the_previous_checkpoint(tiny_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),  # as the OS says it
+                                   # and as torch.save's zip writer says it
+                                   RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos "
+                                                "73536 vs 73432")])
+def test_full_disk_keeps_the_previous_checkpoint(tiny_data, tmp_path, monkeypatch, error):
     train(tiny_config(steps=3), tmp_path / "r", data=tiny_data, progress=False)
     before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
 
     def full(obj, f, *a, **k):
         Path(f).write_bytes(b"partial")
-        raise OSError(28, "No space left on device")
+        raise error
 
     monkeypatch.setattr(torch, "save", full)
-    with pytest.raises(CheckpointError, match="No space left.*previous file is intact"):
+    with pytest.raises(CheckpointError, match="could not write.*previous file is intact. Free some space"):
         train(tiny_config(steps=6), tmp_path / "r", resume=True, data=tiny_data, progress=False)
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
     assert not (tmp_path / "r" / "checkpoint.pt.tmp").exists()
+
+
+def test_every_checkpoint_has_its_log_and_never_nan_weights(tiny_data, tmp_path, monkeypatch):
+    import colorlib.train as T
+
+    real_save = T.save_checkpoint
+    seen = []
+
+    def save_and_look(path, model, opt, sched, step, meta):
+        real_save(path, model, opt, sched, step, meta)
+        seen.append((step, [int(r["step"]) for r in read_log(Path(path).parent / "log.csv")]))
+
+    monkeypatch.setattr(T, "save_checkpoint", save_and_look)
+    train(tiny_config(steps=7, log_every=5, checkpoint_every=3), tmp_path / "r", data=tiny_data, progress=False)
+    assert [s for s, _ in seen] == [3, 6, 7]
+    assert all(logged == list(range(s)) for s, logged in seen)  # a crash after a save loses no row
+
+    with pytest.raises(FloatingPointError, match="not finite"):  # diverges within a few steps
+        train(tiny_config(steps=12, log_every=10, checkpoint_every=3, lr=1e38), tmp_path / "nan",
+              data=tiny_data, progress=False)
+    if (tmp_path / "nan" / "checkpoint.pt").exists():
+        state = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=False)["model"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_resume_refuses_another_schedule_and_bad_intervals(tiny_data, tmp_path):
+    kw = dict(steps=4, optimizer="adamw", schedule="cosine", warmup_steps=2)
+    train(tiny_config(**kw), tmp_path / "r", data=tiny_data, progress=False)
+    for change in (dict(warmup_steps=0), dict(steps=8)):
+        with pytest.raises(CheckpointError, match=f"another configuration.*{next(iter(change))}"):
+            train(tiny_config(**{**kw, **change}), tmp_path / "r", resume=True, data=tiny_data, progress=False)
+    for name in ("checkpoint_every", "log_every", "val_every"):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            tiny_config(**{name: 0})
+
+
+def test_a_folder_without_a_split_is_not_validated_on_its_training_photos(tmp_path, photos, capsys):
+    from PIL import Image
+
+    from colorlib.train import load_training_data
+
+    for i, name in enumerate(["astronaut", "coffee", "chelsea"]):
+        Image.fromarray(photos[name][:128, :128]).save(tmp_path / f"{i}.png")
+    train_imgs, val = load_training_data(TrainConfig(data=str(tmp_path), workers=0), 64, progress=True)
+    assert len(train_imgs) == 3 and val is None
+    assert "validation is off" in capsys.readouterr().out
+
+
+def test_damaged_compressed_weights_are_a_clear_error(tmp_path):
+    from colorlib.checkpoint import models_dir
+
+    data = (models_dir() / "sweep-alpha-0.safetensors.gz").read_bytes()
+    (tmp_path / "cut.safetensors.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        load_model(tmp_path / "cut.safetensors.gz")
 
 
 def test_baseline_and_unlabelled_data_turn_the_class_loss_off(tiny_data, tmp_path):
@@ -159,27 +218,59 @@ def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos):
     assert Image.open(tmp_path / "out.png").size == (600, 400)
 
 
-def test_ddp_on_cpu_with_two_processes(tmp_path, photos):
-    """torchrun --nproc_per_node 2 trains with DistributedDataParallel (gloo) and rank 0 writes."""
+def _ddp_command(tmp_path, photos, steps: int, *extra: str) -> tuple[list[str], Path]:
+    """torchrun --nproc_per_node 2 colorlib train on 36 real photos, on 127.0.0.1 (gloo)."""
     from PIL import Image
 
     folder = tmp_path / "photos"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     for name in ["astronaut", "coffee", "chelsea"]:
         img = photos[name]
         for j in range(12):
             Image.fromarray(img[j * 8 : j * 8 + 128, j * 8 : j * 8 + 128]).save(folder / f"{name}{j}.png")
-    run = tmp_path / "ddp"
+    run = tmp_path / f"ddp-{steps}"
     with socket.socket() as sock:  # a free port on 127.0.0.1 for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(port),
            "-m", "colorlib", "train", "--data", str(folder), "--out", str(run), "--config", "tiny",
-           "--steps", "4", "--batch-size", "4", "--val-limit", "0", "--workers", "0", "-q"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+           "--steps", str(steps), "--batch-size", "4", "--val-limit", "0", "--workers", "0", "-q", *extra]
+    return cmd, run
+
+
+DDP_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def test_ddp_on_cpu_with_two_processes(tmp_path, photos):
+    """torchrun --nproc_per_node 2 trains with DistributedDataParallel (gloo) and rank 0 writes."""
+    cmd, run = _ddp_command(tmp_path, photos, 4)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=DDP_ENV)
     assert p.returncode == 0, p.stdout + p.stderr
     rows = read_log(run / "log.csv")
     assert len(rows) == 4 and float(rows[0]["images_per_s"]) > 0
     assert (run / "checkpoint.pt").exists() and (run / "model.safetensors").exists()
+
+
+def test_ddp_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, photos):
+    """SIGTERM to one worker (a scheduler, Ctrl-C): both agree to stop, rank 0 checkpoints, no hang."""
+    import signal
+    import time
+
+    cmd, run = _ddp_command(tmp_path, photos, 5000, "--log-every", "2")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=DDP_ENV)
+    try:
+        deadline = time.time() + 240
+        while not ((run / "log.csv").exists() and len(read_log(run / "log.csv")) >= 4):
+            assert p.poll() is None and time.time() < deadline, "training did not start"
+            time.sleep(0.2)
+        workers = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+        os.kill(int(workers[-1]), signal.SIGTERM)
+        out, _ = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert out.count("interrupted: checkpoint written") == 1, out
+    assert "exitcode: 130" in out  # an interrupted run exits 130, like a shell after Ctrl-C
+    step = torch.load(run / "checkpoint.pt", weights_only=False)["step"]
+    assert 4 <= step < 5000 and len(read_log(run / "log.csv")) == step
