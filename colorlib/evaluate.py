@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
-from .infer import eval_mode, network_input
+from .infer import eval_mode, network_input, upsample_ab
 from .lab import denormalize_ab, join_lab, lab_to_rgb, rgb_to_lab
 from .model import Colorizer
 
@@ -42,8 +41,7 @@ def _predict(net: Colorizer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     """:func:`colorlib.infer.predict_ab` and the scene logits of the same forward pass
     (at ``global_size`` the low-level features are shared, so classifying costs little)."""
     out = net(network_input(net, L))
-    ab01 = F.interpolate(out.ab.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
-    return denormalize_ab(ab01), out.logits
+    return denormalize_ab(upsample_ab(out.ab, L.shape[-2:])), out.logits
 
 
 @torch.no_grad()

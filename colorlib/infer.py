@@ -121,8 +121,15 @@ def predict_ab(
     if global_features is not None:
         global_features = global_features.to(x.dtype)
     ab01 = model(x, global_L=g, global_features=global_features).ab
-    ab01 = F.interpolate(ab01.float(), size=L.shape[-2:], mode="bilinear", align_corners=False)
-    return denormalize_ab(ab01)
+    return denormalize_ab(upsample_ab(ab01, L.shape[-2:]))
+
+
+def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The network's half-resolution output ``(N, 2, ceil(H/2), ceil(W/2))`` -> float
+    ``(N, 2, H, W)``: bilinear x2, then cropped, so each output pixel stays centred on the two
+    input pixels it came from (also for odd H or W, where resizing to H would drift)."""
+    up = F.interpolate(ab01.float(), scale_factor=2, mode="bilinear", align_corners=False)
+    return up[..., : size[0], : size[1]]
 
 
 def _ready(model: Colorizer) -> Colorizer:

@@ -83,7 +83,8 @@ def machine_info(device: str | torch.device = "cpu") -> dict:
 
 
 def _clean(x):
-    """JSON has no NaN: NaN -> None; numpy scalars -> Python; floats rounded to 4 decimals."""
+    """JSON has no NaN or infinity (the PSNR of an exact answer): both -> None; numpy scalars
+    -> Python; floats rounded to 4 decimals."""
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -92,7 +93,7 @@ def _clean(x):
         return x.item()
     if isinstance(x, (float, np.floating)):
         x = float(x)
-        return None if math.isnan(x) else round(x, 4) if math.isfinite(x) else x
+        return round(x, 4) if math.isfinite(x) else None
     return x
 
 

@@ -39,6 +39,19 @@ def test_any_pil_mode(full, photos, mode):
     assert out.size == (120, 96) and out.mode == "RGB"
 
 
+@pytest.mark.parametrize("H", [20, 21])
+def test_half_resolution_output_stays_centred_on_its_pixels(H):
+    from colorlib.infer import upsample_ab
+
+    h = (H + 1) // 2
+    ramp = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1).expand(1, 2, h, 3)  # value = half-res row
+    up = upsample_ab(ramp, (H, 5))
+    assert up.shape == (1, 2, H, 5)
+    # full-res row i is centred at half-res row (i - 0.5) / 2: a linear ramp keeps that value
+    inner = torch.arange(1, H - 1, dtype=torch.float32)
+    assert torch.allclose(up[0, 0, 1 : H - 1, 0], (inner - 0.5) / 2, atol=1e-6)
+
+
 def test_16_bit_gray_keeps_its_lightness(tmp_path):
     a = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 .. 64,491
     truth = luminance(a)  # uint16 arrays: / 257
