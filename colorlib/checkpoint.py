@@ -48,12 +48,29 @@ def model_name(path: str | os.PathLike) -> str:
     return Path(path).name.split(".safetensors")[0].split(".pt")[0]
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _atomic(path: Path, write) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before it takes the old file's place (power loss)
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except Exception as e:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
         tmp.unlink(missing_ok=True)
         full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or (

@@ -345,14 +345,19 @@ def train(
     rank, world = _dist()
     _prepare_out(out, resume, rank)
     device = resolve_device(tc.device)
+    owns_group = False
     if world > 1:
         import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        if device.type == "cuda":
+        if device.type == "cuda":  # this process's GPU first, so NCCL binds to it
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            if device.type == "cuda":
+                dist.init_process_group("nccl", device_id=device)
+            else:
+                dist.init_process_group("gloo")
+            owns_group = True
     if device.type == "cpu":
         # ADADELTA's first updates are tiny; as denormal floats they run many times slower on CPU
         torch.set_flush_denormal(True)
@@ -488,7 +493,8 @@ def train(
     try:
         while step < total:
             L, ab, labels = source.batch(step, cfg.global_size, tc.min_scale)
-            torch.manual_seed(tc.seed * 1_000_033 + step)  # dropout, reproducible on resume
+            # dropout: reproducible on resume, and other masks on each DDP process
+            torch.manual_seed((tc.seed * 1_000_033 + step) * world + rank)
             loss, colour, cls = train_step(L, ab, labels)
             lr = sched.get_last_lr()[0]
             sched.step()
@@ -528,4 +534,6 @@ def train(
         import torch.distributed as dist
 
         dist.barrier()
+        if owns_group:
+            dist.destroy_process_group()
     return result
