@@ -21,6 +21,23 @@ def data_dir() -> Path | None:
     return SHARED if SHARED.exists() else None
 
 
+@pytest.fixture
+def cli(capsys):
+    """Run ``colorlib ARGS`` in this process: returns (exit status, stdout, stderr)."""
+    from colorlib.cli import main
+
+    def run(*args) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            status = 0
+        except SystemExit as e:
+            status = e.code
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def miniplaces() -> Path:
     d = data_dir()

@@ -7,7 +7,6 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.cli import main
 from colorlib.infer import luminance
 from colorlib.lab import lab_to_rgb
 from colorlib.metrics import to_uint8
@@ -28,18 +27,8 @@ def images(tmp_path_factory, photos):
     return paths
 
 
-def run(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_json_one_line_per_image(images, capsys):
-    status, out, _ = run(capsys, "classify", images["coffee"], images["astronaut"], "--json")
+def test_json_one_line_per_image(images, cli):
+    status, out, _ = cli("classify", images["coffee"], images["astronaut"], "--json")
     lines = out.strip().splitlines()
     assert status == 0 and len(lines) == 2
     classes = set(load_model("miniplaces-full").meta["classes"])
@@ -53,24 +42,24 @@ def test_json_one_line_per_image(images, capsys):
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
 
-def test_only_the_gray_version_counts(images, capsys):
+def test_only_the_gray_version_counts(images, cli):
     # the colour photo and its grayscale copy give the same answer: only L* is used
-    _, out, _ = run(capsys, "classify", images["coffee"], images["coffee-gray"], "--json", "--top", "3")
+    _, out, _ = cli("classify", images["coffee"], images["coffee-gray"], "--json", "--top", "3")
     colour, gray = (json.loads(line) for line in out.strip().splitlines())
     assert len(colour["top3"]) == 3
     assert [n for n, _ in colour["top3"]] == [n for n, _ in gray["top3"]]
     assert [p for _, p in colour["top3"]] == pytest.approx([p for _, p in gray["top3"]], abs=2e-3)
 
 
-def test_text_output(images, capsys):
-    status, out, _ = run(capsys, "classify", images["astronaut"])
+def test_text_output(images, cli):
+    status, out, _ = cli("classify", images["astronaut"])
     lines = out.splitlines()
     assert status == 0 and lines[0] == str(images["astronaut"]) and len(lines) == 6
     assert lines[1].strip().startswith("1. ") and lines[1].rstrip().endswith("%")
 
 
-def test_baseline_and_missing_file_are_clear_errors(images, capsys):
-    status, _, err = run(capsys, "classify", images["coffee"], "--model", "miniplaces-baseline")
+def test_baseline_and_missing_file_are_clear_errors(images, cli):
+    status, _, err = cli("classify", images["coffee"], "--model", "miniplaces-baseline")
     assert status == 2 and "no classifier" in err and len(err.strip().splitlines()) == 1
-    status, _, err = run(capsys, "classify", images["coffee"].with_name("missing.png"))
+    status, _, err = cli("classify", images["coffee"].with_name("missing.png"))
     assert status == 2 and "no such image" in err

@@ -35,17 +35,6 @@ def folder(tmp_path_factory, photos):
     return root
 
 
-def run(capsys, *args):
-    """``colorlib ARGS``: (exit status, stdout, stderr)."""
-    try:
-        main([str(a) for a in args])
-        status = 0
-    except SystemExit as e:
-        status = e.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture(scope="module")
 def folder_report(folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
@@ -90,10 +79,10 @@ def test_folder_report_markdown(folder_report):
     assert "Most confused classes: miniplaces-full" in md
 
 
-def test_file_list(folder, tmp_path, capsys):
+def test_file_list(folder, tmp_path, cli):
     listing = folder / "two.txt"
     listing.write_text("astronaut.png\nkitchen/coffee.png kitchen\n")
-    status, _, _ = run(capsys, "evaluate", "--data", listing, "--model", "miniplaces-full",
+    status, _, _ = cli("evaluate", "--data", listing, "--model", "miniplaces-full",
                        "--model", "miniplaces-full@raw", "--size", "64", "-q", "--out", tmp_path / "r.json")
     r = json.loads((tmp_path / "r.json").read_text())
     assert status == 0 and r["images"] == 2 and r["labelled"] == 1
@@ -122,36 +111,36 @@ def test_val_tar_20_images(miniplaces, tmp_path):
     assert "| miniplaces-baseline |" in (tmp_path / "r.md").read_text()
 
 
-def test_unknown_model_lists_available(folder, tmp_path, capsys):
-    status, _, err = run(capsys, "evaluate", "--data", folder, "--model", "no-such-model",
+def test_unknown_model_lists_available(folder, tmp_path, cli):
+    status, _, err = cli("evaluate", "--data", folder, "--model", "no-such-model",
                          "--out", tmp_path / "r.json")
     assert status == 2 and "no-such-model" in err and "miniplaces-full" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
 
 
-def test_no_colour_images(tmp_path, photos, capsys):
+def test_no_colour_images(tmp_path, photos, cli):
     save(tmp_path / "gray" / "camera.png", photos["camera"])
-    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "gray", "--gray", "-q",
+    status, _, err = cli("evaluate", "--data", tmp_path / "gray", "--gray", "-q",
                          "--out", tmp_path / "r.json")
     assert status == 2 and "colour image" in err and not (tmp_path / "r.json").exists()
     (tmp_path / "empty").mkdir()
-    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "empty", "--gray", "--out", tmp_path / "r.json")
+    status, _, err = cli("evaluate", "--data", tmp_path / "empty", "--gray", "--out", tmp_path / "r.json")
     assert status == 2 and "no images" in err
 
 
-def test_never_overwrites_without_force(folder, tmp_path, capsys):
+def test_never_overwrites_without_force(folder, tmp_path, cli):
     out = tmp_path / "r.json"
     out.write_text("keep me")
-    status, _, err = run(capsys, "evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out)
+    status, _, err = cli("evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out)
     assert status == 2 and "--force" in err and out.read_text() == "keep me"
-    status, _, _ = run(capsys, "evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out, "--force")
+    status, _, _ = cli("evaluate", "--data", folder, "--gray", "--size", "64", "-q", "--out", out, "--force")
     assert status == 0 and json.loads(out.read_text())["models"]["gray"]["images"] == 4
 
 
-def test_nothing_to_evaluate_and_missing_data(tmp_path, capsys):
-    status, _, err = run(capsys, "evaluate", "--data", tmp_path, "--out", tmp_path / "r.json")
+def test_nothing_to_evaluate_and_missing_data(tmp_path, cli):
+    status, _, err = cli("evaluate", "--data", tmp_path, "--out", tmp_path / "r.json")
     assert status == 2 and "--model" in err
-    status, _, err = run(capsys, "evaluate", "--data", tmp_path / "nowhere", "--gray", "--out", tmp_path / "r.json")
+    status, _, err = cli("evaluate", "--data", tmp_path / "nowhere", "--gray", "--out", tmp_path / "r.json")
     assert status == 2 and "does not exist" in err
 
 
