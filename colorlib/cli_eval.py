@@ -64,11 +64,10 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     device = _device(a.device)
     answers = [Answer("gray")] if a.gray else []
     for spec in a.model:
-        # as colorize outputs it: a*b* times the model's saturation gain; NAME@raw: gain 1.0
-        raw = spec.endswith("@raw")
-        model = _load(spec.removesuffix("@raw"))
+        name, gain = _model_spec(spec)
+        model = _load(name)
         classes = model.meta.get("classes") if model.classifier is not None else None
-        gain = 1.0 if raw else default_saturation(model)
+        gain = default_saturation(model) if gain is None else gain
         answers.append(Answer(spec, fold_batchnorm(model).to(device), classes, gain))
     nets = [x.net for x in answers if x.net is not None]
     size = a.size or (nets[0].cfg.global_size if nets else 224)
@@ -91,6 +90,25 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
         print(f"wrote {a.out}" + (f" and {a.markdown}" if a.markdown else "") + f" in {report['wall_s']:.0f} s")
 
 
+def _model_spec(spec: str) -> tuple[str, float | None]:
+    """``NAME`` (the model's own saturation gain, as colorize outputs it: None), ``NAME@raw``
+    (gain 1.0, the network's own output) or ``NAME@GAIN`` (e.g. ``miniplaces-full@1.3``)."""
+    from .cli import UserError
+
+    name, at, suffix = spec.rpartition("@")
+    if not at:
+        return spec, None
+    if suffix == "raw":
+        return name, 1.0
+    try:
+        gain = float(suffix)
+    except ValueError:
+        return spec, None  # an @ that is part of a file name
+    if not 0 <= gain <= 4:
+        raise UserError(f"{spec}: the gain after @ must be in [0, 4]")
+    return name, gain
+
+
 def add_evaluate(sub) -> None:
     e = sub.add_parser(
         "evaluate", help="score models (and the gray answer) on held-out photos: PSNR, SSIM, "
@@ -104,7 +122,7 @@ def add_evaluate(sub) -> None:
     e.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="shipped model name, weights file or run folder; repeat for several. Scored "
                         "as colorize outputs it (a*b* times the model's saturation gain); NAME@raw "
-                        "scores the network's own output (gain 1.0)")
+                        "scores the network's own output (gain 1.0), NAME@1.3 any other gain")
     e.add_argument("--gray", action="store_true", help="also score the trivial answer a*b* = 0")
     e.add_argument("--out", required=True, help="JSON report (not overwritten without --force)")
     e.add_argument("--markdown", help="also write the table as Markdown here")

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab, srgb8_to_L
 from .model import Colorizer, fold_batchnorm
 
-_FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[int, Colorizer]] = weakref.WeakKeyDictionary()
+_FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, Colorizer]] = weakref.WeakKeyDictionary()
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
 
@@ -132,12 +132,22 @@ def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return up[..., : size[0], : size[1]]
 
 
+def _weights_key(model: Colorizer) -> tuple:
+    """Changes when the weights do: autograd's version counters see ordinary in-place updates
+    (optimizer steps, ``load_state_dict``), each tensor's sum also sees edits made through
+    ``p.data`` (which bypass the counters). One pass over the weights, far cheaper than folding."""
+    tensors = list(model.state_dict().values())
+    with torch.no_grad():
+        sums = torch.stack([t.sum(dtype=torch.float64) for t in tensors]) if tensors else torch.zeros(0)
+    return sum(t._version for t in tensors), tuple(sums.tolist())
+
+
 def _ready(model: Colorizer) -> Colorizer:
     """The model with batch norm folded (section 3.4), cached on it until its weights change."""
-    version = sum(t._version for t in model.state_dict().values())
+    key = _weights_key(model)
     cached = _FOLDED.get(model)
-    if cached is None or cached[0] != version:
-        cached = _FOLDED[model] = (version, fold_batchnorm(model))
+    if cached is None or cached[0] != key:
+        cached = _FOLDED[model] = (key, fold_batchnorm(model))
     return cached[1]
 
 

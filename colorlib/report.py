@@ -49,7 +49,7 @@ METRIC_NOTES = {
                     "metrics, kept for top-1/top-5",
     "classified": "labelled images counted for top-1/top-5",
     "saturation": "a*b* gain applied to the network's output, as colorize does (the model's own; 1.0 "
-                  "for NAME@raw and the gray answer)",
+                  "for NAME@raw and the gray answer, GAIN for NAME@GAIN)",
 }
 
 
@@ -104,7 +104,8 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
 
     ``models``: per answer the means of :data:`colorlib.evaluate.METRICS` (AuC and top-k in
     percent), ``cf_gap``, ``images`` (colour truths scored), ``skipped_gray``, ``classified``.
-    ``confusion``: per classifier, the 10 most frequent true -> predicted mistakes.
+    ``confusion``: per classifier, the 10 most frequent true -> predicted mistakes (once per model:
+    ``NAME@raw``/``NAME@GAIN`` classify as ``NAME`` does).
     ``rows`` (``per_image=True``): every image's file, label and figures per answer.
     """
     gray = images.gray.numpy()
@@ -117,7 +118,8 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
         summary["classified"] = int((~np.isnan(s["top1"])).sum())
         summary["saturation"] = a.saturation
         models[a.name] = summary
-        if a.classes:
+        base = a.name.rpartition("@")[0]
+        if a.classes and base not in scores:  # NAME@GAIN classifies as NAME does: listed once
             labels = images.labels_for(a.classes).numpy()
             confusion[a.name] = M.confused_pairs(labels, s["predicted"], a.classes)
     report = {
@@ -198,7 +200,7 @@ def markdown(report: dict) -> str:
          "estimated on these images). CF: Hasler and Suesstrunk colourfulness. top-k: scene classes "
          "from the gray input (– where a model has no classifier or the data no labels). "
          "Models are scored as `colorize` outputs them: a\\*b\\* times the model's saturation gain "
-         f"({_gains(models)}); NAME@raw is the network's own output."),
+         f"({_gains(models)}); NAME@raw is the network's own output, NAME@GAIN its output at that gain."),
     ]
     for name, pairs in report.get("confusion", {}).items():
         if not pairs:

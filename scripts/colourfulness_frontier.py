@@ -1,7 +1,7 @@
 """How far can the shipped full model's colourfulness be raised without retraining its trunk?
 
 The MSE of Eq. 6 makes ``miniplaces-full`` predict dull colours (colourfulness gap 16.3 on
-MiniPlaces val; the target is 15). This script compares three ways to raise colourfulness
+MiniPlaces val at gain 1.1, the gain of the earlier saturation rule; the target is 15). This script compares three ways to raise colourfulness
 that leave everything before the colorization network as trained, each as a curve of PSNR
 against colourfulness on held-out validation images:
 

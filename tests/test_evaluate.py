@@ -83,7 +83,8 @@ def test_file_list(folder, tmp_path, cli):
     listing = folder / "two.txt"
     listing.write_text("astronaut.png\nkitchen/coffee.png kitchen\n")
     status, _, _ = cli("evaluate", "--data", listing, "--model", "miniplaces-full",
-                       "--model", "miniplaces-full@raw", "--size", "64", "-q", "--out", tmp_path / "r.json")
+                       "--model", "miniplaces-full@raw", "--model", "miniplaces-full@1.5", "--model",
+                       "miniplaces-full@0", "--size", "64", "-q", "--out", tmp_path / "r.json")
     r = json.loads((tmp_path / "r.json").read_text())
     assert status == 0 and r["images"] == 2 and r["labelled"] == 1
     shipped, raw = r["models"]["miniplaces-full"], r["models"]["miniplaces-full@raw"]
@@ -93,6 +94,17 @@ def test_file_list(folder, tmp_path, cli):
     assert raw["saturation"] == 1.0
     if shipped["saturation"] > 1:
         assert shipped["cf_pred"] > raw["cf_pred"]
+    # NAME@GAIN: any gain; 0 is the gray answer
+    strong, none = r["models"]["miniplaces-full@1.5"], r["models"]["miniplaces-full@0"]
+    assert strong["saturation"] == 1.5 and strong["cf_pred"] > shipped["cf_pred"]
+    assert none["saturation"] == 0 and none["cf_pred"] < 1
+    assert set(r["confusion"]) == {"miniplaces-full"}  # the gain variants classify alike
+
+
+def test_model_gain_out_of_range_is_refused(folder, tmp_path, cli):
+    status, _, err = cli("evaluate", "--data", folder, "--model", "miniplaces-full@9", "-q",
+                         "--out", tmp_path / "r.json")
+    assert status == 2 and "[0, 4]" in err and not (tmp_path / "r.json").exists()
 
 
 def test_val_tar_20_images(miniplaces, tmp_path):
