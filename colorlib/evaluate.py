@@ -15,7 +15,6 @@ the predicted a*b*, rounded to uint8), against the 8-bit truth.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ import torch
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
-from .infer import eval_mode, network_input, upsample_ab
+from .infer import eval_mode, network_input, output_gain, upsample_ab
 from .lab import denormalize_ab, join_lab, lab_to_rgb, rgb_to_lab
 from .model import Colorizer
 
@@ -46,18 +45,23 @@ def _predict(net: Colorizer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 @torch.no_grad()
 def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None = None,
-          batch_size: int = 250) -> dict[str, torch.Tensor]:
+          batch_size: int = 250, saturation: float | None = 1.0) -> dict[str, torch.Tensor]:
     """Per-image PSNR, AuC, colourfulness (prediction and truth) and top-1/top-5 hits.
 
     ``pixels``: uint8 ``(N, 3, H, W)`` colour photos (the truth); the model sees their L*.
     ``model=None`` scores the gray answer (a*b* = 0). Metrics are on 8-bit RGB, as files.
+    ``saturation``: the a*b* gain, as in :func:`colorlib.infer.colorize_batch` (1.0: the
+    network's own output; None: the model's own gain, as ``colorize`` outputs it).
     """
-    with contextlib.nullcontext() if model is None else eval_mode(model):
-        return _score(model, pixels, labels, batch_size)
+    if model is None:
+        return _score(None, pixels, labels, batch_size, 0.0)
+    gain = output_gain(model, saturation)
+    with eval_mode(model):
+        return _score(model, pixels, labels, batch_size, gain)
 
 
 def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None,
-           batch_size: int) -> dict[str, torch.Tensor]:
+           batch_size: int, gain: float) -> dict[str, torch.Tensor]:
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in
                                            ("psnr", "auc", "cf_pred", "cf_true", "top1", "top5")}
     for i in range(0, len(pixels), batch_size):
@@ -68,6 +72,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
             ab, logits = torch.zeros_like(ab_true), None
         else:
             ab, logits = _predict(model, L)
+            ab = ab * gain
         pred = M.to_uint8(lab_to_rgb(join_lab(L, ab)))
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]

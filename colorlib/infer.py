@@ -173,7 +173,7 @@ def colorize(
     L = luminance(image, device)
     gL = None if global_image is None else luminance(global_image, device)
     with eval_mode(net):
-        ab = predict_ab(net, L, gL, global_features) * _gain(model, saturation)
+        ab = predict_ab(net, L, gL, global_features) * output_gain(model, saturation)
     rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
     return Image.fromarray((rgb * 255).round().clamp(0, 255).byte().cpu().numpy())
 
@@ -188,7 +188,8 @@ def default_saturation(model: Colorizer) -> float:
     return float(getattr(model, "meta", {}).get("saturation", 1.0))
 
 
-def _gain(model: Colorizer, saturation: float | None) -> float:
+def output_gain(model: Colorizer, saturation: float | None) -> float:
+    """The a*b* gain to apply: ``saturation``, or the model's own when it is None; checked."""
     g = default_saturation(model) if saturation is None else float(saturation)
     if not 0 <= g <= 4:
         raise ValueError(f"saturation must be in [0, 4], got {g}")
@@ -208,5 +209,5 @@ def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None
     float RGB in [0, 1] with each input's own L*. ``saturation`` as in :func:`colorize`."""
     L = rgb_to_lab(rgb)[:, :1]
     with eval_mode(model):
-        ab = predict_ab(model, L) * _gain(model, saturation)
+        ab = predict_ab(model, L) * output_gain(model, saturation)
     return lab_to_rgb(join_lab(L, ab))

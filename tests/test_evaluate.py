@@ -163,3 +163,19 @@ def test_score_and_summarise_keep_their_keys(photos):
     assert set(per_image) == {"psnr", "auc", "cf_pred", "cf_true", "top1", "top5"}
     s = summarise(per_image)
     assert {"psnr", "auc", "cf_gap", "images"} <= set(s) and s["images"] == 1 and s["cf_pred"] < 1
+
+
+def test_score_with_the_models_own_gain_matches_colorize(photos):
+    from colorlib import metrics as M
+    from colorlib.infer import colorize_batch, default_saturation
+
+    model = load_model("miniplaces-full")
+    x = torch.from_numpy(photos["coffee"][::4, ::4].copy()).permute(2, 0, 1)[None]
+    raw, own = score(model, x), score(model, x, saturation=None)
+    gain = default_saturation(model)
+    shown = M.to_uint8(colorize_batch(model, x.float() / 255, gain))
+    assert torch.allclose(own["cf_pred"], M.colourfulness(shown.float()), atol=1e-3)
+    if gain > 1:
+        assert own["cf_pred"] > raw["cf_pred"]
+    with pytest.raises(ValueError, match="saturation"):
+        score(model, x, saturation=-1)
