@@ -79,9 +79,28 @@ def cmd_colorize(a: argparse.Namespace) -> None:
         except ValueError as e:
             raise UserError(str(e)) from None
         target.parent.mkdir(parents=True, exist_ok=True)
-        result.save(target)
+        _save_image(result, target)
         if not a.quiet:
             print(f"{path} -> {target}")
+
+
+def _save_image(image, target: Path) -> None:
+    """Save in the format of ``target``'s suffix; a format without transparency (JPEG) gets
+    the RGB colorization, which was made over white. Nothing is written if encoding fails."""
+    import io
+
+    from PIL import Image
+
+    fmt = Image.registered_extensions()[target.suffix.lower()]
+    buf = io.BytesIO()
+    try:
+        image.save(buf, format=fmt)
+    except OSError:
+        if image.mode != "RGBA":
+            raise
+        buf = io.BytesIO()
+        image.convert("RGB").save(buf, format=fmt)
+    target.write_bytes(buf.getvalue())
 
 
 def _colorize_targets(images: list[str], global_image: str | None, output: str | None,
@@ -239,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
                        description="Colorize photos of any size. The output keeps each input's "
-                                   "lightness; only a*b* come from the network.")
+                                   "lightness; only a*b* come from the network. Transparent input is "
+                                   "colorized as seen over white; PNG/WebP outputs keep its alpha.")
     c.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any mode; colour input is "
                                                               "reduced to its luminance first)")
     c.add_argument("-o", "--output", help="output file (one input only; default: IMAGE-color.png)")

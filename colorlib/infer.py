@@ -30,36 +30,53 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     """Any PIL image, path, or array (gray ``(H, W)``, RGB/RGBA ``(H, W, 3|4)``, uint8,
     uint16 or float in [0, 1]) -> uint8 RGB ``(H, W, 3)``. EXIF orientation is applied to
     files. 16-bit gray (PIL modes ``I;16*``, uint16 arrays) is scaled by 255/65535; PIL's
-    32-bit mode ``I`` likewise when it holds values above 255, else it is read as 8-bit."""
+    32-bit mode ``I`` likewise when it holds values above 255, else it is read as 8-bit.
+    Transparent pixels are composited over white, as a viewer shows them."""
+    return rgb_and_alpha(image)[0]
+
+
+def rgb_and_alpha(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`to_rgb_array` and the image's alpha channel (uint8 ``(H, W)``; None when it has
+    none), so that a colorization can keep the input's transparency."""
     if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.exists():
-            raise FileNotFoundError(f"no such image: {path}")
-        try:
-            with Image.open(path) as im:
-                image = ImageOps.exif_transpose(im)
-                image.load()
-        except Image.DecompressionBombError as e:
-            raise ValueError(f"{path} is too large to open safely: {e}") from e
-        except (OSError, SyntaxError) as e:
-            raise ValueError(f"{path} is not an image PIL can read: {e}") from e
+        image = _open(Path(image))
     if isinstance(image, Image.Image):
         if image.mode.startswith("I"):  # 16- or 32-bit gray: never through convert("RGB"), which clips
             a = np.asarray(image).astype(np.float64)
             if image.mode.startswith("I;16") or a.max() > 255:
                 a = a.clip(0, 65535) / 257
-            return to_rgb_array(a.clip(0, 255).round().astype(np.uint8))
-        return np.array(image.convert("RGB"))
+            return to_rgb_array(a.clip(0, 255).round().astype(np.uint8)), None
+        if image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
+            return _over_white(np.array(image.convert("RGBA")))
+        return np.array(image.convert("RGB")), None
     a = np.asarray(image)
     if a.ndim == 2:
-        a = np.stack([a] * 3, axis=-1)
+        a = a[..., None]
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
         raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
-    if a.shape[-1] == 1:
-        a = np.repeat(a, 3, axis=-1)
-    a = a[..., :3]
+    a = _to_uint8(a)
+    if a.shape[-1] == 4:
+        return _over_white(a)
+    return np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:2], 3))), None
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise FileNotFoundError(f"no such image: {path}")
+    try:
+        with Image.open(path) as im:
+            image = ImageOps.exif_transpose(im)
+            image.load()
+        return image
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"{path} is too large to open safely: {e}") from e
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"{path} is not an image PIL can read: {e}") from e
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
+        return a
     if np.issubdtype(a.dtype, np.floating):
         if a.min() < 0 or a.max() > 1:
             raise ValueError("float images must be in [0, 1]")
@@ -69,6 +86,14 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
     raise ValueError(f"unsupported image dtype {a.dtype}")
+
+
+def _over_white(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 ``(H, W, 4)`` -> (RGB composited over white, alpha)."""
+    alpha = rgba[..., 3]
+    w = alpha[..., None].astype(np.float32) / 255
+    rgb = rgba[..., :3].astype(np.float32) * w + 255 * (1 - w)
+    return rgb.round().astype(np.uint8), np.ascontiguousarray(alpha)
 
 
 def _uint8_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
@@ -160,7 +185,8 @@ def colorize(
     saturation: float | None = None,
     fold: bool = True,
 ) -> Image.Image:
-    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size.
+    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size
+    (RGBA with the input's alpha when it has transparency; colorized as seen over white).
 
     The output's L* is the input's luminance; only a*b* come from the network.
     ``global_image``: take the global features from another photo (style transfer, paper
@@ -170,12 +196,14 @@ def colorize(
     """
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
-    L = luminance(image, device)
+    rgb8, alpha = rgb_and_alpha(image)
+    L = srgb8_to_L(_uint8_tensor(rgb8, device))
     gL = None if global_image is None else luminance(global_image, device)
     with eval_mode(net):
         ab = predict_ab(net, L, gL, global_features) * output_gain(model, saturation)
     rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
-    return Image.fromarray((rgb * 255).round().clamp(0, 255).byte().cpu().numpy())
+    out = (rgb * 255).round().clamp(0, 255).byte().cpu().numpy()
+    return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
 
 
 def default_saturation(model: Colorizer) -> float:

@@ -35,6 +35,20 @@ def test_colorize_writes_an_rgb_image_of_the_same_size(photo, tmp_path):
     assert im.size == (300, 200) and im.mode == "RGB"
 
 
+def test_colorize_keeps_transparency_where_the_format_can(tmp_path, photos, cli):
+    rgba = np.dstack([photos["coffee"][::4, ::4], np.full((100, 150), 255, np.uint8)])
+    rgba[:50, :, 3] = 0
+    src = tmp_path / "cup.png"
+    Image.fromarray(rgba).save(src)
+    for name, mode in (("out.png", "RGBA"), ("out.webp", "RGBA"), ("out.jpg", "RGB")):
+        status, _, err = cli("colorize", src, "-o", tmp_path / name, "-q")
+        assert status == 0, err
+        im = Image.open(tmp_path / name)
+        assert im.mode == mode and im.size == (150, 100)
+        if mode == "RGBA":
+            assert np.array_equal(np.asarray(im)[..., 3], rgba[..., 3])
+
+
 def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos):
     other = tmp_path / "coffee.png"
     Image.fromarray(photos["coffee"]).save(other)

@@ -36,7 +36,20 @@ def test_any_pil_mode(full, photos, mode):
     src = Image.fromarray(photos["chelsea"][:96, :120])
     img = src.convert("I;16") if mode == "I;16" else src.convert(mode)
     out = colorize(full, img)
-    assert out.size == (120, 96) and out.mode == "RGB"
+    assert out.size == (120, 96) and out.mode == ("RGBA" if mode in ("LA", "RGBA") else "RGB")
+
+
+def test_transparency_is_kept_and_hidden_colours_do_not_matter(full, photos):
+    rgba = np.dstack([photos["chelsea"][:96, :120], np.full((96, 120), 255, np.uint8)])
+    rgba[:, :40, 3] = 0  # a transparent band, whose hidden pixels differ below
+    other = rgba.copy()
+    other[:, :40, :3] = 0
+    outs = [colorize(full, x) for x in (rgba, Image.fromarray(other))]
+    assert all(o.mode == "RGBA" for o in outs)
+    a, b = (np.asarray(o) for o in outs)
+    assert np.array_equal(a[..., 3], rgba[..., 3])  # the input's alpha
+    assert np.array_equal(a, b)  # colorized as seen over white: hidden RGB plays no part
+    assert a[:, :40, :3].mean() > 245  # the transparent band is (nearly) white underneath
 
 
 @pytest.mark.parametrize("H", [20, 21])
