@@ -43,7 +43,7 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     from .cli import UserError, _device, _load
     from .data import DataError
     from .evaluate import Answer, load_eval_set, score_set
-    from .infer import default_saturation
+    from .infer import output_gain
     from .model import fold_batchnorm
     from .report import build_report, markdown
 
@@ -64,10 +64,13 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     device = _device(a.device)
     answers = [Answer("gray")] if a.gray else []
     for spec in a.model:
-        name, gain = _model_spec(spec)
+        name, saturation = _model_spec(spec)
         model = _load(name)
         classes = model.meta.get("classes") if model.classifier is not None else None
-        gain = default_saturation(model) if gain is None else gain
+        try:
+            gain = output_gain(model, saturation)
+        except ValueError as e:
+            raise UserError(f"{spec}: {e}") from None
         answers.append(Answer(spec, fold_batchnorm(model).to(device), classes, gain))
     nets = [x.net for x in answers if x.net is not None]
     size = a.size or (nets[0].cfg.global_size if nets else 224)
@@ -93,20 +96,15 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 def _model_spec(spec: str) -> tuple[str, float | None]:
     """``NAME`` (the model's own saturation gain, as colorize outputs it: None), ``NAME@raw``
     (gain 1.0, the network's own output) or ``NAME@GAIN`` (e.g. ``miniplaces-full@1.3``)."""
-    from .cli import UserError
-
     name, at, suffix = spec.rpartition("@")
     if not at:
         return spec, None
     if suffix == "raw":
         return name, 1.0
     try:
-        gain = float(suffix)
+        return name, float(suffix)
     except ValueError:
         return spec, None  # an @ that is part of a file name
-    if not 0 <= gain <= 4:
-        raise UserError(f"{spec}: the gain after @ must be in [0, 4]")
-    return name, gain
 
 
 def add_evaluate(sub) -> None:

@@ -37,7 +37,7 @@ from colorlib import metrics as M  # noqa: E402
 from colorlib.checkpoint import available_models, load_model, models_dir, save_model  # noqa: E402
 from colorlib.infer import colorize_batch  # noqa: E402
 
-GAINS = (0.0, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)  # gain 0: the gray answer (a*b* = 0)
+GAINS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 
 
 def choose(full: list[dict], gray: float, target_gap: float, min_psnr_gain: float) -> float:
@@ -49,10 +49,10 @@ def choose(full: list[dict], gray: float, target_gap: float, min_psnr_gain: floa
     return min(meets) if meets else max(r["gain"] for r in keeps_psnr)
 
 
-def curve(model, pixels: torch.Tensor) -> list[dict]:
+def curve(model, pixels: torch.Tensor, gains=GAINS) -> list[dict]:
     truth = pixels.float() / 255
     rows = []
-    for g in GAINS:
+    for g in gains:
         pred = torch.cat([M.to_uint8(colorize_batch(model, truth[i : i + 200], g))
                           for i in range(0, len(truth), 200)])
         rows.append(dict(gain=g, psnr=float(M.psnr_uint8(pred, pixels).mean()),
@@ -72,9 +72,9 @@ def main() -> None:
     a = p.parse_args()
     images = D.load_miniplaces(None, "train", shards=1, limit=a.images)
     pixels = D.decode_all(images, 128, workers=0).pixels
-    curves = {name: curve(load_model(name), pixels) for name in ("miniplaces-full", "miniplaces-baseline")}
-    for rows in curves.values():
-        gray = rows.pop(0)["psnr"]
+    models = {name: load_model(name) for name in ("miniplaces-full", "miniplaces-baseline")}
+    curves = {name: curve(model, pixels) for name, model in models.items()}
+    gray = curve(models["miniplaces-full"], pixels, gains=(0.0,))[0]["psnr"]  # gain 0: a*b* = 0
     gain = choose(curves["miniplaces-full"], gray, a.target_gap, a.min_psnr_gain)
     report = dict(rule=f"smallest gain at which the full model's colourfulness gap is <= {a.target_gap} "
                        f"while its PSNR stays >= {a.min_psnr_gain} dB above the gray answer",

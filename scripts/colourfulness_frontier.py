@@ -1,9 +1,10 @@
 """How far can the shipped full model's colourfulness be raised without retraining its trunk?
 
 The MSE of Eq. 6 makes ``miniplaces-full`` predict dull colours (colourfulness gap 16.3 on
-MiniPlaces val at gain 1.1, the gain of the earlier saturation rule; the target is 15). This script compares three ways to raise colourfulness
-that leave everything before the colorization network as trained, each as a curve of PSNR
-against colourfulness on held-out validation images:
+MiniPlaces val at gain 1.1, the gain of the earlier saturation rule; the target is 15). This
+script compares three ways to raise colourfulness that leave everything before the
+colorization network as trained, each as a curve of PSNR against colourfulness on held-out
+validation images:
 
 * **gain**: multiply the predicted a*b* by 1.0 ... 1.5 (what ``--saturation`` does);
 * **MSE fine-tune**: train the colorization network (Table 1 (d)) again on cached fusion

@@ -237,9 +237,10 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
         "",
         "**The rule changed after validation figures had been seen.** Until 2026-11-27 it was "
         f"\"{saturation['previous_rule']}\"; " + previous_gain_sentence(res, name) + " The frontier "
-        f"study ({'below' if name == 'miniplaces-full' else 'in the `miniplaces-full` card'}) then showed that colour can only be traded against PSNR along the gain's curve "
-        "for this network, so we let the project's own targets pick the point on it, still on "
-        "training images only.",
+        f"study ({'below' if name == 'miniplaces-full' else 'in the `miniplaces-full` card'}) then "
+        "showed that colour can only be traded against PSNR along the gain's curve for this "
+        "network, so we let the project's own targets pick the point on it, still on training "
+        "images only.",
         "",
     ]
     if name == "miniplaces-full" and frontier:
