@@ -85,21 +85,21 @@ def cmd_colorize(a: argparse.Namespace) -> None:
 
 
 def _save_image(image, target: Path) -> None:
-    """Save in the format of ``target``'s suffix; a format without transparency (JPEG) gets
-    the RGB colorization, which was made over white. Nothing is written if encoding fails."""
+    """Save in the format of ``target``'s suffix. RGBA stays RGBA in formats that hold alpha
+    (PNG, WebP, TIFF); other formats get it composited over white, as a viewer shows it."""
     import io
 
+    import numpy as np
     from PIL import Image
 
+    from .infer import over_white
+
     fmt = Image.registered_extensions()[target.suffix.lower()]
-    buf = io.BytesIO()
-    try:
-        image.save(buf, format=fmt)
-    except OSError:
-        if image.mode != "RGBA":
-            raise
-        buf = io.BytesIO()
-        image.convert("RGB").save(buf, format=fmt)
+    if image.mode == "RGBA" and fmt not in ("PNG", "WEBP", "TIFF"):
+        rgba = np.asarray(image)
+        image = Image.fromarray(over_white(rgba[..., :3], rgba[..., 3]))
+    buf = io.BytesIO()  # encoded first: a format that fails leaves no file behind
+    image.save(buf, format=fmt)
     target.write_bytes(buf.getvalue())
 
 
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
                        description="Colorize photos of any size. The output keeps each input's "
                                    "lightness; only a*b* come from the network. Transparent input is "
-                                   "colorized as seen over white; PNG/WebP outputs keep its alpha.")
+                                   "colorized as seen over white; PNG, WebP and TIFF outputs keep its alpha.")
     c.add_argument("images", nargs="+", metavar="IMAGE", help="image files (any mode; colour input is "
                                                               "reduced to its luminance first)")
     c.add_argument("-o", "--output", help="output file (one input only; default: IMAGE-color.png)")

@@ -94,17 +94,11 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def _model_spec(spec: str) -> tuple[str, float | None]:
-    """``NAME`` (the model's own saturation gain, as colorize outputs it: None), ``NAME@raw``
-    (gain 1.0, the network's own output) or ``NAME@GAIN`` (e.g. ``miniplaces-full@1.3``)."""
-    name, at, suffix = spec.rpartition("@")
-    if not at:
-        return spec, None
-    if suffix == "raw":
-        return name, 1.0
-    try:
-        return name, float(suffix)
-    except ValueError:
-        return spec, None  # an @ that is part of a file name
+    """:func:`colorlib.evaluate.split_gain`, except that an existing file or folder is taken
+    whole (a run folder may be called ``seed@1``)."""
+    from .evaluate import split_gain
+
+    return (spec, None) if Path(spec).exists() else split_gain(spec)
 
 
 def add_evaluate(sub) -> None:

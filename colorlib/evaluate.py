@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,6 +217,18 @@ def load_eval_set(data: str | os.PathLike, size: int, limit: int | None = None,
 
 
 # -- scoring several answers on one set -------------------------------------------------------
+_GAIN_SUFFIX = re.compile(r"(.+)@(raw|\d+(?:\.\d*)?)")
+
+
+def split_gain(spec: str) -> tuple[str, float | None]:
+    """``NAME`` -> (NAME, None: the model's own gain, as colorize outputs it); ``NAME@raw`` ->
+    (NAME, 1.0: the network's own output); ``NAME@1.3`` -> (NAME, 1.3)."""
+    m = _GAIN_SUFFIX.fullmatch(spec)
+    if m is None:
+        return spec, None
+    return m[1], 1.0 if m[2] == "raw" else float(m[2])
+
+
 @dataclass
 class Answer:
     """One row of the report: a (batch-norm-folded) model, or ``net=None`` for a*b* = 0."""

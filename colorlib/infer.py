@@ -32,22 +32,29 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     files. 16-bit gray (PIL modes ``I;16*``, uint16 arrays) is scaled by 255/65535; PIL's
     32-bit mode ``I`` likewise when it holds values above 255, else it is read as 8-bit.
     Transparent pixels are composited over white, as a viewer shows them."""
-    return rgb_and_alpha(image)[0]
+    rgb, alpha = rgb_and_alpha(image)
+    return rgb if alpha is None else over_white(rgb, alpha)
 
 
 def rgb_and_alpha(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`to_rgb_array` and the image's alpha channel (uint8 ``(H, W)``; None when it has
-    none), so that a colorization can keep the input's transparency."""
+    """The image's own (not composited) uint8 RGB ``(H, W, 3)`` and its alpha channel (uint8
+    ``(H, W)``; None when it has none), read as :func:`to_rgb_array` reads it."""
     if isinstance(image, (str, os.PathLike)):
         image = _open(Path(image))
     if isinstance(image, Image.Image):
         if image.mode.startswith("I"):  # 16- or 32-bit gray: never through convert("RGB"), which clips
-            a = np.asarray(image).astype(np.float64)
+            raw = np.asarray(image)
+            a = raw.astype(np.float64)
             if image.mode.startswith("I;16") or a.max() > 255:
                 a = a.clip(0, 65535) / 257
-            return to_rgb_array(a.clip(0, 255).round().astype(np.uint8)), None
-        if image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
-            return _over_white(np.array(image.convert("RGBA")))
+            key = image.info.get("transparency")  # a 16-bit PNG's transparent gray level
+            alpha = None if not isinstance(key, int) else np.where(raw == key, 0, 255).astype(np.uint8)
+            return rgb_and_alpha(a.clip(0, 255).round().astype(np.uint8))[0], alpha
+        if image.mode == "La":  # premultiplied: PIL converts it to RGBA only through LA
+            image = image.convert("LA")
+        if image.mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in image.info:
+            rgba = np.array(image.convert("RGBA"))
+            return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
         return np.array(image.convert("RGB")), None
     a = np.asarray(image)
     if a.ndim == 2:
@@ -56,8 +63,14 @@ def rgb_and_alpha(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
         raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
     a = _to_uint8(a)
     if a.shape[-1] == 4:
-        return _over_white(a)
+        return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
     return np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:2], 3))), None
+
+
+def over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)`` with alpha ``(H, W)`` -> uint8 RGB composited over white."""
+    w = alpha[..., None].astype(np.float32) / 255
+    return (rgb.astype(np.float32) * w + 255 * (1 - w)).round().astype(np.uint8)
 
 
 def _open(path: Path) -> Image.Image:
@@ -86,14 +99,6 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
     raise ValueError(f"unsupported image dtype {a.dtype}")
-
-
-def _over_white(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``(H, W, 4)`` -> (RGB composited over white, alpha)."""
-    alpha = rgba[..., 3]
-    w = alpha[..., None].astype(np.float32) / 255
-    rgb = rgba[..., :3].astype(np.float32) * w + 255 * (1 - w)
-    return rgb.round().astype(np.uint8), np.ascontiguousarray(alpha)
 
 
 def _uint8_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
@@ -158,14 +163,15 @@ def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _weights_key(model: Colorizer) -> tuple:
-    """Changes when the weights do: autograd's version counters see ordinary in-place updates
-    (optimizer steps, ``load_state_dict``), each tensor's sum also sees edits made through
-    ``p.data`` (which bypass the counters). One pass over the weights: about 1.5 ms for the shipped
-    models on a 2-core CPU, far less than folding."""
+    """Changes when the weights do: autograd's version counters see every ordinary in-place
+    update (optimizer steps, ``load_state_dict``, ``p.mul_()`` under ``no_grad``); edits made
+    through ``p.data`` bypass them, and each tensor's sum catches those that change it (scaling,
+    zeroing, adding noise; not, say, a swap of two values). One pass over the weights: about
+    1.5 ms for the shipped models on a 2-core CPU, far less than folding."""
     tensors = list(model.state_dict().values())
     with torch.no_grad():
         sums = torch.stack([t.sum(dtype=torch.float32) for t in tensors]) if tensors else torch.zeros(0)
-    return sum(t._version for t in tensors), tuple(sums.tolist())
+    return sum(t._version for t in tensors), tuple(sums.nan_to_num().tolist())  # NaN != NaN
 
 
 def _ready(model: Colorizer) -> Colorizer:
@@ -186,8 +192,10 @@ def colorize(
     saturation: float | None = None,
     fold: bool = True,
 ) -> Image.Image:
-    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size
-    (RGBA with the input's alpha when it has transparency; colorized as seen over white).
+    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size.
+
+    Transparent input gives RGBA with the input's alpha: the network sees the image as it
+    looks over white, and every pixel keeps its own L*, so the output blends as the input did.
 
     The output's L* is the input's luminance; only a*b* come from the network.
     ``global_image``: take the global features from another photo (style transfer, paper
@@ -197,11 +205,12 @@ def colorize(
     """
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
-    rgb8, alpha = rgb_and_alpha(image)
-    L = srgb8_to_L(_uint8_tensor(rgb8, device))
+    own, alpha = rgb_and_alpha(image)
+    L = srgb8_to_L(_uint8_tensor(own, device))
+    seen = L if alpha is None else srgb8_to_L(_uint8_tensor(over_white(own, alpha), device))
     gL = None if global_image is None else luminance(global_image, device)
     with eval_mode(net):
-        ab = predict_ab(net, L, gL, global_features) * output_gain(model, saturation)
+        ab = predict_ab(net, seen, gL, global_features) * output_gain(model, saturation)
     rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
     out = (rgb * 255).round().clamp(0, 255).byte().cpu().numpy()
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from . import metrics as M
-from .evaluate import METRICS, Answer, EvalSet, summarise
+from .evaluate import METRICS, Answer, EvalSet, split_gain, summarise
 
 #: (key, column title, format) of the Markdown table, in order.
 COLUMNS = (
@@ -109,7 +109,7 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
     ``rows`` (``per_image=True``): every image's file, label and figures per answer.
     """
     gray = images.gray.numpy()
-    models, confusion = {}, {}
+    models, confusion, listed = {}, {}, set()
     for a in answers:
         s = scores[a.name]
         summary = summarise({k: s[k] for k in METRICS})
@@ -118,8 +118,9 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
         summary["classified"] = int((~np.isnan(s["top1"])).sum())
         summary["saturation"] = a.saturation
         models[a.name] = summary
-        base = a.name.rpartition("@")[0]
-        if a.classes and base not in scores:  # NAME@GAIN classifies as NAME does: listed once
+        base = split_gain(a.name)[0]
+        if a.classes and base not in listed:  # NAME, NAME@raw, NAME@GAIN classify alike: listed once
+            listed.add(base)
             labels = images.labels_for(a.classes).numpy()
             confusion[a.name] = M.confused_pairs(labels, s["predicted"], a.classes)
     report = {

@@ -40,13 +40,16 @@ def test_colorize_keeps_transparency_where_the_format_can(tmp_path, photos, cli)
     rgba[:50, :, 3] = 0
     src = tmp_path / "cup.png"
     Image.fromarray(rgba).save(src)
-    for name, mode in (("out.png", "RGBA"), ("out.webp", "RGBA"), ("out.jpg", "RGB")):
+    for name, mode in (("out.png", "RGBA"), ("out.webp", "RGBA"), ("out.tif", "RGBA"), ("out.jpg", "RGB"),
+                       ("out.bmp", "RGB"), ("out.gif", "P"), ("out.pcx", "RGB")):
         status, _, err = cli("colorize", src, "-o", tmp_path / name, "-q")
-        assert status == 0, err
+        assert status == 0, (name, err)
         im = Image.open(tmp_path / name)
-        assert im.mode == mode and im.size == (150, 100)
+        assert im.mode == mode and im.size == (150, 100), name
         if mode == "RGBA":
             assert np.array_equal(np.asarray(im)[..., 3], rgba[..., 3])
+        else:  # composited over white: the transparent top half is (nearly) white
+            assert np.asarray(im.convert("RGB"))[:50].mean() > 245, name
 
 
 def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos):

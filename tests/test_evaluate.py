@@ -101,6 +101,36 @@ def test_file_list(folder, tmp_path, cli):
     assert set(r["confusion"]) == {"miniplaces-full"}  # the gain variants classify alike
 
 
+def test_model_specs():
+    from colorlib.cli_eval import _model_spec
+
+    assert _model_spec("miniplaces-full") == ("miniplaces-full", None)
+    assert _model_spec("miniplaces-full@raw") == ("miniplaces-full", 1.0)
+    assert _model_spec("miniplaces-full@1.25") == ("miniplaces-full", 1.25)
+    assert _model_spec("runs/lr@3e-3") == ("runs/lr@3e-3", None)  # not a gain: a name
+
+
+def test_a_run_folder_named_with_an_at_is_taken_whole(tmp_path, folder, cli):
+    import gzip
+
+    from colorlib.checkpoint import resolve_model_path
+
+    run = tmp_path / "seed@1"
+    run.mkdir()
+    (run / "model.safetensors").write_bytes(gzip.decompress(resolve_model_path("miniplaces-baseline").read_bytes()))
+    status, _, err = cli("evaluate", "--data", folder, "--model", run, "--size", "64", "-q",
+                         "--out", tmp_path / "r.json")
+    assert status == 0, err
+    assert json.loads((tmp_path / "r.json").read_text())["models"][str(run)]["saturation"] > 1
+
+
+def test_confusions_once_per_model_without_its_plain_name(folder, tmp_path, cli):
+    status, _, _ = cli("evaluate", "--data", folder, "--model", "miniplaces-full@raw", "--model",
+                       "miniplaces-full@1.5", "--size", "64", "-q", "--out", tmp_path / "r.json")
+    assert status == 0
+    assert list(json.loads((tmp_path / "r.json").read_text())["confusion"]) == ["miniplaces-full@raw"]
+
+
 def test_model_gain_out_of_range_is_refused(folder, tmp_path, cli):
     status, _, err = cli("evaluate", "--data", folder, "--model", "miniplaces-full@9", "-q",
                          "--out", tmp_path / "r.json")
