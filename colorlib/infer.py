@@ -206,8 +206,8 @@ def colorize(
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
     own, alpha = rgb_and_alpha(image)
-    L = srgb8_to_L(_uint8_tensor(own, device))
-    seen = L if alpha is None else srgb8_to_L(_uint8_tensor(over_white(own, alpha), device))
+    L = luminance(own, device)
+    seen = L if alpha is None else luminance(over_white(own, alpha), device)
     gL = None if global_image is None else luminance(global_image, device)
     with eval_mode(net):
         ab = predict_ab(net, seen, gL, global_features) * output_gain(model, saturation)
