@@ -1,0 +1,116 @@
+"""Files that appear whole or not at all.
+
+Every file colorlib writes (images, reports, JSON, CSV, checkpoints, exported models) goes
+through :func:`atomic_write`: it is written to a temporary file in the same folder, flushed to
+disk, then renamed over the target, so a full disk or a crash leaves either the previous file
+or nothing, never a truncated one. :func:`check_writable` refuses a place that cannot be
+written before any long work starts.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message is one line naming the path and why."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reason(e: BaseException) -> str:
+    full = getattr(e, "errno", None) in _FULL or (
+        not isinstance(e, OSError) and "unexpected pos" in str(e))  # torch's zip writer on a full disk
+    if full:
+        return "no space left on the device"
+    return str(getattr(e, "strerror", None) or e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to write a temporary file beside ``path``, then rename it to ``path``.
+
+    The parent folder is created if missing. On any failure the temporary file is removed, an
+    existing ``path`` is left as it was, and :class:`WriteError` is raised with one line:
+    ``could not write PATH: REASON``.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise WriteError(f"could not write {path}: {_reason(e)}") from e
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before it takes the old file's place (power loss)
+            os.fsync(f.fileno())
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(tmp, mode)  # mkstemp makes 0600; the file gets the mode a plain open() would give
+        os.replace(tmp, path)
+    except Exception as e:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        kept = " (the previous file is intact)" if path.exists() else ""
+        raise WriteError(f"could not write {path}: {_reason(e)}{kept}") from e
+    _fsync_dir(path.parent)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda p: p.write_bytes(data))
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> Path:
+    """Write ``obj`` as strict JSON (a NaN or infinity raises ``ValueError``) atomically."""
+    return write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`WriteError` now if ``path`` could not be written later: a parent that is
+    a file, a folder without write permission, or ``path`` itself a folder. Missing parents
+    are fine when the nearest existing one is a writable folder (they are created on write)."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"could not write {path}: it is a folder")
+    parent = path.parent
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise WriteError(f"could not write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WriteError(f"could not write {path}: no permission to write in {parent}")
+    if path.exists() and not os.access(path, os.W_OK) and not os.access(parent, os.W_OK):
+        raise WriteError(f"could not write {path}: no permission")
