@@ -8,97 +8,21 @@ come from the network, so the output's lightness is the input's.
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 
+# The image readers live in colorlib.imageio; older code imports them from here, which still works.
+from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
 from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab, srgb8_to_L
 from .model import Colorizer, fold_batchnorm
 
 _FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, Colorizer]] = weakref.WeakKeyDictionary()
-ImageLike = Image.Image | np.ndarray | str | os.PathLike
-
-
-def to_rgb_array(image: ImageLike) -> np.ndarray:
-    """Any PIL image, path, or array (gray ``(H, W)``, RGB/RGBA ``(H, W, 3|4)``, uint8,
-    uint16 or float in [0, 1]) -> uint8 RGB ``(H, W, 3)``. EXIF orientation is applied to
-    files. 16-bit gray (PIL modes ``I;16*``, uint16 arrays) is scaled by 255/65535; PIL's
-    32-bit mode ``I`` likewise when it holds values above 255, else it is read as 8-bit.
-    Transparent pixels are composited over white, as a viewer shows them."""
-    rgb, alpha = rgb_and_alpha(image)
-    return rgb if alpha is None else over_white(rgb, alpha)
-
-
-def rgb_and_alpha(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """The image's own (not composited) uint8 RGB ``(H, W, 3)`` and its alpha channel (uint8
-    ``(H, W)``; None when it has none), read as :func:`to_rgb_array` reads it."""
-    if isinstance(image, (str, os.PathLike)):
-        image = _open(Path(image))
-    if isinstance(image, Image.Image):
-        if image.mode.startswith("I"):  # 16- or 32-bit gray: never through convert("RGB"), which clips
-            raw = np.asarray(image)
-            a = raw.astype(np.float64)
-            if image.mode.startswith("I;16") or a.max() > 255:
-                a = a.clip(0, 65535) / 257
-            key = image.info.get("transparency")  # a 16-bit PNG's transparent gray level
-            alpha = None if not isinstance(key, int) else np.where(raw == key, 0, 255).astype(np.uint8)
-            return rgb_and_alpha(a.clip(0, 255).round().astype(np.uint8))[0], alpha
-        if image.mode == "La":  # premultiplied: PIL converts it to RGBA only through LA
-            image = image.convert("LA")
-        if image.mode in ("RGBA", "RGBa", "LA", "PA") or "transparency" in image.info:
-            rgba = np.array(image.convert("RGBA"))
-            return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
-        return np.array(image.convert("RGB")), None
-    a = np.asarray(image)
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
-    a = _to_uint8(a)
-    if a.shape[-1] == 4:
-        return np.ascontiguousarray(a[..., :3]), np.ascontiguousarray(a[..., 3])
-    return np.ascontiguousarray(np.broadcast_to(a, (*a.shape[:2], 3))), None
-
-
-def over_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """uint8 RGB ``(H, W, 3)`` with alpha ``(H, W)`` -> uint8 RGB composited over white."""
-    w = alpha[..., None].astype(np.float32) / 255
-    return (rgb.astype(np.float32) * w + 255 * (1 - w)).round().astype(np.uint8)
-
-
-def _open(path: Path) -> Image.Image:
-    if not path.exists():
-        raise FileNotFoundError(f"no such image: {path}")
-    try:
-        with Image.open(path) as im:
-            image = ImageOps.exif_transpose(im)
-            image.load()
-        return image
-    except Image.DecompressionBombError as e:
-        raise ValueError(f"{path} is too large to open safely: {e}") from e
-    except (OSError, SyntaxError) as e:
-        raise ValueError(f"{path} is not an image PIL can read: {e}") from e
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a
-    if np.issubdtype(a.dtype, np.floating):
-        if a.min() < 0 or a.max() > 1:
-            raise ValueError("float images must be in [0, 1]")
-        return (a * 255).round().astype(np.uint8)
-    if a.dtype == np.uint16:
-        return (a / 257).round().astype(np.uint8)
-    if a.dtype == bool:
-        return a.astype(np.uint8) * 255
-    raise ValueError(f"unsupported image dtype {a.dtype}")
 
 
 def _uint8_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
@@ -249,3 +173,28 @@ def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None
     with eval_mode(model):
         ab = predict_ab(model, L) * output_gain(model, saturation)
     return lab_to_rgb(join_lab(L, ab))
+
+
+@torch.inference_mode()
+def classify(model: Colorizer, image: ImageLike, top: int = 5) -> list[tuple[str, float]]:
+    """The ``top`` most likely scene classes of ``image`` from its L* alone (the classification
+    head of paper section 3.3, on the global branch's rescaled copy of the image), best first,
+    as ``(class name, probability in [0, 1])``. Batch norm is folded (section 3.4) and the
+    network runs in eval mode. Names come from ``model.meta["classes"]``, else ``"0"``, ``"1"``, ...
+    ``top`` larger than the number of classes gives every class.
+
+    Raises ``ValueError`` for a model without a classifier (the baseline, no global features),
+    for ``top < 1``, and for an image :func:`colorlib.imageio.rgb_and_alpha` refuses.
+    """
+    if model.classifier is None:
+        raise ValueError("this is a baseline model: it has no classifier (no global features); "
+                         "use miniplaces-full or a sweep-alpha-* model")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    classes = getattr(model, "meta", {}).get("classes") or [str(i) for i in range(model.cfg.num_classes)]
+    net = _ready(model)
+    L = luminance(image, next(net.parameters()).device)
+    with eval_mode(net):
+        probs = net.global_branch(network_input(net, L))[1].float().softmax(1)[0]
+    best = probs.topk(min(top, len(classes)))
+    return [(classes[i], float(p)) for p, i in zip(best.values.tolist(), best.indices.tolist())]
