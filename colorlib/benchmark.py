@@ -15,7 +15,7 @@ the peak resident memory (``VmHWM``, reset after the model is loaded) above the 
 then, one-time costs of a first run included; on CUDA ``torch.cuda.max_memory_allocated``
 above the memory allocated before the runs.
 
-    python benchmarks/runtime.py --sizes 224 512 --json runtime.json
+    colorlib benchmark --sizes 224 512 --json runtime.json
 """
 
 from __future__ import annotations
@@ -243,23 +243,8 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``benchmarks/runtime.py``: the same options as ``colorlib benchmark``."""
-    from .cli import UserError
-    from .cli_eval import benchmark_parser, cmd_benchmark
-
-    a = benchmark_parser().parse_args(argv)
-    try:
-        cmd_benchmark(a)
-    except UserError as e:
-        print(f"runtime: error: {e}", file=sys.stderr)
-        sys.exit(2)
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        job = json.loads(sys.argv[2])
-        print(json.dumps(measure(job["spec"], job["size"], job["folded"], job["repeats"], job["budget_s"],
-                                 job["device"])))
-    else:
-        main()
+    # The worker process of run_benchmark: one size and variant (see the module docstring).
+    job = json.loads(sys.argv[2])
+    print(json.dumps(measure(job["spec"], job["size"], job["folded"], job["repeats"], job["budget_s"],
+                             job["device"])))

@@ -13,9 +13,11 @@ when it exists (see :func:`data_root`).
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from .io import atomic_write
 from .lab import normalize_ab, normalize_L, rgb_to_lab
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -280,27 +283,41 @@ def save_pack(path: str | os.PathLike, images: ImageSet) -> Path:
     """Write ``images`` (encoded bytes, names, labels, classes) into one file.
 
     A pack has no per-file overhead (a tar spends 512 bytes or more on each 3 KB photo), so
-    more photos fit in a size-limited transfer. It is a pickle: load only packs you made.
+    more photos fit in a size-limited transfer. It is an uncompressed NumPy ``.npz`` of plain
+    arrays (the encoded bytes end to end, their offsets, the labels, and the names and classes
+    as UTF-8 JSON), read back with ``allow_pickle=False``: loading a pack never runs code.
     """
-    import pickle
+    offsets = np.cumsum([0] + [len(b) for b in images.blobs], dtype=np.int64)
+    header = json.dumps({"names": list(images.names), "classes": images.classes}).encode()
+    arrays = {"blobs": np.frombuffer(b"".join(images.blobs), dtype=np.uint8), "offsets": offsets,
+              "header": np.frombuffer(header, dtype=np.uint8)}
+    if images.labels is not None:
+        arrays["labels"] = np.asarray(images.labels, dtype=np.int64)
 
-    path = Path(path)
-    state = {"names": images.names, "blobs": images.blobs, "classes": images.classes,
-             "labels": None if images.labels is None else images.labels.tolist()}
-    with path.open("wb") as f:
-        pickle.dump(state, f, protocol=5)
-    return path
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: np.savez would add .npz to a path
+            np.savez(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 def load_pack(path: str | os.PathLike, limit: int | None = None) -> ImageSet:
-    """Read a file written by :func:`save_pack` (the first ``limit`` images)."""
-    import pickle
+    """Read a file written by :func:`save_pack` (the first ``limit`` images).
 
-    with Path(path).open("rb") as f:
-        state = pickle.load(f)
-    n = len(state["blobs"]) if limit is None else limit
-    labels = None if state["labels"] is None else np.asarray(state["labels"][:n], dtype=np.int64)
-    return ImageSet(state["blobs"][:n], state["names"][:n], labels, state["classes"])
+    Raises :class:`DataError` (one line) for a file that is not such a pack, including an old
+    pickled pack: those are refused, never unpickled."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            offsets, blobs = z["offsets"], z["blobs"]
+            header = json.loads(z["header"].tobytes())
+            labels = z["labels"] if "labels" in z.files else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} is not a colorlib pack (made by colorlib.data.save_pack): "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    n = len(offsets) - 1 if limit is None else min(limit, len(offsets) - 1)
+    data = blobs.tobytes()
+    return ImageSet([data[offsets[i]:offsets[i + 1]] for i in range(n)], header["names"][:n],
+                    None if labels is None else labels[:n].copy(), header["classes"])
 
 
 # -- decoding -------------------------------------------------------------------------------
