@@ -30,9 +30,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
+from PIL import Image
 
+from .checkpoint import load_model
+from .infer import predict_ab
+from .lab import normalize_L, rgb_to_lab
 from .model import Colorizer, ColorizerConfig, fold_batchnorm
+from .report import machine_info
 
 #: Table 3 of the paper: seconds per image, (CPU: Intel Core i7-5960X, 8 cores; GPU: GTX Titan X).
 PAPER_SECONDS = {224: (0.399, 0.080), 512: (1.676, 0.339), 1024: (5.629, 1.084), 2048: (20.116, 4.218)}
@@ -42,11 +48,6 @@ DEFAULT_SIZES = (224, 512, 1024, 2048)
 
 def photo_L(size: int, name: str = "astronaut") -> torch.Tensor:
     """L* in [0, 100], ``(1, 1, size, size)``, of a ``skimage.data`` photo resized (bicubic)."""
-    import skimage.data
-    from PIL import Image
-
-    from .lab import rgb_to_lab
-
     rgb = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
     rgb = np.array(rgb.resize((size, size), Image.Resampling.BICUBIC))
     return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0)[:, :1]
@@ -56,8 +57,6 @@ def photo_L(size: int, name: str = "astronaut") -> torch.Tensor:
 def paper_model(seed: int = 0) -> Colorizer:
     """The paper's network with random weights (``seed``) and real batch-norm statistics:
     one training-mode pass over four photos at 224 x 224 sets every running mean/variance."""
-    from .lab import normalize_L
-
     torch.manual_seed(seed)
     model = Colorizer(ColorizerConfig())
     s = model.cfg.global_size
@@ -92,7 +91,7 @@ def _peak_kb() -> int:
     peak = _status_kb("VmHWM")
     if peak is not None:
         return peak
-    import resource
+    import resource  # Unix only: imported here so the module still loads elsewhere
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss // 1024 if sys.platform == "darwin" else rss  # bytes on macOS, KB on Linux
@@ -108,8 +107,6 @@ def time_network(net: Colorizer, L: torch.Tensor, repeats: int = 10, budget_s: f
     """Seconds per image of ``predict_ab(net, L)``: one warm-up run, then the median of
     ``min(repeats, budget_s / warm-up time)`` runs (at least one), and the peak memory above
     what was held before (MB; CPU: resident, CUDA: allocated)."""
-    from .infer import predict_ab
-
     device = L.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -145,8 +142,6 @@ def load_benchmark_model(spec: str) -> Colorizer:
             model = Colorizer(ColorizerConfig())
         model.load_state_dict(torch.load(spec, map_location="cpu", weights_only=True), assign=True)
         return model.eval()
-    from .checkpoint import load_model
-
     return load_model(spec)
 
 
@@ -169,8 +164,6 @@ def measure(spec: str, size: int, folded: bool, repeats: int = 10, budget_s: flo
 def run_benchmark(model: str = "paper", sizes=DEFAULT_SIZES, repeats: int = 10, device: str = "cpu",
                   budget_s: float = 30.0, progress: bool = True) -> dict:
     """Every size and variant in its own process (:func:`measure`); returns the JSON record."""
-    from .report import machine_info
-
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))
     rows = []

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from .io import atomic_write
 from .lab import normalize_ab, normalize_L, rgb_to_lab
@@ -401,8 +402,6 @@ def decode_all(
 ) -> DecodedImages:
     """Decode every image to ``size`` x ``size`` with loader workers, dropping corrupt ones
     and (with ``filter_gray``) low-colour ones (:data:`LOW_COLOUR_STD`)."""
-    from tqdm.auto import tqdm
-
     workers = loader_workers() if workers is None else workers
     loader = torch.utils.data.DataLoader(
         DecodeDataset(images, size), batch_size=256, num_workers=workers, shuffle=False

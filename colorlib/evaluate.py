@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
@@ -181,8 +182,6 @@ def load_eval_set(data: str | os.PathLike, size: int, limit: int | None = None,
     named after classes, e.g. ``abbey/1.jpg``), or a ``.txt`` list of files. Unreadable
     files are listed, not fatal; a set with no colour image is a :class:`DataError`.
     """
-    from tqdm.auto import tqdm
-
     p = Path(data)
     if not p.exists():
         raise DataError(f"{p} does not exist")
@@ -290,8 +289,6 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
     The colour figures of one answer are computed (in a thread) while the next answer's
     network runs, so neither waits for the other on a CPU.
     """
-    from tqdm.auto import tqdm
-
     device = torch.device(device)
     n = len(images)
     out = {a.name: {k: np.full(n, np.nan) for k in METRICS} for a in answers}

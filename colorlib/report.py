@@ -11,6 +11,7 @@ import platform
 from pathlib import Path
 
 import numpy as np
+import skimage
 import torch
 
 from . import metrics as M
@@ -55,8 +56,6 @@ METRIC_NOTES = {
 
 def machine_info(device: str | torch.device = "cpu") -> dict:
     """CPU model and cores, torch threads, GPU name (on CUDA), library versions."""
-    import skimage
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
