@@ -17,6 +17,7 @@ from PIL import Image
 
 from colorlib.data import LOW_COLOUR_STD, ImageSet, colour_std, load_images
 from colorlib.lab import rgb_to_lab
+from colorlib.sample_photos import sample_photos
 from colorlib.study import (
     COLUMNS,
     CONDITIONS,
@@ -52,16 +53,10 @@ def pool(photos) -> ImageSet:
         images = load_images(d / "miniplaces" / "val.tar.gz", "val", limit=10)
         names, blobs = images.names, images.blobs
     else:
-        from sklearn.datasets import load_sample_image
-
-        rgbs = [photos["astronaut"], photos["coffee"], photos["chelsea"], load_sample_image("china.jpg"),
-                load_sample_image("flower.jpg")]
-        names = [f"wheel/{i}.png" for i in range(len(rgbs))] + ["wheel/rocket.png"]
-        import skimage.data
-
-        rgbs.append(skimage.data.rocket())
+        rgbs = sample_photos(["astronaut", "coffee", "chelsea", "china", "flower", "rocket"])
+        names = [f"wheel/{i}.png" for i in range(len(rgbs) - 1)] + ["wheel/rocket.png"]
         blobs = [_png(np.array(Image.fromarray(a).resize((128, 128), Image.Resampling.LANCZOS)))
-                 for a in rgbs]
+                 for a in rgbs.values()]
     return ImageSet(blobs + [_png(photos["camera"][::4, ::4])], names + ["gray/camera.png"])
 
 
@@ -100,7 +95,7 @@ def test_stimuli_three_versions_of_the_same_colour_photos(stimuli, colour_photos
 
 
 def test_without_a_data_folder_the_wheels_photos_are_used(monkeypatch, tmp_path):
-    from colorlib.study import _photo_pool
+    from colorlib.study.stimuli import _photo_pool
 
     monkeypatch.setenv("COLORLIB_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setattr("colorlib.data.repo_root", lambda: tmp_path)
@@ -302,7 +297,7 @@ def test_figure5_has_a_box_per_condition():
 
 # -- the widget app ---------------------------------------------------------------------------
 def test_app_keys_clicks_progress_and_thank_you(stimuli, tmp_path):
-    from colorlib.study_app import StudyApp
+    from colorlib.study.app import StudyApp
 
     study = Study("kid", stimuli, T, csv_path=tmp_path)
     app = StudyApp(study, min_seconds=0)
@@ -333,7 +328,7 @@ def test_app_keys_clicks_progress_and_thank_you(stimuli, tmp_path):
 
 
 def test_app_ignores_a_double_click(stimuli, tmp_path):
-    from colorlib.study_app import StudyApp
+    from colorlib.study.app import StudyApp
 
     app = StudyApp(Study("dbl", stimuli, T, csv_path=tmp_path), min_seconds=60)
     assert not app.click_yes() and not app.press("n")

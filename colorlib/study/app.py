@@ -6,17 +6,22 @@ The app only shows :class:`~colorlib.study.Study` state and forwards answers to
 disk), and ``Study(..., resume=True)`` continues. Keys: ipywidgets has no key events, so
 a small text box takes them; click it once, then type ``y`` or ``n``.
 
-Tests drive it without a browser through :meth:`StudyApp.press`, :meth:`StudyApp.click_yes`,
-:meth:`StudyApp.click_no` and :attr:`StudyApp.state`.
+Import it as ``from colorlib.study.app import StudyApp`` (it needs ipywidgets, from the
+``book`` extra). Tests drive it without a browser through :meth:`StudyApp.press`,
+:meth:`StudyApp.click_yes`, :meth:`StudyApp.click_no` and :attr:`StudyApp.state`.
 """
 
 from __future__ import annotations
 
 import time
 
-import ipywidgets as widgets
+from .design import INSTALL_BOOK, LABELS, QUESTION
+from .session import Study
 
-from .study import LABELS, QUESTION, Study
+try:
+    import ipywidgets as widgets
+except ImportError as e:  # an optional package: the book extra brings it
+    raise ImportError(f"colorlib.study.app needs ipywidgets: {INSTALL_BOOK}") from e
 
 
 class StudyApp:

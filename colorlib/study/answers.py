@@ -1,0 +1,242 @@
+"""The answer CSVs of the study: the format a session writes, and reading a class's files back.
+
+A session (:class:`~colorlib.study.session.Study`) writes UTF-8, comma-separated rows with
+the header :data:`COLUMNS`. Students' files often come back re-saved by a spreadsheet, so
+:func:`load_answers` also reads
+
+* UTF-8 with a byte-order mark, UTF-16 (LE or BE) and UTF-32 with a byte-order mark, and text
+  without a mark in UTF-8, else Windows-1252 (Latin-1 as Excel writes it);
+* ``;`` (European spreadsheets) or tab (Excel's "Unicode text") as the separator, found from
+  the header line;
+* CRLF or CR line ends, trailing empty cells, and a header repeated further down.
+
+A file that is none of these (binary data, another table) is skipped with one warning line;
+a row that is damaged is skipped with a ``file:line: why`` warning.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .design import CONDITIONS, StudyError
+
+COLUMNS = ("participant", "trial", "image_id", "condition", "answer", "timestamp", "seed")
+#: Separators accepted, tried in this order on the header line.
+SEPARATORS = (",", ";", "\t")
+#: A study CSV holds a few thousand rows; anything far larger is not one.
+MAX_BYTES = 64 * 2**20
+# Longest marks first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One row of a study CSV; ``file`` and ``line`` say where it was read."""
+
+    participant: str
+    trial: int  # 1-based position in the participant's order
+    image_id: str
+    condition: str  # one of CONDITIONS
+    answer: str  # "yes" or "no"
+    timestamp: str  # ISO 8601, UTC
+    seed: int
+    file: str = ""
+    line: int = 0
+
+    @property
+    def natural(self) -> bool:
+        return self.answer == "yes"
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a study CSV is stored: ``encoding`` (a Python codec name) and ``separator``."""
+
+    encoding: str
+    separator: str
+
+    @property
+    def appendable(self) -> bool:
+        """Whether a session may append its UTF-8, comma-separated rows to such a file."""
+        return self.encoding in ("utf-8", "utf-8-sig") and self.separator == ","
+
+    def __str__(self) -> str:
+        names = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16", "utf-32": "UTF-32",
+                 "cp1252": "Windows-1252"}
+        sep = {",": "','", ";": "';'", "\t": "tab"}[self.separator]
+        return f"{names.get(self.encoding, self.encoding)}, {sep}-separated"
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """``(text, encoding)`` of a CSV's bytes: a byte-order mark decides (UTF-8, UTF-16, UTF-32);
+    without one, UTF-8, else Windows-1252. Raises :class:`StudyError` (one line, without the
+    file name) for binary data or bytes that are neither."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as e:
+                raise StudyError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                                 f"{encoding.upper()} (byte {e.start})") from None
+    if b"\0" in data:  # text in one-byte encodings never holds NUL; UTF-16 without a mark would
+        raise StudyError(f"binary data (a NUL byte at offset {data.index(0)}), not a text CSV "
+                         "(UTF-16 text needs its byte-order mark)")
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise StudyError("neither UTF-8 nor Windows-1252 text; save it from the spreadsheet as 'CSV UTF-8'")
+
+
+def _cells(rec: list[str]) -> list[str]:
+    """Stripped cells, without the empty ones a spreadsheet may add after the last column."""
+    cells = [v.strip() for v in rec]
+    while len(cells) > len(COLUMNS) and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def _is_header(cells: list[str]) -> bool:
+    return [c.lower() for c in cells] == list(COLUMNS)
+
+
+def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int, list[str]]]]:
+    """Find the separator from the header (the first non-blank line) and split ``text`` into
+    ``(line number, cells)`` records, the header and blank lines left out. Raises
+    :class:`StudyError` (one line, without the file name) when the first line is not the header."""
+    first = next((line for line in text.splitlines() if line.strip()), None)
+    if first is None:
+        return CsvFormat(encoding, ","), []
+    sep = next((s for s in SEPARATORS if _is_header(_cells(_split(first, s)))), None)
+    if sep is None:
+        shown = first if len(first) <= 60 else first[:57] + "..."
+        raise StudyError(f"not a study CSV: its first line {shown!r} is not the header "
+                         f"{','.join(COLUMNS)} (separated by ',', ';' or tab)")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    records = []
+    try:
+        for rec in reader:
+            cells = _cells(rec)
+            if any(cells) and not _is_header(cells):
+                records.append((reader.line_num, cells))
+    except csv.Error as e:  # e.g. a field longer than csv's limit: the rest cannot be split
+        raise StudyError(f"line {reader.line_num + 1} cannot be read as CSV ({e})") from None
+    return CsvFormat(encoding, sep), records
+
+
+def _split(line: str, sep: str) -> list[str]:
+    try:
+        return next(csv.reader([line], delimiter=sep), [])
+    except csv.Error:
+        return []
+
+
+def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, list[str]]]]:
+    """Read, decode and split one file (see :func:`decode`, :func:`parse`). Raises
+    :class:`StudyError` with one line, without the file name, for anything that is not a study CSV
+    or cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise StudyError(f"{size / 2**20:.0f} MiB is far too large for a study CSV")
+        data = path.read_bytes()
+    except OSError as e:
+        raise StudyError(f"could not read it ({e.strerror or e})") from None
+    text, encoding = decode(data)
+    return parse(text, encoding)
+
+
+def read_rows(path: Path, conditions: Iterable[str], seen: dict | None = None,
+              label: str | None = None) -> tuple[list[Answer], list[str]]:
+    """Valid rows of one CSV and a warning ("label:line: why", or "label: why" for a file not
+    read at all) for each row skipped. ``label`` names the file in warnings (its name by default).
+    ``seen``: (participant, trial) -> "label:line" of rows read before (from other files too)."""
+    label = label or path.name
+    conditions = tuple(conditions)
+    seen = {} if seen is None else seen
+    try:
+        _, records = read_format(path)
+    except StudyError as e:
+        return [], [f"{label}: {e}; skipped"]
+    rows: list[Answer] = []
+    warns: list[str] = []
+    for line, cells in records:
+        where = f"{label}:{line}"
+        if len(cells) != len(COLUMNS):
+            warns.append(f"{where}: {len(cells)} columns instead of {len(COLUMNS)}; skipped")
+            continue
+        d = dict(zip(COLUMNS, cells))
+        ans = d["answer"].lower()
+        if ans not in ("yes", "no"):
+            warns.append(f"{where}: answer {d['answer']!r} is neither 'yes' nor 'no'; skipped")
+        elif d["condition"] not in conditions:
+            warns.append(f"{where}: unknown condition {d['condition']!r}; skipped")
+        elif not (d["trial"].isdigit() and d["seed"].lstrip("-").isdigit() and d["participant"]):
+            warns.append(f"{where}: participant, trial or seed is not valid ({cells!r}); skipped")
+        elif (d["participant"], int(d["trial"])) in seen:
+            warns.append(f"{where}: trial {d['trial']} of {d['participant']!r} was already answered "
+                         f"at {seen[d['participant'], int(d['trial'])]}; skipped")
+        else:
+            seen[d["participant"], int(d["trial"])] = where
+            rows.append(Answer(d["participant"], int(d["trial"]), d["image_id"], d["condition"], ans,
+                               d["timestamp"], int(d["seed"]), str(path), line))
+    return rows, warns
+
+
+def csv_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """Every ``*.csv`` (any case) in ``folder`` (and its subfolders if ``recursive``), sorted;
+    hidden files and lock files (``.name``, ``~$name``: macOS copies, office programs) left out."""
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in found
+                  if p.suffix.lower() == ".csv" and not p.name.startswith((".", "~$")) and p.is_file())
+
+
+@dataclass
+class AnswerSet:
+    """The answers of one CSV or a class folder."""
+
+    rows: list[Answer]
+    warnings: list[str]  # "file:line: why" for every row skipped, "file: why" for a file skipped
+    files: list[Path]  # every file read, skipped ones too
+
+
+def load_answers(
+    path: str | os.PathLike, conditions: Iterable[str] = CONDITIONS, quiet: bool = False
+) -> AnswerSet:
+    """Read one study CSV, or every ``*.csv`` under a folder and its subfolders (a class merged).
+
+    Files re-saved by a spreadsheet are read too (encodings, separators and line ends: see the
+    module docstring). Broken rows (wrong column count, bad answer, unknown condition, a trial
+    answered twice, also across files) are skipped, each reported as ``file:line: why``; a file
+    that is not a study CSV (binary data, another table, unreadable) is skipped with one
+    ``file: why``. Warnings name files by their path under ``path`` and are printed to stderr
+    (``warning: ...``) unless ``quiet``.
+
+    Raises:
+        StudyError: ``path`` does not exist, or is a folder without any ``*.csv``.
+    """
+    p = Path(path)
+    files = csv_files(p) if p.is_dir() else [p] if p.exists() else []
+    if not files:
+        raise StudyError(f"no study CSVs at {p}")
+    rows: list[Answer] = []
+    warns: list[str] = []
+    seen: dict = {}  # shared, so one participant's trial found in two files is caught too
+    for f in files:
+        label = f.relative_to(p).as_posix() if p.is_dir() else f.name
+        got, w = read_rows(f, conditions, seen, label)
+        rows += got
+        warns += w
+    if not quiet:
+        for w in warns:
+            print(f"warning: {w}", file=sys.stderr)
+    return AnswerSet(rows, warns, files)
