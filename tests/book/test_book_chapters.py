@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 import jupytext
 import pytest
@@ -15,10 +16,13 @@ import yaml
 
 from .book_helpers import BOOK, CHAPTERS, PAGES, ROOT, glued, miniplaces_present, stream_text, widget_state
 
+sys.path.insert(0, str(BOOK / "tools"))
+from make_student_edition import strip_solution_blocks, student_edition  # noqa: E402  (book/tools is no package)
+
 pytestmark = pytest.mark.book
 
 SETUP = ("# Setup (the same in every chapter): paths, seed, device, fast mode.\n"
-         "from colorlib import book_utils as bu\n\nenv = bu.setup(seed=0)\nenv")
+         "from colorlib import book\n\nenv = book.setup(seed=0)\nenv")
 
 
 # -- the book's structure (no build needed) -----------------------------------------------------
@@ -59,11 +63,16 @@ def test_every_chapter_has_a_summary_and_exercises_with_solutions(chapter):
     assert "{cite}`iizuka2016`" in text
 
 
-def test_student_edition_removes_every_solution_and_keeps_the_exercises():
-    import sys
+def test_student_edition_strips_only_solution_blocks():
+    text = ("keep\n\n```{admonition} Exercise 1.1\nDo it.\n```\n\n"
+            "```{admonition} Solution\n:class: dropdown solution\n\nThe answer.\n```\n\n"
+            ":::{note}\n:class: dropdown\nA note that stays.\n:::\n")
+    out, removed = strip_solution_blocks(text)
+    assert removed == 1
+    assert "The answer" not in out and "Do it." in out and "A note that stays." in out
 
-    sys.path.insert(0, str(BOOK / "tools"))
-    from make_student_edition import student_edition
+
+def test_student_edition_removes_every_solution_and_keeps_the_exercises():
 
     for chapter in CHAPTERS:
         nb, removed = student_edition(BOOK / f"{chapter}.md")

@@ -1,0 +1,192 @@
+"""colorlib.book without the book: the setup cell, where photos come from, images, plots, runs,
+widgets (one section per module of colorlib/book/)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ipywidgets as W
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from colorlib import book
+from colorlib.book import env as book_env
+from colorlib.train import StepInfo, TrainConfig
+
+from .book_helpers import ROOT
+
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(autouse=True)
+def restore_global_state():
+    """book.setup changes process-wide settings; give the other tests theirs back."""
+    rc, threads = matplotlib.rcParams.copy(), torch.get_num_threads()
+    yield
+    matplotlib.rcParams.update(rc)
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)
+
+
+@pytest.fixture
+def bare(monkeypatch, tmp_path):
+    """A machine without the data folder: COLORLIB_DATA points to an empty folder."""
+    monkeypatch.setenv("COLORLIB_DATA", str(tmp_path))
+    monkeypatch.setenv("COLORLIB_FAST", "1")
+    return book.setup(seed=3)
+
+
+def test_import_colorlib_loads_neither_the_book_nor_its_display_packages():
+    code = ("import sys, colorlib, colorlib.infer, colorlib.checkpoint\n"
+            "print(sorted(m for m in ('colorlib.book', 'ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- env ---------------------------------------------------------------------------------------
+def test_setup_reads_fast_mode_and_seeds(bare, monkeypatch):
+    assert bare.fast and bare.seed == 3 and bare.device.type in ("cpu", "cuda")
+    assert bare.pick(fast=1, full=2) == 1
+    assert "mode: fast (COLORLIB_FAST=1)" in repr(bare)
+    assert matplotlib.rcParams["figure.dpi"] == book_env.RC_PARAMS["figure.dpi"]
+    a = torch.rand(3)
+    book.setup(seed=3)
+    assert torch.equal(a, torch.rand(3))
+    monkeypatch.setenv("COLORLIB_FAST", "0")
+    assert not book.fast_mode()
+    assert book.setup(seed=3).pick(fast=1, full=2) == 2
+
+
+def test_paths_on_a_page_are_relative_to_the_repository(tmp_path):
+    assert book.short_path(tmp_path / "data" / "x", tmp_path) == "data/x"
+    assert book.short_path(None, tmp_path) == "not found"
+
+
+# -- photos ------------------------------------------------------------------------------------
+def test_without_data_the_package_photos_stand_in_and_the_page_says_so(bare):
+    assert bare.miniplaces is None and bare.historical is None
+    photos = book.validation_photos(bare, n=4)
+    assert photos.fallback and photos.labels is None
+    assert photos.pixels.dtype == torch.uint8 and photos.pixels.shape[1:] == (3, 128, 128)
+    assert len(photos) == len(book.PACKAGE_PHOTOS) - 1  # every colour photo (camera is gray)
+    assert "no data folder here" in book.source_note(photos).data
+    assert photos.label(0) == photos.names[0] and photos.image(0).size == (128, 128)
+    train, val, source = book.training_data(bare, 64, 2000, 200)
+    assert val is None and not train.labelled and train.pixels.shape[-1] == 64
+    assert "no data folder" in source
+    assert book.historical_photos(bare) == [] and book.historical_credits(bare) == {}
+
+
+@pytest.mark.parametrize("name", list(book.PACKAGE_PHOTOS))
+def test_package_photos_are_real_photos(name):
+    img = book.package_photo(name)
+    assert img.dtype == np.uint8 and min(img.shape[:2]) >= 256
+    assert (img.ndim == 2) == (name == "camera")
+
+
+def test_an_unknown_package_photo_names_the_choices():
+    with pytest.raises(KeyError, match="no package photo 'lena'.*astronaut"):
+        book.package_photo("lena")
+
+
+def test_historical_photos_and_their_credits_from_the_readme_table(monkeypatch, tmp_path):
+    (tmp_path / "historical").mkdir()
+    for name in ("b.jpg", "a.jpg"):
+        book.to_pil(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "historical" / name)
+    (tmp_path / "README.md").write_text(
+        "# Data\n\n| file | what |\n| --- | --- |\n| `val.tar.gz` | 2,000 images |\n\n"
+        "| file | size | mode | credit and basis |\n| --- | --- | --- | --- |\n"
+        "| a.jpg | 4x4 | RGB | Dorothea Lange, 1936 - US federal work |\n"
+        "| b.jpg | 4x4 | L | Lewis Hine, c.1910 - published before 1931 |\n", encoding="utf-8")
+    monkeypatch.setenv("COLORLIB_DATA", str(tmp_path))
+    env = book.setup(seed=0)
+    assert env.historical == tmp_path / "historical"
+    assert [name for name, _ in book.historical_photos(env)] == ["a.jpg", "b.jpg"]
+    assert book.historical_credits(env) == {"a.jpg": "Dorothea Lange, 1936 - US federal work",
+                                            "b.jpg": "Lewis Hine, c.1910 - published before 1931"}
+
+
+# -- images ------------------------------------------------------------------------------------
+def test_images():
+    assert book.to_pil(torch.zeros(3, 8, 5, dtype=torch.uint8)).size == (5, 8)
+    assert book.to_pil(np.ones((4, 6))).mode == "L"
+    # floats are [0, 1], rounded to 0..255 and clipped as a page shows them
+    assert list(np.asarray(book.to_pil(np.array([[-0.5, 0.2, 0.5, 2.0]])))[0]) == [0, 51, 128, 255]
+    assert book.to_pil(torch.ones(1, 1, 2, 3)).size == (3, 2)
+    assert book.fit(book.to_pil(np.zeros((100, 300, 3), np.uint8)), 150).size == (150, 50)
+    assert book.gray(book.package_photo("coffee")).mode == "L"
+    white_black = np.array([[[255, 255, 255], [0, 0, 0]]], np.uint8)
+    assert list(np.asarray(book.gray(white_black))[0]) == [255, 0]  # L* 100 and 0
+
+
+# -- plots -------------------------------------------------------------------------------------
+def test_logs_smoothing_and_live_plot():
+    assert np.allclose(book.smooth(np.array([1.0, 3.0, 5.0]), 2), [1.0, 2.0, 4.0])
+    log = book.shipped_log("miniplaces-full")
+    assert len(log["step"]) > 1000 and log["loss"][-100:].mean() < log["loss"][:100].mean()
+    plot = book.LivePlot(every=10**9)
+    for s in range(5):
+        plot(StepInfo(s, s / 10, 1.0 / (s + 1), 0.5, 0.1, 1.0, 100.0))
+    plot(StepInfo(5, 0.5, *[float("nan")] * 5, val={"val_colour_loss": 0.1}))
+    assert plot.steps == [0, 1, 2, 3, 4] and len(plot.val) == 1
+    assert plot.figure().axes[0].get_title() == "training loss (Eq. 6)"
+
+
+def test_grid_lays_out_rows_and_leaves_missing_cells_empty():
+    img = np.zeros((4, 4, 3), np.uint8)
+    fig = book.grid([[img, img, img], [img, None]], titles=[["a", "b", "c"], None], row_labels=["x", "y"])
+    axes = fig.axes
+    assert len(axes) == 6 and [ax.get_title() for ax in axes[:3]] == ["a", "b", "c"]
+    assert not axes[4].axison and not axes[5].axison and axes[3].get_ylabel() == "y"
+
+
+# -- runs --------------------------------------------------------------------------------------
+def test_load_or_train_trains_once_then_loads(bare, tmp_path):
+    data = (book.training_data(bare, 64, None, None)[0], None)
+    tc = TrainConfig(config="tiny", batch_size=4, steps=4, log_every=2, checkpoint_every=10**9, seed=1,
+                     device="cpu")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("left over from an unfinished run\n")
+    seen = []
+    m, log, val, trained = book.load_or_train(run, tc, data, callbacks=[seen.append])
+    assert trained and val == {} and seen and list(log["step"]) == [i.step for i in seen]
+    assert log["step"][-1] == tc.steps - 1  # steps are numbered from 0
+    assert (run / "model.safetensors").exists() and not (run / "checkpoint.pt").exists()
+    m2, log2, _, trained2 = book.load_or_train(run, tc, data)
+    assert not trained2 and np.array_equal(log2["loss"], log["loss"])
+    assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
+    assert not m2.training
+
+
+def test_a_stopped_run_is_not_taken_for_a_finished_one(bare, tmp_path):
+    data = (book.training_data(bare, 64, None, None)[0], None)
+    tc = TrainConfig(config="tiny", batch_size=4, steps=8, log_every=2, checkpoint_every=10**9, seed=1,
+                     device="cpu")
+
+    def stop(info):
+        if info.step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match=r"training in .*run was stopped at step \d+; run the cell again"):
+        book.load_or_train(tmp_path / "run", tc, data, callbacks=[stop])
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+# -- widgets -----------------------------------------------------------------------------------
+def test_linked_stack_follows_its_control():
+    slider = W.SelectionSlider(options=[1, 2, 3], value=2)
+    stack = book.linked_stack(slider, [book.image_widget(np.zeros((4, 4, 3), np.uint8)) for _ in range(3)])
+    assert stack.selected_index == 1 and len(stack.children) == 3
+    assert stack.children[0].format == "jpeg" and stack.children[0].value[:2] == b"\xff\xd8"
+
+
+def test_figure_widget_and_encode():
+    fig = book.grid([[np.zeros((4, 4, 3), np.uint8)]])
+    w = book.figure_widget(fig)
+    assert w.format == "png" and w.value[:8] == b"\x89PNG\r\n\x1a\n" and int(w.width) > 0
+    assert book.encode(np.zeros((4, 4), np.uint8), "png")[:4] == b"\x89PNG"
+    assert "hello" in book.caption("hello").value
