@@ -12,8 +12,9 @@ Every chapter opens with the same cell::
 and then calls ``book.<name>`` for everything below, which the modules hold by concern:
 
 * :mod:`~colorlib.book.env`: :func:`setup`, :class:`BookEnv` (seed, device, fast mode, paths);
-* :mod:`~colorlib.book.photos`: which photos a page shows (MiniPlaces, else photos shipped in
-  installed packages; the historical photographs and their credits);
+* :mod:`~colorlib.book.photos`: which photos a page shows (MiniPlaces, else the photos shipped
+  in installed packages, :mod:`colorlib.sample_photos`; the historical photographs and their
+  credits);
 * :mod:`~colorlib.book.images`: tensors and arrays to PIL, the gray input, resizing;
 * :mod:`~colorlib.book.plots`: image grids, smoothing, the live loss plot;
 * :mod:`~colorlib.book.runs`: shipped models, training logs, load-or-train;
@@ -26,12 +27,10 @@ which only the book installs.
 from .env import BookEnv, fast_mode, setup, short_path
 from .images import fit, gray, to_pil
 from .photos import (
-    PACKAGE_PHOTOS,
     Photos,
     credits_from_table,
     historical_credits,
     historical_photos,
-    package_photo,
     package_photo_set,
     source_note,
     square,
@@ -43,9 +42,9 @@ from .runs import load_or_train, model, read_log, shipped_log
 from .widgets import caption, encode, figure_widget, image_widget, linked_stack
 
 __all__ = [
-    "PACKAGE_PHOTOS", "BookEnv", "LivePlot", "Photos", "caption", "credits_from_table", "encode", "fast_mode",
+    "BookEnv", "LivePlot", "Photos", "caption", "credits_from_table", "encode", "fast_mode",
     "figure_widget", "fit", "gray", "grid", "historical_credits", "historical_photos", "image_widget",
-    "linked_stack", "load_or_train", "model", "package_photo", "package_photo_set", "read_log", "setup",
+    "linked_stack", "load_or_train", "model", "package_photo_set", "read_log", "setup",
     "shipped_log", "short_path", "smooth", "source_note", "square", "to_pil", "training_data",
     "validation_photos",
 ]

@@ -11,44 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.cbook
 import numpy as np
-import skimage.data
 import torch
 from IPython.display import Markdown
 from PIL import Image
-from sklearn.datasets import load_sample_image
 
 from .. import data as D
+from ..sample_photos import sample_photos
 from .env import BookEnv, short_path
 from .images import to_pil
 
-#: Photographs that ship inside installed wheels (no data folder needed), with where they come from.
-PACKAGE_PHOTOS = {
-    "astronaut": "skimage.data.astronaut()",
-    "coffee": "skimage.data.coffee()",
-    "chelsea": "skimage.data.chelsea()",
-    "rocket": "skimage.data.rocket()",
-    "china": "sklearn.datasets.load_sample_image('china.jpg')",
-    "grace_hopper": "matplotlib.cbook.get_sample_data('grace_hopper.jpg')",
-    "camera": "skimage.data.camera()",  # a real grayscale photograph
-}
+#: Where the package photos come from, for a page's note.
 PACKAGE_SOURCE = "photos shipped with scikit-image, scikit-learn and matplotlib"
-
-
-def package_photo(name: str) -> np.ndarray:
-    """One of :data:`PACKAGE_PHOTOS` as uint8: RGB ``(H, W, 3)``, or ``(H, W)`` for ``camera``.
-
-    Raises ``KeyError`` for another name.
-    """
-    if name in ("astronaut", "coffee", "chelsea", "rocket", "camera"):
-        return getattr(skimage.data, name)()
-    if name == "china":
-        return load_sample_image("china.jpg")
-    if name == "grace_hopper":
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
-            return np.array(Image.open(f).convert("RGB"))
-    raise KeyError(f"no package photo {name!r}; choose one of {sorted(PACKAGE_PHOTOS)}")
 
 
 def square(img: np.ndarray, size: int) -> np.ndarray:
@@ -89,11 +63,12 @@ class Photos:
 
 
 def package_photo_set(size: int = 128, names: Sequence[str] | None = None) -> Photos:
-    """The colour package photos (``names``, default all but the gray ``camera``) as a
-    :class:`Photos` set of ``size`` x ``size`` squares: the stand-in for MiniPlaces."""
-    names = [n for n in (names or PACKAGE_PHOTOS) if n != "camera"]
-    px = torch.stack([torch.from_numpy(square(package_photo(n), size)).permute(2, 0, 1) for n in names])
-    return Photos(px, list(names), None, [], PACKAGE_SOURCE, fallback=True)
+    """The colour photos of :data:`colorlib.sample_photos.SAMPLE_PHOTOS` (``names``, default
+    all; black-and-white ones are left out) as a :class:`Photos` set of ``size`` x ``size``
+    squares: the stand-in for MiniPlaces. Raises ``KeyError`` for an unknown name."""
+    photos = sample_photos(names, colour_only=True)
+    px = torch.stack([torch.from_numpy(square(rgb, size)).permute(2, 0, 1) for rgb in photos.values()])
+    return Photos(px, list(photos), None, [], PACKAGE_SOURCE, fallback=True)
 
 
 def validation_photos(env: BookEnv, n: int, size: int = 128, offset: int = 0) -> Photos:

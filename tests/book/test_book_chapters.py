@@ -14,12 +14,17 @@ import jupytext
 import pytest
 import yaml
 
+from colorlib.sample_photos import SAMPLE_PHOTOS
+
 from .book_helpers import BOOK, CHAPTERS, PAGES, ROOT, glued, miniplaces_present, stream_text, widget_state
 
 sys.path.insert(0, str(BOOK / "tools"))
 from make_student_edition import strip_solution_blocks, student_edition  # noqa: E402  (book/tools is no package)
 
 pytestmark = pytest.mark.book
+
+#: Without the data folder the chapters run on these (colorlib.sample_photos, colour only).
+COLOUR_SAMPLE_PHOTOS = sum(p.colour for p in SAMPLE_PHOTOS.values())
 
 SETUP = ("# Setup (the same in every chapter): paths, seed, device, fast mode.\n"
          "from colorlib import book\n\nenv = book.setup(seed=0)\nenv")
@@ -170,7 +175,7 @@ def test_ch06_metrics(executed):
     assert set(summary) == {"full", "baseline", "gray"}
     for s in summary.values():
         assert 15 < s["psnr"] < 40 and 50 < s["auc"] <= 100
-        assert s["images"] == (100 if miniplaces_present() else 6)
+        assert s["images"] == (100 if miniplaces_present() else COLOUR_SAMPLE_PHOTOS)
     assert summary["gray"]["cf_pred"] < 1 < summary["full"]["cf_pred"]
     assert 0 <= g["ch6_full_wins"] <= 1
 
@@ -178,7 +183,7 @@ def test_ch06_metrics(executed):
 def test_ch07_study_merge_and_analysis(executed):
     g = glued(executed["07_user_study"])
     assert g["ch7_participants"] == 10
-    per_condition = 8 if miniplaces_present() else 2  # fast mode; 6 package photos without data
+    per_condition = 8 if miniplaces_present() else COLOUR_SAMPLE_PHOTOS // 3  # fast mode
     assert g["ch7_answers"] == 10 * 3 * per_condition
     assert g["ch7_skipped"] == 3 * per_condition + 1  # the duplicated file and the typo
     assert set(g["ch7_median"]) == {"ground_truth", "full", "baseline"}

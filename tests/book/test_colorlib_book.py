@@ -14,6 +14,7 @@ import torch
 
 from colorlib import book
 from colorlib.book import env as book_env
+from colorlib.sample_photos import SAMPLE_PHOTOS, sample_photos
 from colorlib.train import StepInfo, TrainConfig
 
 from .book_helpers import ROOT
@@ -71,7 +72,7 @@ def test_without_data_the_package_photos_stand_in_and_the_page_says_so(bare):
     photos = book.validation_photos(bare, n=4)
     assert photos.fallback and photos.labels is None
     assert photos.pixels.dtype == torch.uint8 and photos.pixels.shape[1:] == (3, 128, 128)
-    assert len(photos) == len(book.PACKAGE_PHOTOS) - 1  # every colour photo (camera is gray)
+    assert photos.names == [n for n, p in SAMPLE_PHOTOS.items() if p.colour]  # every colour photo
     assert "no data folder here" in book.source_note(photos).data
     assert photos.label(0) == photos.names[0] and photos.image(0).size == (128, 128)
     train, val, source = book.training_data(bare, 64, 2000, 200)
@@ -80,16 +81,17 @@ def test_without_data_the_package_photos_stand_in_and_the_page_says_so(bare):
     assert book.historical_photos(bare) == [] and book.historical_credits(bare) == {}
 
 
-@pytest.mark.parametrize("name", list(book.PACKAGE_PHOTOS))
+@pytest.mark.parametrize("name", list(SAMPLE_PHOTOS))
 def test_package_photos_are_real_photos(name):
-    img = book.package_photo(name)
-    assert img.dtype == np.uint8 and min(img.shape[:2]) >= 256
-    assert (img.ndim == 2) == (name == "camera")
+    img = sample_photos([name])[name]
+    assert img.dtype == np.uint8 and min(img.shape[:2]) >= 256 and img.shape[2] == 3
+    gray = bool((img == img[..., :1]).all())  # three equal channels
+    assert gray == (not SAMPLE_PHOTOS[name].colour) == (name == "camera")
 
 
 def test_an_unknown_package_photo_names_the_choices():
-    with pytest.raises(KeyError, match="no package photo 'lena'.*astronaut"):
-        book.package_photo("lena")
+    with pytest.raises(KeyError, match="no sample photo 'lena'.*astronaut"):
+        book.package_photo_set(64, ["coffee", "lena"])
 
 
 def test_historical_photos_and_their_credits_from_the_readme_table(monkeypatch, tmp_path):
@@ -117,7 +119,7 @@ def test_images():
     assert list(np.asarray(book.to_pil(np.array([[-0.5, 0.2, 0.5, 2.0]])))[0]) == [0, 51, 128, 255]
     assert book.to_pil(torch.ones(1, 1, 2, 3)).size == (3, 2)
     assert book.fit(book.to_pil(np.zeros((100, 300, 3), np.uint8)), 150).size == (150, 50)
-    assert book.gray(book.package_photo("coffee")).mode == "L"
+    assert book.gray(sample_photos(["coffee"])["coffee"]).mode == "L"
     white_black = np.array([[[255, 255, 255], [0, 0, 0]]], np.uint8)
     assert list(np.asarray(book.gray(white_black))[0]) == [255, 0]  # L* 100 and 0
 
