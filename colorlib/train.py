@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -26,7 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from . import data as D
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, check_resume, load_checkpoint, read_checkpoint, save_checkpoint
+from .device import resolve_device
+from .io import check_writable, write_json, write_text
 from .model import Colorizer, ColorizerConfig, ColorizerOutput
 
 LOG_FIELDS = ["step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"]
@@ -61,15 +64,29 @@ class TrainConfig:
     log_every: int = 10  # steps between host syncs (each step still gets its own log row)
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     compile: bool = False  # torch.compile the model (CUDA)
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (checked when the config is made)
     workers: int | None = None  # decode workers; None: cores - 1 (at most 8)
 
     def __post_init__(self) -> None:
+        """Check every option now, before a run creates anything: ``ValueError``, one line."""
         for name in ("checkpoint_every", "val_every", "log_every", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.steps is not None and self.steps < 1 or self.epochs is not None and self.epochs <= 0:
             raise ValueError("steps and epochs must be positive")
+        for name in ("alpha", "lr", "weight_decay", "min_scale", "epochs"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{name.replace('_', '-')} must be a finite number, got {v}")
+        for name, allowed in (("optimizer", ("adadelta", "adamw")), ("schedule", ("constant", "cosine")),
+                              ("precision", ("auto", "bf16", "fp32"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be {' or '.join(allowed)}, got {getattr(self, name)!r}")
+        self.model_config()  # the preset, variant, width and dropout
+        try:
+            resolve_device(self.device)
+        except ValueError as e:
+            raise ValueError(f"--device: {e}") from None
 
     def model_config(self, num_classes: int | None = None) -> ColorizerConfig:
         over = {k: v for k, v in (("width", self.width), ("dropout", self.dropout)) if v is not None}
@@ -109,6 +126,8 @@ class RunResult:
     removed_corrupt: int = 0
     train_images: int = 0
     interrupted: bool = False
+    total_steps: int = 0  # the run's length in steps
+    already_finished: bool = False  # --resume of a finished run: nothing trained, no file touched
 
 
 def joint_loss(
@@ -149,14 +168,6 @@ def make_train_step(model_fn, opt: torch.optim.Optimizer, autocast, alpha: float
 # -- set-up -------------------------------------------------------------------------------
 def _dist() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but this PyTorch sees no CUDA GPU")
-    return torch.device(name)
 
 
 def autocast_for(device: torch.device, precision: str):
@@ -271,12 +282,19 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
     }
 
 
-def _prepare_out(out: Path, resume: bool, rank: int) -> None:
+def _prepare_out(out: Path, resume: bool, rank: int) -> dict | None:
+    """Check the run folder before any work; returns the checkpoint's state with ``resume``.
+
+    Creates nothing: the folder appears with the run's first file (config.json), so a run that
+    fails while loading its data leaves no empty folder behind.
+    """
     ckpt = out / "checkpoint.pt"
     if resume:
         if not ckpt.exists():
             raise CheckpointError(f"--resume: {ckpt} does not exist; nothing to resume")
-        return
+        return read_checkpoint(ckpt)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a run folder")
     # rank 0 alone: the others may start after it has begun writing to the folder
     if rank == 0 and out.exists() and any(out.iterdir()):
         raise FileExistsError(
@@ -284,7 +302,17 @@ def _prepare_out(out: Path, resume: bool, rank: int) -> None:
             "(a run never overwrites another run's folder)"
         )
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        check_writable(out / "config.json")
+    return None
+
+
+def _total_from(state: dict, tc: TrainConfig) -> int | None:
+    """The run's length in steps as ``tc`` asks for it, if known without the data: ``--steps``,
+    or ``--epochs`` times the steps per epoch the checkpoint recorded (older runs did not)."""
+    if tc.steps:
+        return tc.steps
+    per_epoch = state.get("meta", {}).get("run", {}).get("steps_per_epoch")
+    return max(1, round((tc.epochs or 1) * per_epoch)) if per_epoch else None
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -293,10 +321,11 @@ def _truncate_log(path: Path, step: int) -> None:
         return
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=rows[0].keys() if rows else LOG_FIELDS)
-        w.writeheader()
-        w.writerows(r for r in rows if int(r["step"]) < step)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=rows[0].keys() if rows else LOG_FIELDS)
+    w.writeheader()
+    w.writerows(r for r in rows if int(r["step"]) < step)
+    write_text(path, buf.getvalue())
 
 
 def _append_rows(path: Path, names: list[str], rows: list[dict]) -> None:
@@ -306,6 +335,19 @@ def _append_rows(path: Path, names: list[str], rows: list[dict]) -> None:
         if new:
             w.writeheader()
         w.writerows(rows)
+
+
+def _finished(out: Path, state: dict, tc: TrainConfig, world: int, total: int) -> RunResult:
+    """What ``train(..., resume=True)`` returns for a run already at (or past) its last step."""
+    step = int(state["step"])
+    run = state.get("meta", {}).get("run", {})
+    return RunResult(out, step, step * tc.batch_size * world, 0.0, train_images=run.get("train_images", 0),
+                     total_steps=total, already_finished=True)
+
+
+def _device_name(device: torch.device) -> str:
+    """``cuda:0`` -> the GPU's name (what a model card says it was trained on); else the type."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def load_training_data(tc: TrainConfig, size: int, progress: bool = True):
@@ -343,8 +385,14 @@ def train(
 
     out = Path(out)
     rank, world = _dist()
-    _prepare_out(out, resume, rank)
-    device = resolve_device(tc.device)
+    device = resolve_device(tc.device)  # before anything is read or created
+    state = _prepare_out(out, resume, rank)
+    train_meta = asdict(tc) | {"world_size": world}
+    if state is not None:
+        check_resume(out / "checkpoint.pt", state, train_meta)  # before loading any data
+        total = _total_from(state, tc)
+        if total is not None and int(state["step"]) >= total:
+            return _finished(out, state, tc, world, total)
     owns_group = False
     if world > 1:
         import torch.distributed as dist
@@ -387,14 +435,29 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, tc))
 
     start = 0
-    meta = {"train": asdict(tc) | {"world_size": world}, "model": cfg.to_dict(), "classes": train_imgs.classes}
-    if resume:
-        start = load_checkpoint(out / "checkpoint.pt", model, opt, sched, meta)
+    # plain data only (what config.json and a weights_only checkpoint can hold); "run" grows the
+    # step and wall time at every checkpoint, for `colorlib info`
+    meta = json.loads(json.dumps({
+        "train": train_meta, "model": cfg.to_dict(), "classes": train_imgs.classes,
+        "run": {"train_images": len(train_imgs), "steps_per_epoch": source.steps_per_epoch,
+                "total_steps": total, "device": _device_name(device)},
+    }))
+    wall_before = 0.0
+    if state is not None:
+        if int(state["step"]) >= total:  # an older run that did not record its steps per epoch
+            if owns_group:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+            return _finished(out, state, tc, world, total)
+        start = load_checkpoint(out / "checkpoint.pt", model, opt, sched, meta, state=state)
+        wall_before = float(state["meta"].get("run", {}).get("wall_s", 0.0))
+        del state
         if rank == 0:
             _truncate_log(out / "log.csv", start)
             _truncate_log(out / "val.csv", start + 1)
     elif rank == 0:
-        (out / "config.json").write_text(json.dumps(meta, indent=1))
+        write_json(out / "config.json", meta)
 
     step_model = model
     if world > 1:
@@ -410,7 +473,7 @@ def train(
 
     result = RunResult(out, start, start * tc.batch_size * world, 0.0,
                        removed_gray=train_imgs.removed_gray, removed_corrupt=train_imgs.removed_corrupt,
-                       train_images=len(train_imgs))
+                       train_images=len(train_imgs), total_steps=total)
     pending: list[tuple[int, torch.Tensor]] = []
     bar = tqdm(total=total, initial=start, desc=f"train {out.name}", unit="step",
                disable=not progress or rank != 0, dynamic_ncols=True)
@@ -420,6 +483,7 @@ def train(
     def save(step: int) -> None:
         flush(step)  # the log on disk reaches the checkpoint's step, and no NaN weights are saved
         if rank == 0:
+            meta["run"].update(step=step, wall_s=round(wall_before + time.perf_counter() - t0, 3))
             save_checkpoint(out / "checkpoint.pt", model, opt, sched, step, meta)
 
     def flush(step: int) -> None:
@@ -537,3 +601,74 @@ def train(
         if owns_group:
             dist.destroy_process_group()
     return result
+
+
+# -- a run folder's figures -------------------------------------------------------------------
+def _read_rows(path: Path) -> list[dict]:
+    """A log CSV as dicts of numbers (``step`` an int, the rest floats; a non-finite value None)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+
+    def number(k: str, v: str):
+        if k in ("step", "images"):
+            return int(float(v))
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            return None
+        return x if math.isfinite(x) else None
+
+    return [{k: number(k, v) for k, v in r.items()} for r in rows]
+
+
+def run_summary(folder: str | os.PathLike, meta: dict | None = None) -> dict | None:
+    """The figures of a run folder made by :func:`train`, or ``None`` if ``folder`` is not one.
+
+    ``meta``: the run's meta as its model file or checkpoint holds it (``model.meta`` of
+    :func:`colorlib.checkpoint.load_model`); else read from ``checkpoint.pt``, else
+    ``config.json``. Returns strict-JSON data with the keys of a shipped model's
+    ``meta["training"]``: ``steps``, ``images_seen``, ``epochs``, ``train_images``, ``wall_s``
+    (seconds of the training loop, summed over resumed parts; None for runs from before it was
+    recorded), ``final`` (the last log.csv row: losses, lr, images/s), plus ``total_steps``,
+    ``finished``, ``device`` and ``val`` (the last val.csv row, or None). Raises
+    :class:`colorlib.checkpoint.CheckpointError` for a refused or unreadable checkpoint.
+    """
+    folder = Path(folder)
+    config = folder / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        saved = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict) or "train" not in saved:
+        return None
+    if not (meta and "run" in meta) and (folder / "checkpoint.pt").exists():
+        meta = read_checkpoint(folder / "checkpoint.pt").get("meta", {})
+    run = {**saved.get("run", {}), **((meta or {}).get("run") or {})}
+    tc = {**saved["train"], **((meta or {}).get("train") or {})}
+    log = _read_rows(folder / "log.csv")
+    val = _read_rows(folder / "val.csv")
+    steps = run.get("step")
+    if steps is None:  # an older run: as far as its log goes
+        steps = log[-1]["step"] + 1 if log else 0
+    log = [r for r in log if r["step"] < steps]  # rows past the last checkpoint were not kept
+    per_epoch = run.get("steps_per_epoch")
+    if not per_epoch:
+        last = next((r for r in reversed(log) if r.get("epoch")), None)
+        per_epoch = last["step"] / last["epoch"] if last else None
+    total = run.get("total_steps")
+    return {
+        "steps": steps,
+        "images_seen": steps * tc.get("batch_size", 0) * tc.get("world_size", 1),
+        "epochs": round(steps / per_epoch, 4) if per_epoch else None,
+        "train_images": run.get("train_images"),
+        "wall_s": run.get("wall_s"),
+        "final": log[-1] if log else None,
+        "total_steps": total,
+        "finished": steps >= total if total else None,
+        "device": run.get("device"),
+        "val": next((v for v in reversed(val) if v["step"] <= steps), None),
+    }

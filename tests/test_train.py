@@ -100,8 +100,8 @@ def test_resume_continues_bit_for_bit(tiny_data, tmp_path):
     whole = [r["loss"] for r in read_log(tmp_path / "whole" / "log.csv")]
     resumed = [r["loss"] for r in read_log(tmp_path / "split" / "log.csv")]
     assert len(whole) == 6 and whole == resumed
-    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)["model"]
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -153,7 +153,7 @@ def test_every_checkpoint_has_its_log_and_never_nan_weights(tiny_data, tmp_path,
         train(tiny_config(steps=12, log_every=10, checkpoint_every=3, lr=1e38), tmp_path / "nan",
               data=tiny_data, progress=False)
     if (tmp_path / "nan" / "checkpoint.pt").exists():
-        state = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=False)["model"]
+        state = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)["model"]
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
@@ -272,5 +272,5 @@ def test_ddp_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, photo
         p.kill()
     assert out.count("interrupted: checkpoint written") == 1, out
     assert "exitcode: 130" in out  # an interrupted run exits 130, like a shell after Ctrl-C
-    step = torch.load(run / "checkpoint.pt", weights_only=False)["step"]
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
     assert 4 <= step < 5000 and len(read_log(run / "log.csv")) == step
