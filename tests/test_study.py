@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import errno
 import io
+import json
 import os
 import subprocess
 import sys
 from collections import Counter
 
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from conftest import data_dir
 from PIL import Image
 
-from colorlib.data import LOW_COLOUR_STD, ImageSet, colour_std, load_images
+from colorlib.data import LOW_COLOUR_STD, ImageSet, colour_std, decode, load_images
+from colorlib.io import WriteError
 from colorlib.lab import rgb_to_lab
-from colorlib.sample_photos import sample_photos
+from colorlib.sample_photos import SAMPLE_PHOTOS, MissingPackageError, sample_photos
 from colorlib.study import (
     COLUMNS,
     CONDITIONS,
@@ -30,10 +36,14 @@ from colorlib.study import (
     make_stimuli,
     naturalness,
     plot_figure5,
+    save_figure,
     simulate_participant,
 )
+from colorlib.study.app import StudyApp
+from colorlib.study.stimuli import _photo_pool
 
 matplotlib.use("Agg")
+
 T = 2  # trials per condition: 6 trials, so 6 distinct photos per participant
 
 
@@ -46,8 +56,6 @@ def _png(rgb: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def pool(photos) -> ImageSet:
     """Ten MiniPlaces val photos (else the wheels' photos at 128 px), and one gray photo."""
-    from conftest import data_dir
-
     d = data_dir()
     if d is not None and (d / "miniplaces" / "val.tar.gz").exists():
         images = load_images(d / "miniplaces" / "val.tar.gz", "val", limit=10)
@@ -62,8 +70,6 @@ def pool(photos) -> ImageSet:
 
 @pytest.fixture(scope="module")
 def colour_photos(pool) -> int:
-    from colorlib.data import decode
-
     x = torch.stack([torch.from_numpy(decode(b)).permute(2, 0, 1) for b in pool.blobs[:-1]])
     return int((colour_std(x) >= LOW_COLOUR_STD).sum())
 
@@ -95,8 +101,6 @@ def test_stimuli_three_versions_of_the_same_colour_photos(stimuli, colour_photos
 
 
 def test_without_a_data_folder_the_wheels_photos_are_used(monkeypatch, tmp_path):
-    from colorlib.study.stimuli import _photo_pool
-
     monkeypatch.setenv("COLORLIB_DATA", str(tmp_path / "nowhere"))
     monkeypatch.setattr("colorlib.data.repo_root", lambda: tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -230,11 +234,7 @@ def test_a_class_folder_merges(stimuli, tmp_path):
 
 
 
-def test_study_command_merges_a_class_and_reports_damage(tmp_path, capsys):
-    import json
-
-    from colorlib.cli import main
-
+def test_study_command_merges_a_class_and_reports_damage(tmp_path, cli):
     answers = tmp_path / "class"
     answers.mkdir()
     rows = {"p1": "yy|yn|nn", "p2": "yn|yy|yn", "p3": "yy|yy|yy"}
@@ -245,8 +245,8 @@ def test_study_command_merges_a_class_and_reports_damage(tmp_path, capsys):
         (answers / f"{pid}.csv").write_text("\n".join(lines) + "\n")
     with open(answers / "p3.csv", "a") as f:
         f.write("p3,99,x,full,perhaps,t,0\n")  # line 8 of p3.csv: a hand-edit
-    main(["study", str(answers), "--plot", str(tmp_path / "fig5.png"), "--json", str(tmp_path / "r.json")])
-    out, err = capsys.readouterr()
+    status, out, err = cli("study", answers, "--plot", tmp_path / "fig5.png", "--json", tmp_path / "r.json")
+    assert status == 0, err
     assert "18 answers from 3 participants in 3 file(s); 1 rows skipped" in out
     assert "warning: p3.csv:8: answer 'perhaps'" in err
     report = json.loads((tmp_path / "r.json").read_text())
@@ -255,9 +255,9 @@ def test_study_command_merges_a_class_and_reports_damage(tmp_path, capsys):
     assert report["counts"]["p2"]["baseline"] == [1, 2] and len(report["skipped"]) == 1
     assert Image.open(tmp_path / "fig5.png").size[0] > 300
 
-    with pytest.raises(SystemExit) as e:
-        main(["study", str(tmp_path / "nowhere")])
-    assert e.value.code != 0 and "no study CSVs" in capsys.readouterr().err
+    status, _, err = cli("study", tmp_path / "nowhere")
+    assert status != 0 and "no study CSVs" in err
+
 
 def _answers(table: dict[str, dict[str, str]]) -> list[Answer]:
     return [Answer(p, 0, "", c, "yes" if ch == "y" else "no", "", 0)
@@ -281,8 +281,6 @@ def test_naturalness_medians_on_a_hand_made_class():
 
 
 def test_figure5_has_a_box_per_condition():
-    import matplotlib.pyplot as plt
-
     r = naturalness(_answers({"p1": {"ground_truth": "yy", "full": "yn", "baseline": "nn"},
                               "p2": {"ground_truth": "yy", "full": "yy", "baseline": "yn"}}))
     fig = plot_figure5(r)
@@ -297,8 +295,6 @@ def test_figure5_has_a_box_per_condition():
 
 # -- the widget app ---------------------------------------------------------------------------
 def test_app_keys_clicks_progress_and_thank_you(stimuli, tmp_path):
-    from colorlib.study.app import StudyApp
-
     study = Study("kid", stimuli, T, csv_path=tmp_path)
     app = StudyApp(study, min_seconds=0)
     assert QUESTION in app.question.value
@@ -328,8 +324,6 @@ def test_app_keys_clicks_progress_and_thank_you(stimuli, tmp_path):
 
 
 def test_app_ignores_a_double_click(stimuli, tmp_path):
-    from colorlib.study.app import StudyApp
-
     app = StudyApp(Study("dbl", stimuli, T, csv_path=tmp_path), min_seconds=60)
     assert not app.click_yes() and not app.press("n")
     assert app.state["answered"] == 0 and app.state["ignored"] == 2
@@ -343,3 +337,248 @@ def test_a_foreign_csv_is_never_appended_to(stimuli, tmp_path):
     with pytest.raises(StudyError, match="not a study CSV"):
         Study("p1", stimuli, T, csv_path=tmp_path)
     assert grades.read_text() == "name,grade\nann,A\n"
+
+
+def test_a_damaged_or_missing_manifest_is_one_clear_error(tmp_path):
+    (tmp_path / "manifest-n3.json").write_text('{"image_ids": [')
+    with pytest.raises(StudyError, match="manifest-n3.json is damaged or not a manifest"):
+        Stimuli.load(tmp_path / "manifest-n3.json")
+    (tmp_path / "manifest-n3.json").write_text('{"image_ids": []}')
+    with pytest.raises(StudyError, match="manifest-n3.json is damaged or not a manifest"):
+        Stimuli.load(tmp_path / "manifest-n3.json")
+    with pytest.raises(StudyError, match="nowhere.json"):
+        Stimuli.load(tmp_path / "nowhere.json")
+
+
+# -- files appear whole or not at all ---------------------------------------------------------
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_render_that_fails_leaves_no_partial_png(pool, tmp_path, monkeypatch):
+    def half_then_full(self, fp, *args, **kwargs):
+        open(fp, "wb").write(b"\x89PNG half an image")
+        _full_disk()
+
+    monkeypatch.setattr(Image.Image, "save", half_then_full)
+    with pytest.raises(WriteError, match=r"\.png: no space left on the device$"):
+        make_stimuli(1, data=pool, size=32, cache_dir=tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing a later call would take as done
+
+
+def test_a_finished_render_leaves_no_temporary_files(stimuli):
+    files = [p for p in stimuli.folder.rglob("*") if p.is_file()]
+    assert len(files) == 3 * len(stimuli) + 1 and stimuli.manifest in files
+    assert json.loads(stimuli.manifest.read_text())["image_ids"] == stimuli.image_ids
+
+
+def test_a_figure_is_saved_whole_or_not_at_all(tmp_path, monkeypatch):
+    fig = plot_figure5(naturalness(_answers({"p1": {"ground_truth": "yy", "full": "yn", "baseline": "nn"}})))
+    assert save_figure(fig, tmp_path / "fig5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert save_figure(fig, tmp_path / "fig5.pdf").read_bytes()[:5] == b"%PDF-"
+    before = (tmp_path / "fig5.png").read_bytes()
+    monkeypatch.setattr(fig, "savefig", _full_disk)
+    with pytest.raises(WriteError, match=r"fig5.png: no space left on the device \(the previous file is intact\)"):
+        save_figure(fig, tmp_path / "fig5.png")
+    assert (tmp_path / "fig5.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig5.pdf", "fig5.png"]
+    plt.close("all")
+
+
+# -- answer files re-saved by a spreadsheet ---------------------------------------------------
+#: A class of three with a participant id and image ids outside ASCII (inside Windows-1252), so
+#: that every encoding below changes the bytes. The same marks as the study command's test.
+CLASS = {"p1": "yy|yn|nn", "zoë": "yn|yy|yn", "p3": "yy|yy|yy"}
+#: (encoding, separator, line end) as spreadsheets save CSVs.
+SPREADSHEET = [
+    ("utf-8-sig", ",", "\r\n"),  # Excel "CSV UTF-8"
+    ("utf-16-le", ",", "\n"),  # with its byte-order mark, as every file below that has one
+    ("utf-16-be", ",", "\n"),
+    ("utf-16-le", "\t", "\r\n"),  # Excel "Unicode text"
+    ("cp1252", ",", "\r\n"),  # Excel "CSV" on Windows
+    ("cp1252", ";", "\r\n"),  # the same in a European locale
+    ("utf-8", ";", "\n"),  # LibreOffice in a European locale
+    ("utf-8", ",", "\r\n"),
+    ("utf-8", ",", "\r"),  # classic Mac OS
+]
+
+
+def _encode(text: str, encoding: str) -> bytes:
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    return bom + text.encode(encoding)  # utf-8-sig writes its own mark
+
+
+def _write_class(folder, encoding: str = "utf-8", sep: str = ",", newline: str = "\n"):
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid, table in CLASS.items():
+        trials = [(cond, m) for cond, marks in zip(CONDITIONS, table.split("|")) for m in marks]
+        rows = [[pid, k, f"café/straße-{k}", cond, "yes" if m == "y" else "no", "2026-03-02T10:00:00+00:00", 0]
+                for k, (cond, m) in enumerate(trials, 1)]
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=sep, lineterminator=newline).writerows([COLUMNS, *rows])
+        (folder / f"{pid}.csv").write_bytes(_encode(buf.getvalue(), encoding))
+    return folder
+
+
+def _summary(answers) -> tuple:
+    rows = sorted((a.participant, a.trial, a.image_id, a.condition, a.answer, a.timestamp, a.seed)
+                  for a in answers.rows)
+    return rows, naturalness(answers).counts
+
+
+#: Counts (yes, shown) per participant and condition written by _write_class.
+CLASS_COUNTS = {"p1": {"ground_truth": (2, 2), "full": (1, 2), "baseline": (0, 2)},
+                "zoë": {"ground_truth": (1, 2), "full": (2, 2), "baseline": (1, 2)},
+                "p3": {"ground_truth": (2, 2), "full": (2, 2), "baseline": (2, 2)}}
+
+
+@pytest.fixture(scope="module")
+def plain_class(tmp_path_factory):
+    """The class as a session writes it (UTF-8, ',', LF), and what load_answers makes of it."""
+    folder = _write_class(tmp_path_factory.mktemp("plain"))
+    got = load_answers(folder, quiet=True)
+    assert not got.warnings and len(got.rows) == 18 and naturalness(got).counts == CLASS_COUNTS
+    assert {a.image_id for a in got.rows} == {f"café/straße-{k}" for k in range(1, 7)}
+    return folder, _summary(got)
+
+
+@pytest.mark.parametrize("encoding,sep,newline", SPREADSHEET, ids=lambda v: repr(v).strip("'"))
+def test_answers_resaved_by_a_spreadsheet_merge_the_same(plain_class, tmp_path, capsys, encoding, sep, newline):
+    plain, expected = plain_class
+    folder = _write_class(tmp_path / "class", encoding, sep, newline)
+    assert (folder / "zoë.csv").read_bytes() != (plain / "zoë.csv").read_bytes()
+    got = load_answers(folder)
+    assert got.warnings == [] and capsys.readouterr().err == ""
+    assert _summary(got) == expected
+
+
+@pytest.mark.parametrize("encoding,sep,newline", SPREADSHEET, ids=lambda v: repr(v).strip("'"))
+def test_study_command_reads_spreadsheet_csvs(tmp_path, cli, encoding, sep, newline):
+    folder = _write_class(tmp_path / "class", encoding, sep, newline)
+    status, out, err = cli("study", folder, "--json", tmp_path / "r.json")
+    assert status == 0 and err == ""
+    assert "18 answers from 3 participants in 3 file(s); 0 rows skipped" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"] == {p: {c: list(n) for c, n in cs.items()} for p, cs in CLASS_COUNTS.items()}
+    assert report["median"] == {"ground_truth": 100.0, "full": 100.0, "baseline": 50.0}
+
+
+#: Files named .csv that are not study CSVs at all.
+GARBAGE = {
+    "random bytes": np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+    "a PNG": _png(np.zeros((8, 8, 3), np.uint8)),
+    "neither UTF-8 nor cp1252": bytes(range(1, 256)) * 4,  # 0x81 is not a cp1252 character
+    "cp1252 noise": bytes(b for b in range(1, 256) if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)),
+    "broken UTF-16": codecs.BOM_UTF16_LE + b"\x00\xd8a\x00",  # a lone surrogate
+    "another table": "name;grade\r\nann;A\r\n".encode("cp1252"),
+    "UTF-16 without its mark": ",".join(COLUMNS).encode("utf-16-le"),
+}
+
+
+@pytest.mark.parametrize("kind", list(GARBAGE))
+def test_a_file_that_is_not_a_study_csv_is_one_warning(plain_class, tmp_path, cli, kind):
+    folder = _write_class(tmp_path / "class")
+    (folder / "late").mkdir()
+    (folder / "late" / "junk.csv").write_bytes(GARBAGE[kind])
+    got = load_answers(folder, quiet=True)
+    assert len(got.warnings) == 1 and got.warnings[0].startswith("late/junk.csv: ")
+    assert got.warnings[0].endswith("; skipped") and "\n" not in got.warnings[0]
+    assert _summary(got) == plain_class[1]
+    status, out, err = cli("study", folder, "--json", tmp_path / "r.json")
+    assert status == 0 and "18 answers from 3 participants in 4 file(s); 1 rows skipped" in out
+    assert err.splitlines() == [f"warning: {got.warnings[0]}"]
+    # On its own: the warning, then one error line; never a traceback.
+    status, out, err = cli("study", folder / "late" / "junk.csv")
+    assert status == 2 and "Traceback" not in err
+    assert err.splitlines() == [f"warning: junk.csv: {got.warnings[0].split(': ', 1)[1]}",
+                                f"colorlib study: error: no valid answers in {folder / 'late' / 'junk.csv'} "
+                                "(1 rows skipped)"]
+
+
+def test_a_quote_never_closed_is_one_warning(tmp_path):
+    path = tmp_path / "p1.csv"
+    path.write_text(",".join(COLUMNS) + '\np1,1,a,full,yes,t,0\n"p1,2,b,full,no,t,0\np1,3,c,full,no,t,0\n')
+    got = load_answers(path, quiet=True)
+    assert [a.trial for a in got.rows] == [1] and len(got.warnings) == 1
+    assert got.warnings == ["p1.csv:3: 1 columns instead of 7 (a quoted field runs on to line 4); skipped"]
+
+
+def test_a_class_folder_reads_any_case_and_leaves_out_hidden_and_lock_files(tmp_path):
+    folder = _write_class(tmp_path / "class")
+    (folder / "p3.csv").rename(folder / "P3.CSV")
+    (folder / "._p1.csv").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # a macOS copy's resource fork
+    (folder / "~$p1.csv").write_bytes(b"\x07teacher")  # an office program's lock file
+    (folder / "notes.txt").write_text("p1 arrived late\n")
+    got = load_answers(folder, quiet=True)
+    assert [f.name for f in got.files] == ["P3.CSV", "p1.csv", "zoë.csv"]
+    assert not got.warnings and naturalness(got).counts == CLASS_COUNTS
+
+
+def test_a_session_resumes_a_utf8_resave_but_never_appends_to_another_format(stimuli, tmp_path):
+    s = Study("ana", stimuli, T, csv_path=tmp_path)
+    simulate_participant(s, rng=0, max_answers=2)
+    text = s.csv_path.read_text(encoding="utf-8")
+    # Excel's "CSV UTF-8": a byte-order mark and CRLF. The session resumes and appends to it.
+    s.csv_path.write_bytes(codecs.BOM_UTF8 + text.replace("\n", "\r\n").encode())
+    resumed = Study("ana", stimuli, T, csv_path=tmp_path, resume=True)
+    assert resumed.n_answered == 2 and simulate_participant(resumed, rng=1) == 4
+    got = load_answers(tmp_path, quiet=True)
+    assert not got.warnings and sorted(a.trial for a in got.rows) == list(range(1, 7))
+    # UTF-16 or ';': load_answers reads it, but appending UTF-8 ',' rows would mix two formats.
+    for data in (_encode(text, "utf-16-le"), text.replace(",", ";").encode()):
+        s.csv_path.write_bytes(data)
+        assert len(load_answers(tmp_path, quiet=True).rows) == 2
+        with pytest.raises(StudyError, match="ana.csv was re-saved as .*-separated; .*choose another csv_path"):
+            Study("ana", stimuli, T, csv_path=tmp_path, resume=True)
+        assert s.csv_path.read_bytes() == data
+    s.csv_path.write_bytes(GARBAGE["random bytes"])
+    with pytest.raises(StudyError, match=r"ana.csv is not a study CSV \(binary data"):
+        Study("ana", stimuli, T, csv_path=tmp_path, resume=True)
+    Study("bo", stimuli, T, csv_path=tmp_path)  # the damaged file does not stop another participant
+
+
+# -- the photos shipped in packages; optional packages ------------------------------------------
+def test_sample_photos_are_rgb_uint8_with_credit_and_licence(photos, monkeypatch):
+    got = sample_photos()
+    assert list(got) == list(SAMPLE_PHOTOS) and len(got) == 8
+    for name, rgb in got.items():
+        assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3 and min(rgb.shape[:2]) >= 256
+        assert SAMPLE_PHOTOS[name].credit and SAMPLE_PHOTOS[name].licence
+    assert (got["astronaut"] == photos["astronaut"]).all()
+    cam = got["camera"]
+    assert (cam == photos["camera"][..., None]).all()  # black and white: three equal channels
+    assert list(sample_photos(colour_only=True)) == [n for n in SAMPLE_PHOTOS if n != "camera"]
+    with pytest.raises(KeyError, match="no sample photo 'lena'"):
+        sample_photos(["chelsea", "lena"])
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(MissingPackageError, match=r'scikit-learn need that package: pip install "colorlib\[book\]"$'):
+        sample_photos(["chelsea", "china"])
+    assert list(sample_photos(["chelsea"])) == ["chelsea"]  # the other packages' photos still load
+
+
+def test_without_data_or_scikit_learn_the_study_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLORLIB_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setattr("colorlib.data.repo_root", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(StudyError, match=r'^no data folder found, and .*pip install "colorlib\[book\]"$'):
+        _photo_pool(None)
+
+
+def test_importing_the_study_loads_no_widgets_plots_or_torch():
+    code = ("import sys, colorlib.study\n"
+            "print(sorted(m for m in ('ipywidgets', 'IPython', 'matplotlib', 'torch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+    code = "import sys\nsys.modules['ipywidgets'] = None\nimport colorlib.study.app"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        'ImportError: colorlib.study.app needs ipywidgets: pip install "colorlib[book]"')
+
+
+def test_the_plot_without_matplotlib_says_what_to_install(monkeypatch):
+    result = naturalness(_answers({"p1": {"ground_truth": "y", "full": "y", "baseline": "n"}}))
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r'^the Figure 5 plot needs matplotlib: pip install "colorlib\[book\]"$'):
+        plot_figure5(result)

@@ -109,9 +109,10 @@ def _is_header(cells: list[str]) -> bool:
     return [c.lower() for c in cells] == list(COLUMNS)
 
 
-def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int, list[str]]]]:
+def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int, int, list[str]]]]:
     """Find the separator from the header (the first non-blank line) and split ``text`` into
-    ``(line number, cells)`` records, the header and blank lines left out. Raises
+    ``(first line, last line, cells)`` records (a quoted field may span lines), the header and
+    blank lines left out. Raises
     :class:`StudyError` (one line, without the file name) when the first line is not the header."""
     first = next((line for line in text.splitlines() if line.strip()), None)
     if first is None:
@@ -123,11 +124,13 @@ def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int
                          f"{','.join(COLUMNS)} (separated by ',', ';' or tab)")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     records = []
+    start = 1
     try:
         for rec in reader:
             cells = _cells(rec)
             if any(cells) and not _is_header(cells):
-                records.append((reader.line_num, cells))
+                records.append((start, reader.line_num, cells))
+            start = reader.line_num + 1
     except csv.Error as e:  # e.g. a field longer than csv's limit: the rest cannot be split
         raise StudyError(f"line {reader.line_num + 1} cannot be read as CSV ({e})") from None
     return CsvFormat(encoding, sep), records
@@ -140,7 +143,7 @@ def _split(line: str, sep: str) -> list[str]:
         return []
 
 
-def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, list[str]]]]:
+def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, int, list[str]]]]:
     """Read, decode and split one file (see :func:`decode`, :func:`parse`). Raises
     :class:`StudyError` with one line, without the file name, for anything that is not a study CSV
     or cannot be read."""
@@ -169,10 +172,11 @@ def read_rows(path: Path, conditions: Iterable[str], seen: dict | None = None,
         return [], [f"{label}: {e}; skipped"]
     rows: list[Answer] = []
     warns: list[str] = []
-    for line, cells in records:
+    for line, last, cells in records:
         where = f"{label}:{line}"
         if len(cells) != len(COLUMNS):
-            warns.append(f"{where}: {len(cells)} columns instead of {len(COLUMNS)}; skipped")
+            span = f" (a quoted field runs on to line {last})" if last > line else ""
+            warns.append(f"{where}: {len(cells)} columns instead of {len(COLUMNS)}{span}; skipped")
             continue
         d = dict(zip(COLUMNS, cells))
         ans = d["answer"].lower()
