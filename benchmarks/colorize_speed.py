@@ -17,7 +17,7 @@ Prints the medians and their ratio (the target on a 2-core CPU: at most 0.7).
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import platform
 import statistics
 import sys
@@ -30,6 +30,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib.infer import colorize  # noqa: E402
+from colorlib.io import write_json  # noqa: E402
 from colorlib.model import Colorizer, ColorizerConfig  # noqa: E402
 
 
@@ -69,12 +70,10 @@ def main() -> None:
     print(f"{a.size}x{a.size}, {torch.get_num_threads()} threads: plain forward {med['plain']:.2f} s, "
           f"colorize {med['colorize']:.2f} s, ratio {ratio:.2f}")
     if a.json:
-        import os
-
-        Path(a.json).write_text(json.dumps(dict(
+        write_json(a.json, dict(
             size=a.size, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),
             cores=os.cpu_count(), torch=torch.__version__, load_avg=os.getloadavg(),
-            runs=times, median_s=med, ratio=ratio), indent=1))
+            runs=times, median_s=med, ratio=ratio))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Prints one line per (mode, compile) and writes all figures with the device name 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -28,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
+from colorlib.io import write_json  # noqa: E402
 from colorlib.model import Colorizer, ColorizerConfig  # noqa: E402
 from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step  # noqa: E402
 
@@ -133,7 +133,7 @@ def main(argv=None) -> None:
                   f"  (warm-up {r['warmup_s']} s)", flush=True)
     report["where"] = report["device"]
     if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
+        write_json(a.json, report)
         print(f"wrote {a.json}")
 
 

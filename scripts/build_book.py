@@ -25,8 +25,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 
 from vendor_assets import vendor  # noqa: E402
+
+from colorlib.io import write_json  # noqa: E402
 
 
 def output_dir(full: bool) -> Path:
@@ -69,8 +72,7 @@ def fresh_cache(full: bool) -> None:
             print("colorlib, the models or the data changed since the last build: "
                   "every chapter runs again")
         shutil.rmtree(build_dir / ".jupyter_cache", ignore_errors=True)
-        build_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps(key, indent=1))
+        write_json(stamp, key)
 
 
 def build(full: bool = False, quiet: bool = False) -> Path:

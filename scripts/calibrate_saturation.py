@@ -24,7 +24,6 @@ model cards say so.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from colorlib import data as D  # noqa: E402
 from colorlib import metrics as M  # noqa: E402
 from colorlib.checkpoint import available_models, load_model, models_dir, save_model  # noqa: E402
 from colorlib.infer import colorize_batch  # noqa: E402
+from colorlib.io import write_json  # noqa: E402
 
 GAINS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 
@@ -82,7 +82,7 @@ def main() -> None:
                   images=f"{len(pixels)} MiniPlaces training images (shard 0)", gray_psnr=gray,
                   gain=gain, curves=curves)
     out = models_dir() / "logs" / "saturation.json"
-    out.write_text(json.dumps(report, indent=1))
+    write_json(out, report)
     for name, rows in curves.items():
         for r in rows:
             print(f"{name:22s} gain {r['gain']:.1f}: PSNR {r['psnr']:.3f} dB, colourfulness {r['cf']:.2f} "

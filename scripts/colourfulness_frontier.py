@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorlib import data as D  # noqa: E402
 from colorlib import metrics as M  # noqa: E402
 from colorlib.checkpoint import load_model, models_dir  # noqa: E402
+from colorlib.io import atomic_write, write_json  # noqa: E402
 from colorlib.lab import denormalize_ab, lab_to_rgb  # noqa: E402
 
 GAINS = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
@@ -135,7 +135,8 @@ def plot(result: dict, path: Path) -> None:
     ax.set_title(f"miniplaces-full, {result['val_images']} validation images", fontsize="small")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=120))  # p ends in .tmp: format given
+    plt.close(fig)
 
 
 def main() -> None:
@@ -170,8 +171,7 @@ def main() -> None:
     for r in result["gain"]:
         print(f"{'gain ' + str(r['gain']):18s} PSNR {r['psnr']:.2f} dB, colourfulness {r['cf']:.1f} "
               f"(truth {r['cf_truth']:.1f})")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    write_json(a.out.with_suffix(".json"), result)
     plot(result, a.out.with_suffix(".png"))
     print(f"best fine-tune against the gain curve: {result['best_fine_tune_vs_gain_db']:+.3f} dB")
     print(f"wrote {a.out.with_suffix('.json')} and .png")

@@ -20,11 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib.checkpoint import load_model, models_dir, save_model  # noqa: E402
+from colorlib.io import write_bytes  # noqa: E402
 
 
 def main() -> None:
     dest = models_dir()
-    (dest / "logs").mkdir(parents=True, exist_ok=True)
     for spec in sys.argv[1:]:
         src, run, name = spec.split(":")
         src = Path(src)
@@ -39,7 +39,7 @@ def main() -> None:
         with tarfile.open(src / "logs.tar.gz") as tar:
             for member, suffix in (("log.csv", ".csv"), ("val.csv", ".val.csv")):
                 f = tar.extractfile(f"runs/{run}/{member}")
-                (dest / "logs" / f"{name}{suffix}").write_bytes(f.read())
+                write_bytes(dest / "logs" / f"{name}{suffix}", f.read())
         print(f"{src}/{run} -> {dest / (name + '.safetensors.gz')}")
 
 

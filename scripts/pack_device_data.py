@@ -29,6 +29,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
+from colorlib.io import atomic_write, write_text  # noqa: E402
 
 QUALITY = 72
 
@@ -72,16 +73,20 @@ def main() -> None:
     val = D.load_miniplaces(a.data, "val", limit=a.val)
     for part, idx in enumerate(np.array_split(order, a.parts)):
         path = out / f"part-{chr(ord('a') + part)}.tar"
-        with tarfile.open(path, "w") as tar:
-            for i in idx:
-                add(tar, f"train/{i:06d}_{labels[i]}.webp", blobs[i])
-            if part == a.parts - 1:
-                for j, (blob, y) in enumerate(zip(val.blobs, val.labels)):
-                    add(tar, f"val/{j:06d}_{y}.jpg", blob)
-        path.with_suffix(".txt").write_text("".join(f"train/{i:06d}_{labels[i]}.webp {labels[i]}\n" for i in idx))
+
+        def write_tar(tmp: Path, idx=idx, last=part == a.parts - 1) -> None:
+            with tarfile.open(tmp, "w") as tar:
+                for i in idx:
+                    add(tar, f"train/{i:06d}_{labels[i]}.webp", blobs[i])
+                if last:
+                    for j, (blob, y) in enumerate(zip(val.blobs, val.labels)):
+                        add(tar, f"val/{j:06d}_{y}.jpg", blob)
+
+        atomic_write(path, write_tar)  # an interrupted pack never leaves a short tar behind
+        write_text(path.with_suffix(".txt"), "".join(f"train/{i:06d}_{labels[i]}.webp {labels[i]}\n" for i in idx))
         print(f"{path}: {len(idx)} training images{' + val' if part == a.parts - 1 else ''}, "
               f"{path.stat().st_size / 2**20:.1f} MiB")
-    (out / "categories.txt").write_text((D.miniplaces_dir(a.data) / "categories.txt").read_text())
+    write_text(out / "categories.txt", (D.miniplaces_dir(a.data) / "categories.txt").read_text())
 
 
 def _set_quality(q: int) -> None:

@@ -25,6 +25,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from colorlib.io import write_json  # noqa: E402
+
 VENDOR = ROOT / "book" / "_vendor"
 
 # name, version, sha512 integrity (from `npm view NAME@VERSION dist.integrity`), folder,
@@ -111,7 +115,7 @@ def vendor(force: bool = False) -> Path:
                     m.name = m.name.removeprefix("package/")
                     tar.extract(m, target, filter="data")
             print(f"vendored {name}@{version}: {len(members)} files -> {target.relative_to(ROOT)}")
-    STAMP.write_text(json.dumps(_want(), indent=1))
+    write_json(STAMP, _want())  # written last, whole: it marks a complete vendoring
     return VENDOR
 
 

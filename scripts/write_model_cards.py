@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib.checkpoint import available_models, load_model, models_dir, resolve_model_path  # noqa: E402
+from colorlib.io import atomic_write, write_text  # noqa: E402
 
 LICENSE = ("Trained on MiniPlaces (a subset of the MIT Places database). The Places images are "
            "provided for non-commercial research and education only, and these weights inherit "
@@ -82,7 +83,7 @@ def plot_curves(name: str, log: list[dict], val: list[dict], out: Path) -> None:
     axes[2].set(title="held-out scene accuracy (%)", xlabel="step")
     fig.suptitle(name)
     fig.tight_layout()
-    fig.savefig(out, dpi=80)
+    atomic_write(out, lambda p: fig.savefig(p, format="png", dpi=80))  # p ends in .tmp: format given
     plt.close(fig)
 
 
@@ -303,7 +304,7 @@ def main() -> None:
         model = load_model(name)
         plot_curves(name, read_csv(d / "logs" / f"{name}.csv"), read_csv(d / "logs" / f"{name}.val.csv"),
                     d / "logs" / f"{name}.png")
-        (d / f"{name}.md").write_text(card(name, model, results, width_cmp, saturation, frontier))
+        write_text(d / f"{name}.md", card(name, model, results, width_cmp, saturation, frontier))
         path = resolve_model_path(name)
         sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}")
         r = results["models"][name]
@@ -311,7 +312,7 @@ def main() -> None:
                      f"{fmt(r['auc'])} | {fmt(r['cf_gap'], 1)} | {fmt(r['top5'], 1)} | "
                      f"{model.meta['training']['steps']:,} | [{name}.md]({name}.md) |")
         print(f"wrote {name}.md")
-    (d / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    write_text(d / "SHA256SUMS", "\n".join(sums) + "\n")
     readme = (d / "README.md")
     text = readme.read_text() if readme.exists() else ""
     marker = "<!-- models table -->"
@@ -322,7 +323,7 @@ def main() -> None:
         text = pre + table + post
     else:
         text = text + "\n" + table + "\n"
-    readme.write_text(text)
+    write_text(readme, text)
     print("wrote SHA256SUMS and the README table")
 
 
