@@ -75,7 +75,7 @@ class CsvFormat:
         return f"{names.get(self.encoding, self.encoding)}, {sep}-separated"
 
 
-def decode(data: bytes) -> tuple[str, str]:
+def decode_text(data: bytes) -> tuple[str, str]:
     """``(text, encoding)`` of a CSV's bytes: a byte-order mark decides (UTF-8, UTF-16, UTF-32);
     without one, UTF-8, else Windows-1252. Raises :class:`StudyError` (one line, without the
     file name) for binary data or bytes that are neither."""
@@ -144,7 +144,7 @@ def _split(line: str, sep: str) -> list[str]:
 
 
 def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, int, list[str]]]]:
-    """Read, decode and split one file (see :func:`decode`, :func:`parse`). Raises
+    """Read, decode and split one file (see :func:`decode_text`, :func:`parse`). Raises
     :class:`StudyError` with one line, without the file name, for anything that is not a study CSV
     or cannot be read."""
     try:
@@ -154,7 +154,7 @@ def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, int, list[str]]]
         data = path.read_bytes()
     except OSError as e:
         raise StudyError(f"could not read it ({e.strerror or e})") from None
-    text, encoding = decode(data)
+    text, encoding = decode_text(data)
     return parse(text, encoding)
 
 
@@ -229,6 +229,7 @@ def load_answers(
         StudyError: ``path`` does not exist, or is a folder without any ``*.csv``.
     """
     p = Path(path)
+    conditions = tuple(conditions)
     files = csv_files(p) if p.is_dir() else [p] if p.exists() else []
     if not files:
         raise StudyError(f"no study CSVs at {p}")
