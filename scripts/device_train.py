@@ -28,8 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
-from colorlib.checkpoint import save_model  # noqa: E402
+from colorlib.checkpoint import read_checkpoint, save_model  # noqa: E402
 from colorlib.evaluate import score, summarise  # noqa: E402
+from colorlib.io import write_bytes, write_text  # noqa: E402
 from colorlib.model import Colorizer  # noqa: E402
 from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step, train  # noqa: E402
 
@@ -159,8 +160,7 @@ def main() -> None:
             traceback.print_exc()
             continue
         model = Colorizer(tc.model_config(100)).to(DEVICE)
-        state = torch.load(runs / name / "checkpoint.pt", map_location=DEVICE, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(read_checkpoint(runs / name / "checkpoint.pt")["model"])  # data only
         try:
             s = summarise(score(model, val_imgs.pixels, val_imgs.labels)) if val_imgs is not None else {}
         except Exception:  # noqa: BLE001
@@ -177,12 +177,12 @@ def main() -> None:
         if ship:
             save_model(model, out / f"{name}.safetensors", meta)
         (runs / name / "checkpoint.pt").unlink()
-        (out / "results.json").write_text(json.dumps(results, indent=1))
-    (runs / "results.json").write_text(json.dumps(results, indent=1))
+        write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(runs / "results.json", json.dumps(results, indent=1))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         tar.add(runs, arcname="runs")
-    (out / "logs.tar.gz").write_bytes(buf.getvalue())
+    write_bytes(out / "logs.tar.gz", buf.getvalue())
     print(f"done in {time.time() - t_start:.0f} s", flush=True)
 
 
