@@ -1,11 +1,13 @@
 """Every metric written in colorlib.metrics against a case worked out by hand (in the comments);
-the scikit-image wrappers only against their obvious fixed points."""
+the scikit-image wrappers against published values (Sharma, Wu and Dalal 2005 for CIEDE2000), cases
+worked by hand and scikit-image called directly."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+from skimage.metrics import structural_similarity
 
 from colorlib import metrics as M
 from colorlib.evaluate import summarise
@@ -140,10 +142,83 @@ def test_summarise_by_hand():
     assert s["top5"] == pytest.approx(100) and s["images"] == 3
 
 
-def test_skimage_wrappers_fixed_points(photos):
-    rgb = photos["astronaut"][::8, ::8].copy()
-    assert M.image_ssim(rgb, rgb) == pytest.approx(1.0)
-    assert M.image_ciede2000(M.image_lab(rgb), M.image_lab(rgb)) == pytest.approx(0.0, abs=1e-3)
-    other = photos["coffee"][:64, :64].copy()
-    assert M.image_ssim(other, rgb) < 0.9
-    assert M.image_ciede2000(M.image_lab(other), M.image_lab(rgb)) > 5
+# G. Sharma, W. Wu and E. N. Dalal, "The CIEDE2000 color-difference formula: implementation notes,
+# supplementary test data, and mathematical observations", Color Research & Application 30(1),
+# 21-30, 2005, Table 1: all 34 pairs, (L1, a1, b1, L2, a2, b2, dE00), as published (4 decimals).
+SHARMA_2005 = [
+    (50.0000, 2.6772, -79.7751, 50.0000, 0.0000, -82.7485, 2.0425),
+    (50.0000, 3.1571, -77.2803, 50.0000, 0.0000, -82.7485, 2.8615),
+    (50.0000, 2.8361, -74.0200, 50.0000, 0.0000, -82.7485, 3.4412),
+    (50.0000, -1.3802, -84.2814, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -1.1848, -84.8006, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, -0.9009, -85.5211, 50.0000, 0.0000, -82.7485, 1.0000),
+    (50.0000, 0.0000, 0.0000, 50.0000, -1.0000, 2.0000, 2.3669),
+    (50.0000, -1.0000, 2.0000, 50.0000, 0.0000, 0.0000, 2.3669),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0009, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0010, 7.1792),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0011, 7.2195),
+    (50.0000, 2.4900, -0.0010, 50.0000, -2.4900, 0.0012, 7.2195),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0009, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0010, -2.4900, 4.8045),
+    (50.0000, -0.0010, 2.4900, 50.0000, 0.0011, -2.4900, 4.7461),
+    (50.0000, 2.5000, 0.0000, 50.0000, 0.0000, -2.5000, 4.3065),
+    (50.0000, 2.5000, 0.0000, 73.0000, 25.0000, -18.0000, 27.1492),
+    (50.0000, 2.5000, 0.0000, 61.0000, -5.0000, 29.0000, 22.8977),
+    (50.0000, 2.5000, 0.0000, 56.0000, -27.0000, -3.0000, 31.9030),
+    (50.0000, 2.5000, 0.0000, 58.0000, 24.0000, 15.0000, 19.4535),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.1736, 0.5854, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2972, 0.0000, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 1.8634, 0.5757, 1.0000),
+    (50.0000, 2.5000, 0.0000, 50.0000, 3.2592, 0.3350, 1.0000),
+    (60.2574, -34.0099, 36.2677, 60.4626, -34.1751, 39.4387, 1.2644),
+    (63.0109, -31.0961, -5.8663, 62.8187, -29.7946, -4.0864, 1.2630),
+    (61.2901, 3.7196, -5.3901, 61.4292, 2.2480, -4.9620, 1.8731),
+    (35.0831, -44.1164, 3.7933, 35.0232, -40.0716, 1.5901, 1.8645),
+    (22.7233, 20.0904, -46.6940, 23.0331, 14.9730, -42.5619, 2.0373),
+    (36.4612, 47.8580, 18.3852, 36.2715, 50.5065, 21.2231, 1.4146),
+    (90.8027, -2.0831, 1.4410, 91.1528, -1.6435, 0.0447, 1.4441),
+    (90.9257, -0.5406, -0.9208, 88.6381, -0.8985, -0.7239, 1.5381),
+    (6.7747, -0.2908, -2.4247, 5.8714, -0.0985, -2.2286, 0.6377),
+    (2.0776, 0.0795, -1.1350, 0.9033, -0.0636, -0.5514, 0.9082),
+]
+
+
+@pytest.mark.parametrize("pair", range(len(SHARMA_2005)))
+def test_ciede2000_matches_sharma_wu_dalal(pair):
+    """The evaluation's CIEDE2000 (image_ciede2000, a mean over pixels) on one-pixel images, both
+    orders: measured error at most 5.0e-5, below the table's rounding to 4 decimals."""
+    *lab, expected = SHARMA_2005[pair]
+    first, second = np.array([[lab[:3]]]), np.array([[lab[3:]]])
+    assert M.image_ciede2000(first, second) == pytest.approx(expected, abs=1e-4)
+    assert M.image_ciede2000(second, first) == pytest.approx(expected, abs=1e-4)
+    assert M.image_ciede2000(first, first) == 0
+
+
+def test_ciede2000_is_a_mean_over_pixels():
+    # pairs 17 and 34 side by side: (27.1492 + 0.9082) / 2
+    a = np.array([SHARMA_2005[16][:3], SHARMA_2005[33][:3]])
+    b = np.array([SHARMA_2005[16][3:6], SHARMA_2005[33][3:6]])
+    assert M.image_ciede2000(a[None], b[None]) == pytest.approx((27.1492 + 0.9082) / 2, abs=1e-4)
+
+
+def test_image_lab_by_hand():
+    # sRGB 128/255 = 0.50196: linear ((0.50196 + 0.055) / 1.055)^2.4 = 0.21586 = Y (a gray: X/Xn =
+    # Y = Z/Zn); L* = 116 Y^(1/3) - 16 = 53.585, a* = b* = 0. White is (100, 0, 0), black (0, 0, 0).
+    # Measured: within 3e-3 (float32; a*, b* of a gray come out at -1.5e-3 and 2.8e-3).
+    img = np.array([[[128, 128, 128], [255, 255, 255], [0, 0, 0]]], np.uint8)
+    expected = [[53.5850, 0, 0], [100, 0, 0], [0, 0, 0]]
+    assert M.image_lab(img)[0].tolist() == [pytest.approx(e, abs=5e-3) for e in expected]
+
+
+def test_ssim_by_hand_and_against_skimage(photos):
+    # constant images have no variance, so SSIM is its luminance term alone:
+    # (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), C1 = (0.01 * 255)^2 = 6.5025
+    # 100 against 120: 24006.5025 / 24406.5025 = 0.983611 (measured error 3e-9)
+    a, b = np.full((16, 16, 3), 100, np.uint8), np.full((16, 16, 3), 120, np.uint8)
+    assert M.image_ssim(a, b) == pytest.approx(24006.5025 / 24406.5025, abs=1e-6)
+    assert M.image_ssim(a, a) == 1
+    # two photos: scikit-image from uint8 (float64) and the wrapper's float32 agree to 8.4e-9
+    rgb, other = photos["astronaut"][::8, ::8].copy(), photos["coffee"][:64, :64].copy()
+    expected = structural_similarity(rgb, other, channel_axis=-1, data_range=255)
+    assert abs(expected) < 0.1  # unrelated photos: far from 1, so a swapped or dropped term shows
+    assert M.image_ssim(other, rgb) == pytest.approx(expected, abs=1e-6)
