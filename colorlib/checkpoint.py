@@ -21,11 +21,14 @@ their config (an unknown config key, a missing, unexpected or differently shaped
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import pickle
+import pickletools
 import re
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -77,21 +80,22 @@ def _write(path: Path, write: Callable[[Path], object]) -> None:
         raise CheckpointError(f"{text}. {kept}{hint}") from e
 
 
-_PLAIN = (bool, int, float, str, type(None), torch.Tensor)
+_PLAIN = (bool, int, float, str, type(None))
 
 
 def _check_plain(obj, where: str = "checkpoint") -> None:
     """Raise ``TypeError`` naming the first value that ``torch.load(weights_only=True)`` would
-    refuse: anything but tensors, numbers, strings, ``None``, and lists/tuples/dicts of them."""
-    if isinstance(obj, _PLAIN):
+    refuse: anything but tensors, numbers, strings, ``None``, and lists/tuples/dicts of them.
+    Types are matched exactly: a subclass (``numpy.float64`` is a float) pickles as its own."""
+    if type(obj) in _PLAIN or isinstance(obj, torch.Tensor):
         return
-    if isinstance(obj, dict):
+    if type(obj) in (dict, OrderedDict):
         for k, v in obj.items():
             if not isinstance(k, (str, int)):
                 raise TypeError(f"{where} has a key of type {type(k).__name__}")
             _check_plain(v, f"{where}[{k!r}]")
         return
-    if isinstance(obj, (list, tuple)):
+    if type(obj) in (list, tuple):
         for i, v in enumerate(obj):
             _check_plain(v, f"{where}[{i}]")
         return
@@ -123,18 +127,39 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, opt: torch.
 
 
 # -- reading training state ---------------------------------------------------------------------
+# opcodes with which a pickle imports or calls something (what an attack needs)
+_CODE_OPS = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}
+
+
+def _called_in(data: bytes) -> str | None:
+    """What the pickles at the start of ``data`` (torch's legacy format is several in a row)
+    import or call, read with :mod:`pickletools` (which runs nothing); ``None`` if nothing."""
+    f, strings = io.BytesIO(data), []
+    try:
+        while f.tell() < len(data):
+            for op, arg, _ in pickletools.genops(f):
+                if isinstance(arg, str):
+                    strings.append(arg)
+                if op.name == "GLOBAL":
+                    return str(arg).replace(" ", ".")
+                if op.name == "STACK_GLOBAL":
+                    return ".".join(strings[-2:])
+                if op.name in _CODE_OPS:
+                    return "a function"
+    except Exception:  # noqa: BLE001 - the end of the pickles, or no pickle at all
+        pass
+    return None
+
+
 def _refusal(path: Path, e: pickle.UnpicklingError) -> str | None:
-    """The one-line refusal for a pickle that asks for more than plain data, else ``None``."""
-    text = str(e)
-    called = re.search(r"GLOBAL ([\w.]+)", text)
-    if called:
-        why = f"unpickling it would call {called.group(1)}"
-    elif "Unsupported" in text:
-        why = "it holds more than tensors and plain data"
-    else:
+    """The one-line refusal for a pickle that asks for more than plain data, else ``None``
+    (a damaged or foreign file, which torch's unpickler reports the same way)."""
+    called = re.search(r"GLOBAL ([\w.]+)", str(e))
+    name = called.group(1) if called else _called_in(path.read_bytes())
+    if name is None:
         return None
-    return (f"{path} is refused: {why}; a model or checkpoint file may hold only tensors, numbers, "
-            "strings, lists and dicts, and is never run as code")
+    return (f"{path} is refused: unpickling it would call {name}; a model or checkpoint file may hold "
+            "only tensors, numbers, strings, lists and dicts, and is never run as code")
 
 
 def _first_line(e: BaseException) -> str:
