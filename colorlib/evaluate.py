@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
 from .infer import eval_mode, network_input, output_gain, upsample_ab
-from .lab import denormalize_ab, join_lab, lab_to_rgb, rgb_to_lab
+from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, rgb_to_lab
 from .model import Colorizer
 
 #: Per-image figures of :func:`score_set`, in the order of the report's table.
@@ -75,7 +75,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         else:
             ab, logits = _predict(model, L)
             ab = ab * gain
-        pred = M.to_uint8(lab_to_rgb(join_lab(L, ab)))
+        pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L, ab)))
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
         rows["psnr"].append(M.psnr_uint8(pred, truth))
@@ -301,30 +301,11 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, ThreadPoolExecutor(1) as scorer:
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
-            x = images.pixels[i:j]
-            ci = torch.from_numpy(np.flatnonzero(~images.gray[i:j].numpy()))  # CPU indices serve any device
-            truth_rgb = x.permute(0, 2, 3, 1).numpy()[ci.numpy()]
-            true_lab = list(pool.map(M.image_lab, truth_rgb))
-            L = rgb_to_lab(x.to(device).float() / 255.0)[:, :1]
-            truth = None
-            if len(ci):
-                ab_true = _ab(true_lab).to(device)
-                truth = _Truth(i + ci.numpy(), truth_rgb, true_lab, ab_true, cell_w[M.ab_cells(ab_true)],
-                               M.colourfulness(x[ci].float()).numpy())
+            L, ci, truth = _batch_truth(images, i, j, device, cell_w, pool)
             for a in answers:
-                if a.net is None:
-                    ab, logits = torch.zeros_like(L).expand(-1, 2, -1, -1), None
-                else:
-                    ab, logits = _predict(a.net, L)
-                    ab = ab * a.saturation
-                row = out[a.name]
+                ab, logits = _answer(a, L)
                 if logits is not None:
-                    y = labels[a.name][i:j]
-                    known = (y >= 0).cpu().numpy()
-                    for k in (1, 5):
-                        hits = M.topk_accuracy(logits.float(), y, k).cpu().numpy()
-                        row[f"top{k}"][i:j] = np.where(known, hits, np.nan)
-                    row["predicted"][i:j] = logits.argmax(1).cpu().numpy()
+                    _class_figures(out[a.name], logits, labels[a.name][i:j], slice(i, j))
                 if pending is not None:  # one answer in flight at a time
                     pending[0].result()
                     bar.update(pending[1])
@@ -332,11 +313,44 @@ def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
                 if truth is None:
                     bar.update(j - i)
                     continue
-                pred = M.to_uint8(lab_to_rgb(join_lab(L[ci], ab[ci])))
-                pending = (scorer.submit(_colour_figures, row, pred, truth, pool), j - i)
+                pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L[ci], ab[ci])))
+                pending = (scorer.submit(_colour_figures, out[a.name], pred, truth, pool), j - i)
                 bar.set_postfix_str(a.name)
         if pending is not None:
             pending[0].result()
             bar.update(pending[1])
     bar.close()
     return out
+
+
+def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: torch.Tensor, pool):
+    """L* ``(B, 1, H, W)`` of images ``i:j`` on ``device``, the indices of their colour truths,
+    and those truths' figures (:class:`_Truth`; None when the batch has no colour image)."""
+    x = images.pixels[i:j]
+    ci = torch.from_numpy(np.flatnonzero(~images.gray[i:j].numpy()))  # CPU indices serve any device
+    L = rgb_to_lab(x.to(device).float() / 255.0)[:, :1]
+    if not len(ci):
+        return L, ci, None
+    truth_rgb = x.permute(0, 2, 3, 1).numpy()[ci.numpy()]
+    true_lab = list(pool.map(M.image_lab, truth_rgb))
+    ab_true = _ab(true_lab).to(device)
+    truth = _Truth(i + ci.numpy(), truth_rgb, true_lab, ab_true, cell_w[M.ab_cells(ab_true)],
+                   M.colourfulness(x[ci].float()).numpy())
+    return L, ci, truth
+
+
+def _answer(a: Answer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An answer's a*b* (times its gain) and scene logits (None without a classifier) for L*."""
+    if a.net is None:
+        return torch.zeros_like(L).expand(-1, 2, -1, -1), None
+    ab, logits = _predict(a.net, L)
+    return ab * a.saturation, logits
+
+
+def _class_figures(row: dict[str, np.ndarray], logits: torch.Tensor, y: torch.Tensor, rows: slice) -> None:
+    """Top-1/top-5 hits (NaN where the label is unknown) and the top-1 class, into ``row``."""
+    known = (y >= 0).cpu().numpy()
+    for k in (1, 5):
+        hits = M.topk_accuracy(logits.float(), y, k).cpu().numpy()
+        row[f"top{k}"][rows] = np.where(known, hits, np.nan)
+    row["predicted"][rows] = logits.argmax(1).cpu().numpy()
