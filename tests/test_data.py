@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.color import rgb2lab
 
 from colorlib import data as D
 from colorlib.lab import lab_to_rgb, rgb_to_lab
@@ -70,7 +71,8 @@ def test_places365_layout(tmp_path, colour_photos):
         (tmp_path / "data_256" / rel).write_bytes(jpeg(v))
         names.append(rel)
     (tmp_path / "categories_places365.txt").write_text("/a/abbey 0\n/a/airport 1\n")
-    (tmp_path / "places365_train_standard.txt").write_text("".join(f"/{n} {i % 2}\n" for i, n in enumerate(names)))
+    listing = "".join(f"/{n} {i % 2}\n" for i, n in enumerate(names))
+    (tmp_path / "places365_train_standard.txt").write_text(listing)
     s = D.load_images(tmp_path)
     assert s.classes == ["abbey", "airport"] and list(s.labels) == [i % 2 for i in range(len(names))]
 
@@ -123,7 +125,8 @@ def test_empty_or_missing_data_root_messages(tmp_path, monkeypatch):
 
 
 def test_pack_round_trip(tmp_path, colour_photos):
-    s = D.ImageSet([jpeg(v) for v in colour_photos.values()], list(colour_photos), np.arange(3), ["a", "b", "c"])
+    blobs = [jpeg(v) for v in colour_photos.values()]
+    s = D.ImageSet(blobs, list(colour_photos), np.arange(3), ["a", "b", "c"])
     back = D.load_images(D.save_pack(tmp_path / "x.pack", s))
     assert back.names == s.names and back.blobs == s.blobs and list(back.labels) == [0, 1, 2]
     two = D.load_images(tmp_path / "x.pack", limit=2)
@@ -154,3 +157,19 @@ def test_lab_batch_shapes_and_ranges(photos):
     L, ab = D.lab_batch(rgb)
     assert L.shape == (1, 1, 64, 64) and ab.shape == (1, 2, 32, 32)
     assert 0 <= L.min() and L.max() <= 1 and 0 <= ab.min() and ab.max() <= 1
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_lab_batch_and_colour_std_against_skimage(photos, name):
+    """The training input and target (paper 3.2.5) from scikit-image's L*a*b*: L*/100 per pixel,
+    and a*b* normalised to (x + 128) / 255 and averaged over 2 x 2 blocks (the output is H/2 x W/2).
+    Measured: within 1.7e-7 (float32). The gray filter's std(a*) + std(b*) (sample std, n - 1) is
+    within 1e-5 relative of scikit-image's."""
+    rgb = photos[name][:64, :96].copy()
+    L, ab = D.lab_batch(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)
+    lab = rgb2lab(rgb)
+    expected_ab = ((lab[..., 1:] + 128) / 255).reshape(32, 2, 48, 2, 2).mean((1, 3))
+    assert np.abs(L[0, 0].numpy() - lab[..., 0] / 100).max() < 1e-6
+    assert np.abs(ab[0].permute(1, 2, 0).numpy() - expected_ab).max() < 1e-6
+    std = D.colour_std(torch.from_numpy(rgb).permute(2, 0, 1)[None]).item()
+    assert std == pytest.approx(lab[..., 1].std(ddof=1) + lab[..., 2].std(ddof=1), rel=1e-5)
