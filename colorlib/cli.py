@@ -135,6 +135,7 @@ SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit
 def cmd_train(a: argparse.Namespace) -> None:
     from .checkpoint import CheckpointError, save_model
     from .data import DataError
+    from .io import WriteError
     from .train import TrainConfig, train
 
     if a.steps is not None and a.epochs is not None:
@@ -155,18 +156,27 @@ def cmd_train(a: argparse.Namespace) -> None:
     if kw.get("steps") is None and kw.get("epochs") is None:
         kw["epochs"] = 1.0
     try:
-        tc = TrainConfig(**kw)
+        tc = TrainConfig(**kw)  # checks every option (the device too) before the run folder exists
         result = train(tc, a.out, resume=a.resume, progress=not a.quiet)
-    except (DataError, CheckpointError, FileExistsError, ValueError) as e:
+    except (DataError, CheckpointError, FileExistsError, ValueError, WriteError, FloatingPointError) as e:
         raise UserError(str(e)) from None
     if int(os.environ.get("RANK", 0)) != 0:
+        return
+    if result.already_finished:  # nothing trained, no file touched
+        where = (f"already finished at step {result.steps} of {result.total_steps}"
+                 if result.steps == result.total_steps else
+                 f"is already at step {result.steps}, past the {result.total_steps} steps asked for")
+        print(f"{a.out} {where}; nothing to train")
         return
     if not result.interrupted:
         from .checkpoint import load_model
 
-        model = load_model(Path(a.out) / "checkpoint.pt")
-        meta = {k: v for k, v in model.meta.items() if k != "model"}
-        save_model(model, Path(a.out) / "model.safetensors", meta, half=False)
+        try:
+            model = load_model(Path(a.out) / "checkpoint.pt")
+            meta = {k: v for k, v in model.meta.items() if k != "model"}
+            save_model(model, Path(a.out) / "model.safetensors", meta, half=False)
+        except CheckpointError as e:
+            raise UserError(str(e)) from None
     first = result.log[0]["loss"] if result.log else float("nan")
     last = result.log[-1]["loss"] if result.log else float("nan")
     print(f"{result.steps} steps, {result.images_seen} images seen in {result.wall_s:.1f} s "
@@ -184,8 +194,9 @@ def cmd_train(a: argparse.Namespace) -> None:
 
 # -- info --------------------------------------------------------------------------------------
 def cmd_info(a: argparse.Namespace) -> None:
-    from .checkpoint import available_models, model_name, models_dir, resolve_model_path
+    from .checkpoint import CheckpointError, available_models, model_name, models_dir
     from .model import weight_count
+    from .train import run_summary
 
     if a.list:
         for name in available_models():
@@ -193,15 +204,19 @@ def cmd_info(a: argparse.Namespace) -> None:
         return
     model = _load(a.model)
     meta = model.meta
-    path = resolve_model_path(a.model)
+    path = Path(model.source)
     card = models_dir() / f"{model_name(path)}.md"
+    try:  # a run folder of ours: its figures from config.json, log.csv, val.csv and the checkpoint
+        training = meta.get("training") or run_summary(path.parent, meta)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
     info = {
         "model": a.model,
         "file": str(path),
         "config": meta.get("model"),
         "weights": weight_count(model),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "training": meta.get("training"),
+        "training": training,
         "results": meta.get("results"),
     }
     results = models_dir() / "results.json"
@@ -217,13 +232,20 @@ def cmd_info(a: argparse.Namespace) -> None:
           f"saturation {meta.get('saturation', 1.0)}")
     t = info.get("training") or {}
     if t:
-        print(f"  training: {t.get('steps', 0):,} steps, {t.get('images_seen', 0):,} images seen "
-              f"({t.get('epochs', 0):.1f} epochs of {t.get('train_images', 0):,} images) in "
-              f"{t.get('wall_s', 0):.0f} s on {meta.get('device', '?')}")
+        of = f" of {t['total_steps']:,}" if t.get("total_steps") else ""
+        print(f"  training: {t.get('steps', 0):,}{of} steps, {t.get('images_seen', 0):,} images seen "
+              f"({t.get('epochs') or 0:.1f} epochs of {t.get('train_images') or 0:,} images) in "
+              f"{t.get('wall_s') or 0:.0f} s on {meta.get('device') or t.get('device') or '?'}")
         final = t.get("final") or {}
-        if final:
+        if final.get("loss") is not None:
             print(f"  final training loss: {final['loss']:.5f} (colour {final['colour_loss']:.5f}, "
                   f"class {final['class_loss']:.3f})")
+        v = t.get("val") or {}
+        if v:
+            top = (f", top-1 {v['val_top1']:.3f}, top-5 {v['val_top5']:.3f}"
+                   if v.get("val_top1") is not None else "")
+            print(f"  last validation (step {v['step']:,}, {v['images']:,} images): colour loss "
+                  f"{v['val_colour_loss']:.5f}{top}")
     r = info.get("results") or {}
     if r:
         top = (f", top-1 {r['top1']:.1f}%, top-5 {r['top5']:.1f}%" if r.get("top1") is not None else "")
