@@ -1,0 +1,185 @@
+"""ONNX Runtime as a second CPU engine for the network: the same a*b* as PyTorch, other kernels.
+
+:class:`OnnxColorizer` runs a model's exported graphs (:mod:`colorlib.export`: batch norm
+folded, float32) with ONNX Runtime and mirrors the torch calls it stands in for:
+
+* :meth:`OnnxColorizer.predict_ab` is :func:`colorlib.infer.predict_ab`: L* in [0, 100] in,
+  a*b* at full size out (the network's half-resolution output upsampled by
+  :func:`colorlib.infer.upsample_ab`), with the same ``global_L`` / ``global_features``
+  options (style transfer and mixing, section 4.5);
+* :meth:`OnnxColorizer.encode_global` and :meth:`OnnxColorizer.global_branch` are
+  :meth:`colorlib.model.Colorizer.encode_global` / ``global_branch`` (probabilities instead of
+  logits), but take L* in [0, 100] like ``predict_ab``.
+
+A model's graphs are exported once and kept in a cache folder named by the weights' sha256
+(:func:`cache_dir`), so a second process starts in well under a second. :func:`onnx_engine`
+keeps one engine per model object, made again when its weights change::
+
+    from colorlib.engine import onnx_engine
+    ab = onnx_engine(model).predict_ab(L)          # as colorlib.infer.predict_ab(model, L)
+
+ONNX Runtime is an optional extra: importing this module without it raises an ``ImportError``
+whose message is one line, ``pip install "colorlib[onnx]"``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+try:
+    import onnxruntime as ort
+except ImportError:
+    raise ImportError('the ONNX Runtime engine needs the onnx extra: pip install "colorlib[onnx]"') from None
+
+from .export import COLORIZER_FILE, GLOBAL_FILE, export_onnx, read_manifest, weights_hash
+from .infer import upsample_ab
+from .io import WriteError
+from .lab import denormalize_ab, normalize_L
+from .model import Colorizer
+
+#: The engines the library offers: PyTorch (any device) and ONNX Runtime (CPU, float32).
+ENGINES = ("torch", "onnx")
+
+
+def cache_dir() -> Path:
+    """Where exported graphs are cached: ``$COLORLIB_CACHE/onnx``, else
+    ``$XDG_CACHE_HOME/colorlib/onnx``, else ``~/.cache/colorlib/onnx``; one folder per model,
+    named by :func:`colorlib.export.weights_hash`."""
+    if os.environ.get("COLORLIB_CACHE"):
+        return Path(os.environ["COLORLIB_CACHE"]) / "onnx"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "colorlib" / "onnx"
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: its warnings about unused initializers are noise here
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxColorizer:
+    """A model's network on ONNX Runtime (CPU, float32, batch norm folded).
+
+    ``model``: any :class:`Colorizer` (its weights are read once, here: make a new engine, or
+    use :func:`onnx_engine`, after changing them). ``cache``: the folder for exported graphs
+    (default :func:`cache_dir`); when it cannot be written the graphs are exported to a
+    temporary folder, loaded, and removed. ``threads``: ONNX Runtime's intra-op threads
+    (default: torch's, ``torch.get_num_threads()``, so both engines use the same cores).
+
+    Attributes: ``cfg`` and ``meta`` (the model's), ``manifest`` (the export's), ``folder``
+    (the cache folder, None when a temporary one was used).
+    """
+
+    def __init__(self, model: Colorizer, cache: str | os.PathLike | None = None, threads: int | None = None):
+        self.cfg = model.cfg
+        self.meta = dict(getattr(model, "meta", {}) or {})
+        self.threads = int(threads or torch.get_num_threads())
+        folder = Path(cache) if cache is not None else cache_dir()
+        folder = folder / weights_hash(model)
+        try:
+            self.manifest = read_manifest(folder)
+        except ValueError:  # not exported yet (or a damaged copy): export again
+            try:
+                self.manifest = export_onnx(model, folder)
+            except WriteError:
+                folder = None
+        if folder is None:
+            with tempfile.TemporaryDirectory(prefix="colorlib-onnx-") as tmp:
+                self.manifest = export_onnx(model, tmp)
+                self._load(Path(tmp))
+        else:
+            self._load(folder)
+        self.folder = folder
+
+    def _load(self, folder: Path) -> None:
+        self._colorizer = _session(folder / COLORIZER_FILE, self.threads)
+        self._global = _session(folder / GLOBAL_FILE, self.threads) if self.cfg.variant == "full" else None
+
+    # -- the global branch ---------------------------------------------------------------
+    def resize_for_global(self, x: torch.Tensor) -> torch.Tensor:
+        """As :meth:`Colorizer.resize_for_global`: L*/100 ``(N, 1, H, W)`` -> ``global_size``
+        square (bilinear; antialiased when shrinking)."""
+        s = self.cfg.global_size
+        if x.shape[-2:] == (s, s):
+            return x
+        shrink = x.shape[-2] > s or x.shape[-1] > s
+        return F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=shrink)
+
+    def global_branch(self, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global features ``(N, 256*width)`` and scene-class probabilities ``(N,
+        num_classes)`` (softmax of section 3.3's logits) of L* ``(N, 1, H, W)`` in [0, 100],
+        any size. Raises ``ValueError`` for the baseline variant (no global branch)."""
+        if self._global is None:
+            raise ValueError("the baseline variant has no global features")
+        x = self.resize_for_global(_network_input(L))
+        g, probs = self._global.run(None, {"L": x.numpy()})
+        return torch.from_numpy(g), torch.from_numpy(probs)
+
+    def encode_global(self, L: torch.Tensor) -> torch.Tensor:
+        """The global feature vector ``(N, 256*width)`` of L* ``(N, 1, H, W)`` in [0, 100]
+        (style transfer, section 4.5)."""
+        return self.global_branch(L)[0]
+
+    # -- the whole network ---------------------------------------------------------------
+    def predict_ab(
+        self,
+        L: torch.Tensor,
+        global_L: torch.Tensor | None = None,
+        global_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """a*b* (float32, about [-128, 127]) for L* ``(N, 1, H, W)`` in [0, 100], at full size
+        H x W, on the CPU: :func:`colorlib.infer.predict_ab` on ONNX Runtime.
+
+        ``global_L``: L* in [0, 100] of the photos to take the global features from (style
+        transfer, section 4.5); ``global_features``: a given ``(N or 1, 256*width)`` vector
+        (e.g. a mix of two). Both are ignored by the baseline, as in PyTorch. Raises
+        ``ValueError`` for an L* that is not ``(N, 1, H, W)``.
+        """
+        if L.dim() != 4 or L.shape[1] != 1:
+            raise ValueError(f"expected L shaped (N, 1, H, W), got {tuple(L.shape)}")
+        x = _network_input(L)
+        feeds = {"L": x.numpy()}
+        if self._global is not None:
+            if global_features is None:
+                global_features = self.encode_global(L if global_L is None else global_L)
+            g = global_features.detach().to("cpu", torch.float32)
+            feeds["global_features"] = np.ascontiguousarray(g.expand(L.shape[0], -1).numpy())
+        (ab01,) = self._colorizer.run(None, feeds)
+        return denormalize_ab(upsample_ab(torch.from_numpy(ab01), L.shape[-2:]))
+
+
+def _network_input(L: torch.Tensor) -> torch.Tensor:
+    """L* in [0, 100] (any device, dtype) -> contiguous float32 L*/100 on the CPU."""
+    return normalize_L(L.detach().to("cpu", torch.float32)).contiguous()
+
+
+def _weights_key(model: Colorizer) -> tuple:
+    """Cheap check that weights changed (as ``colorlib.infer``'s folded-model cache does):
+    autograd's version counters, and each tensor's sum for edits made through ``.data``."""
+    tensors = list(model.state_dict().values())
+    with torch.no_grad():
+        sums = torch.stack([t.sum(dtype=torch.float32) for t in tensors]) if tensors else torch.zeros(0)
+    return sum(t._version for t in tensors), tuple(sums.nan_to_num().tolist())
+
+
+_ENGINES: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, OnnxColorizer]] = weakref.WeakKeyDictionary()
+
+
+def onnx_engine(model: Colorizer) -> OnnxColorizer:
+    """The :class:`OnnxColorizer` of ``model``, kept on it until its weights change (the
+    graphs themselves are cached on disk, :func:`cache_dir`)."""
+    key = _weights_key(model)
+    cached = _ENGINES.get(model)
+    if cached is None or cached[0] != key:
+        cached = _ENGINES[model] = (key, OnnxColorizer(model))
+    return cached[1]
