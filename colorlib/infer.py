@@ -8,6 +8,7 @@ come from the network, so the output's lightness is the input's.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from PIL import Image
 
 # The image readers live in colorlib.imageio; older code imports them from here, which still works.
 from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
-from .lab import denormalize_ab, join_lab, lab_to_rgb, normalize_L, rgb_to_lab, srgb8_to_L
+from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, normalize_L, rgb_to_lab, srgb8_to_L
 from .model import Colorizer, fold_batchnorm
 
 _FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, Colorizer]] = weakref.WeakKeyDictionary()
@@ -107,6 +108,48 @@ def _ready(model: Colorizer) -> Colorizer:
     return cached[1]
 
 
+#: The most pixels :func:`colorize` runs the network on by default: 2048 x 2048, the largest size
+#: of the paper's Table 3. Bigger photos are colorized from a copy scaled down to this many
+#: pixels (their a*b* upsampled, their own full-resolution L* kept), which bounds the memory.
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+# Peak memory per pixel, measured with benchmarks/peak_memory.py (RSS high-water marks of fresh
+# processes colorizing a 6000x4000 JPEG with miniplaces-full, float32, 2 CPU threads): 89 bytes
+# per pixel the network sees (the slope between max_pixels 2**20 and 2048**2; width 0.5, so it
+# scales with the width and the dtype's size) and 11 bytes per pixel of the photo for the
+# full-resolution work around it (the photo, its L*, the block-wise a*b* -> RGB, the output).
+_NETWORK_BYTES_PER_PIXEL = 89
+_FULL_BYTES_PER_PIXEL = 11
+# Rows of the full-resolution image are converted to RGB this many pixels at a time.
+_BLOCK_PIXELS = 1 << 19
+
+
+def network_size(H: int, W: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """The size ``(h, w)`` the network sees for an ``H x W`` image: ``(H, W)`` itself when
+    ``H * W <= max_pixels`` (or ``max_pixels`` is None), else the same aspect ratio scaled down
+    so that ``h * w <= max_pixels`` (each side at least 1). Raises ``ValueError`` for
+    ``max_pixels < 1``."""
+    if max_pixels is not None and max_pixels < 1:
+        raise ValueError(f"max_pixels must be at least 1 (or None for no bound), got {max_pixels}")
+    if max_pixels is None or H * W <= max_pixels:
+        return H, W
+    scale = math.sqrt(max_pixels / (H * W))
+    h, w = max(1, int(H * scale)), max(1, int(W * scale))
+    while h * w > max_pixels:  # int() already rounds down; this only guards float rounding
+        h, w = (h - 1, w) if h >= w else (h, w - 1)
+    return h, w
+
+
+def estimate_memory(model: Colorizer, H: int, W: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> int:
+    """About how many bytes :func:`colorize` needs for an ``H x W`` image (network and
+    full-resolution work; the Python process itself takes a few hundred MB more), from the
+    per-pixel figures measured for the shipped models, scaled by the model's width and dtype."""
+    h, w = network_size(H, W, max_pixels)
+    dtype = next(model.parameters()).dtype
+    factor = getattr(getattr(model, "cfg", None), "width", 0.5) / 0.5 * dtype.itemsize / 4
+    return int(h * w * _NETWORK_BYTES_PER_PIXEL * factor + H * W * _FULL_BYTES_PER_PIXEL)
+
+
 @torch.inference_mode()
 def colorize(
     model: Colorizer,
@@ -115,29 +158,95 @@ def colorize(
     global_features: torch.Tensor | None = None,
     saturation: float | None = None,
     fold: bool = True,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Image.Image:
-    """Colorize ``image`` (PIL, array or path, any mode and size) -> RGB PIL image, same size.
+    """Colorize ``image`` (PIL image, array, path or binary file object; any mode and size) ->
+    RGB PIL image of the same size (RGBA for transparent input).
 
-    Transparent input gives RGBA with the input's alpha: the network sees the image as it
-    looks over white, and every pixel keeps its own L*, so the output blends as the input did.
+    The output's L* is the input's on every pixel (to within 8-bit rounding): only a*b* come
+    from the network, and colours outside sRGB are brought in at constant L* and hue
+    (:func:`colorlib.lab.lab_to_rgb_in_gamut`), not clipped per channel. How each PIL mode and
+    array type is read: :mod:`colorlib.imageio` (multi-frame files: the first frame, with a
+    ``UserWarning``). Transparent input gives RGBA with the input's alpha: the network sees the
+    image as it looks over white, and every pixel keeps its own L*, so the output blends as the
+    input did.
 
-    The output's L* is the input's luminance; only a*b* come from the network.
     ``global_image``: take the global features from another photo (style transfer, paper
     section 4.5); ``global_features``: a given global vector (e.g. a mix of two).
-    ``saturation``: multiply the predicted a*b* by this gain; None uses the model's own
-    (:func:`default_saturation`), 1.0 gives the network's raw output.
+    ``saturation``: multiply the predicted a*b* by this gain in [0, 4]; None uses the model's
+    own (:func:`default_saturation`), 1.0 gives the network's raw output.
+    ``max_pixels``: run the network on at most this many pixels (:func:`network_size`: larger
+    images are scaled down with area averaging, keeping the aspect ratio; their a*b* come back
+    upsampled bilinearly to full size and join the full-resolution L*, which bounds the memory
+    to about :func:`estimate_memory`); None runs it on every pixel.
+
+    Raises ``ValueError`` for unreadable or unsupported images (see
+    :func:`colorlib.imageio.rgb_and_alpha`), a bad ``saturation`` or ``max_pixels``;
+    ``FileNotFoundError`` for a missing file; ``MemoryError`` (one line: the image size and an
+    estimate of what it needs) when memory runs out anyway.
     """
+    gain = output_gain(model, saturation)
+    if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) != max_pixels
+                                   or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a whole number of at least 1 (or None for no bound), "
+                         f"got {max_pixels!r}")
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
     own, alpha = rgb_and_alpha(image)
-    L = luminance(own, device)
-    seen = L if alpha is None else luminance(over_white(own, alpha), device)
-    gL = None if global_image is None else luminance(global_image, device)
-    with eval_mode(net):
-        ab = predict_ab(net, seen, gL, global_features) * output_gain(model, saturation)
-    rgb = lab_to_rgb(join_lab(L, ab))[0].permute(1, 2, 0)
-    out = (rgb * 255).round().clamp(0, 255).byte().cpu().numpy()
+    H, W = own.shape[:2]
+    h, w = network_size(H, W, max_pixels)
+    try:
+        L = luminance(own, device)
+        seen = L if alpha is None else luminance(over_white(own, alpha), device)
+        del own
+        if (h, w) != (H, W):
+            seen = F.interpolate(seen, size=(h, w), mode="area")
+        gL = None if global_image is None else luminance(global_image, device)
+        with eval_mode(net):
+            ab = predict_ab(net, seen, gL, global_features) * gain
+        del seen
+        out = _to_rgb8(L, ab)
+    except (MemoryError, RuntimeError) as e:
+        if not _out_of_memory(e):
+            raise
+        need = estimate_memory(net, H, W, max_pixels)
+        hint = ("pass a smaller max_pixels" if max_pixels is None or max_pixels > 1 << 20
+                else "free some memory")
+        raise MemoryError(f"not enough memory to colorize a {W}x{H} image (the network on {w}x{h} "
+                          f"pixels): it needs about {need / 2**30:.1f} GB; {hint}") from None
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """Whether ``e`` is an allocator running out of memory (CPU or GPU), not another error."""
+    if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":
+        return True
+    text = str(e)
+    return any(s in text for s in ("not enough memory", "DefaultCPUAllocator", "out of memory"))
+
+
+def _to_rgb8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+    """Full-resolution L* ``(1, 1, H, W)`` and a*b* ``(1, 2, h, w)`` (any size; upsampled
+    bilinearly to H x W as :func:`torch.nn.functional.interpolate` would) -> uint8 sRGB
+    ``(H, W, 3)``, in gamut at constant L*. Converted a block of rows at a time, so the float
+    temporaries stay a few tens of MB however large the photo."""
+    H, W = L.shape[-2:]
+    h, w = ab.shape[-2:]
+    out = np.empty((H, W, 3), dtype=np.uint8)
+    rows = max(1, _BLOCK_PIXELS // W)
+    xs = (torch.arange(W, device=L.device, dtype=torch.float32) + 0.5) * (2 / W) - 1
+    for top in range(0, H, rows):
+        n = min(rows, H - top)
+        if (h, w) == (H, W):
+            ab_rows = ab[..., top : top + n, :]
+        else:  # pixel centres of these rows in [-1, 1], as interpolate(align_corners=False) maps them
+            ys = (torch.arange(top, top + n, device=L.device, dtype=torch.float32) + 0.5) * (2 / H) - 1
+            grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)[None]
+            ab_rows = F.grid_sample(ab.float(), grid, mode="bilinear", padding_mode="border",
+                                    align_corners=False)
+        rgb = lab_to_rgb_in_gamut(join_lab(L[..., top : top + n, :], ab_rows))[0]
+        out[top : top + n] = (rgb * 255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return out
 
 
 def default_saturation(model: Colorizer) -> float:
@@ -168,11 +277,16 @@ def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
 @torch.inference_mode()
 def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None = 1.0) -> torch.Tensor:
     """Colorize the grayscale versions of float RGB ``(N, 3, H, W)`` in [0, 1]; returns
-    float RGB in [0, 1] with each input's own L*. ``saturation`` as in :func:`colorize`."""
+    float RGB in [0, 1] with each input's own L* on every pixel (out-of-gamut colours reduced
+    in chroma at constant L*, as in :func:`colorize`). ``saturation`` as in :func:`colorize`.
+    Raises ``ValueError`` for NaN or infinite input and a bad ``saturation``."""
+    gain = output_gain(model, saturation)
+    if not bool(torch.isfinite(rgb).all()):
+        raise ValueError("rgb has NaN or infinite values; colorize_batch takes RGB in [0, 1]")
     L = rgb_to_lab(rgb)[:, :1]
     with eval_mode(model):
-        ab = predict_ab(model, L) * output_gain(model, saturation)
-    return lab_to_rgb(join_lab(L, ab))
+        ab = predict_ab(model, L) * gain
+    return lab_to_rgb_in_gamut(join_lab(L, ab))
 
 
 @torch.inference_mode()

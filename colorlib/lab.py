@@ -33,6 +33,10 @@ _KAPPA = 7.787  # slope of that linear part
 AB_SHIFT = 128.0
 AB_SCALE = 255.0
 
+# Pixels per block where whole photos are processed a block of rows at a time (about 20 MB of
+# temporaries per block in srgb8_to_L).
+_BLOCK_PIXELS = 1 << 20
+
 
 def _check(x: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
@@ -83,22 +87,97 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     """L*a*b* (L* in ``[0, 100]``, a*, b* in about ``[-128, 127]``) -> sRGB in ``[0, 1]``.
 
-    Colours outside the sRGB gamut are clipped to ``[0, 1]``; the result is never NaN.
+    Colours outside the sRGB gamut are clipped to ``[0, 1]`` channel by channel, which moves
+    their L* (by up to several units on saturated colours); :func:`lab_to_rgb_in_gamut` keeps
+    L*. The result is never NaN. Differentiable (used in training losses).
+    """
+    return _encode(_lab_to_linear(_check(lab, "lab"))).clamp(0.0, 1.0)
+
+
+def lab_to_rgb_in_gamut(lab: torch.Tensor, iterations: int = 16) -> torch.Tensor:
+    """L*a*b* -> sRGB in ``[0, 1]``, colours outside the sRGB gamut brought inside at constant L*
+    and hue by reducing their chroma (shapes and ranges as :func:`lab_to_rgb`).
+
+    Each out-of-gamut pixel's a*b* is multiplied by the largest factor ``s`` in ``[0, 1)`` found
+    by a bisection of ``iterations`` steps that keeps every linear RGB channel in ``[0, 1]``
+    (``s = 0``, the gray of the same L*, always is): L* stays exactly the input's, the hue angle
+    ``atan2(b*, a*)`` too, and the chroma is within ``2**-iterations`` of the largest that fits
+    (16 steps: under 0.003 in a*b* units). In-gamut pixels are converted exactly as
+    :func:`lab_to_rgb` does. L* outside ``[0, 100]`` is clipped to it first (no sRGB colour has
+    such a lightness). Runs on the tensor's device, vectorised over the pixels that need it; not
+    meant for gradients (the factor is a step function of the input).
+
+    This is chroma clipping at constant lightness and hue, one of the basic gamut-mapping
+    methods surveyed by J. Morovic and M. R. Luo, "The Fundamentals of Gamut Mapping: A Survey",
+    Journal of Imaging Science and Technology 45(3), 283-290, 2001. Clipping in RGB instead
+    (:func:`lab_to_rgb`) changes L* on saturated pixels.
+
+    Example: ``lab_to_rgb_in_gamut(torch.tensor([50.0, 120.0, -120.0]).view(3, 1, 1))`` is a
+    purple-blue whose L* is 50 (``lab_to_rgb`` gives one of L* about 45).
     """
     lab = _check(lab, "lab")
+    L = lab.narrow(-3, 0, 1).clamp(0.0, 100.0)
+    ab = lab.narrow(-3, 1, 2)
+    linear = _lab_to_linear(torch.cat((L, ab), dim=-3))
+    outside = ~_in_gamut(linear)  # (..., H, W)
+    if bool(outside.any()):
+        sub_L, sub_a, sub_b = L.squeeze(-3)[outside], ab.select(-3, 0)[outside], ab.select(-3, 1)[outside]
+        s = _chroma_factor(sub_L, sub_a, sub_b, iterations)
+        sub = torch.stack((sub_L, sub_a * s, sub_b * s))[:, None, :]  # (3, 1, P)
+        linear.movedim(-3, -1)[outside] = _lab_to_linear(sub)[:, 0, :].T
+    return _encode(linear).clamp(0.0, 1.0)
+
+
+def _chroma_factor(L: torch.Tensor, a: torch.Tensor, b: torch.Tensor, iterations: int) -> torch.Tensor:
+    """For flat ``(P,)`` L*, a*, b*: the largest ``s`` in ``[0, 1)`` (to ``2**-iterations``) found
+    by bisection with ``L*, s a*, s b*`` inside the sRGB gamut. The same arithmetic as
+    :func:`_lab_to_linear`, unrolled: Y is fixed by L*, so each step recomputes X and Z only."""
+    fy = (L + 16.0) / 116.0
+    Y = torch.where(fy > 0.2068966, fy * fy * fy, (fy - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[1]
+    a5, b2 = a / 500.0, b / 200.0
+    lo, hi = torch.zeros_like(L), torch.ones_like(L)  # lo fits (the gray of that L*), hi does not
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        fx = fy + mid * a5
+        fz = (fy - mid * b2).clamp(min=0.0)
+        X = torch.where(fx > 0.2068966, fx * fx * fx, (fx - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[0]
+        Z = torch.where(fz > 0.2068966, fz * fz * fz, (fz - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[2]
+        fits = torch.ones_like(L, dtype=torch.bool)
+        for row in _RGB_FROM_XYZ:
+            c = row[0] * X + row[1] * Y + row[2] * Z
+            fits &= (c >= -_GAMUT_SLACK) & (c <= 1.0 + _GAMUT_SLACK)
+        lo, hi = torch.where(fits, mid, lo), torch.where(fits, hi, mid)
+    return lo
+
+
+def _lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
+    """L*a*b* ``(..., 3, H, W)`` -> linear-light RGB, not clipped (outside [0, 1] = out of gamut)."""
     L, a, b = lab.unbind(-3)
     fy = (L + 16.0) / 116.0
     fx = fy + a / 500.0
     fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: negative Z is clipped
     f = torch.stack((fx, fy, fz), dim=-3)
     xyz = torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
-    linear = _mix([[v * w for v, w in zip(row, _D65_WHITE)] for row in _RGB_FROM_XYZ], xyz)
-    rgb = torch.where(
+    return _mix([[v * w for v, w in zip(row, _D65_WHITE)] for row in _RGB_FROM_XYZ], xyz)
+
+
+def _encode(linear: torch.Tensor) -> torch.Tensor:
+    """Linear-light RGB -> gamma-encoded sRGB (IEC 61966-2-1), not clipped."""
+    return torch.where(
         linear > 0.0031308,
         1.055 * linear.clamp(min=0.0031308) ** (1.0 / 2.4) - 0.055,
         12.92 * linear,
     )
-    return rgb.clamp(0.0, 1.0)
+
+
+# Slack for float rounding: a gray's linear RGB can come out a few 1e-7 above 1 or below 0
+# (it is clipped afterwards); 1e-5 in linear light is under 0.01 in L*.
+_GAMUT_SLACK = 1e-5
+
+
+def _in_gamut(linear: torch.Tensor) -> torch.Tensor:
+    """Whether each pixel's linear RGB ``(..., 3, H, W)`` is inside the sRGB cube -> ``(..., H, W)``."""
+    return ((linear >= -_GAMUT_SLACK) & (linear <= 1.0 + _GAMUT_SLACK)).all(dim=-3)
 
 
 def rgb_to_gray_L(rgb: torch.Tensor) -> torch.Tensor:
@@ -107,10 +186,13 @@ def rgb_to_gray_L(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
-    """L* in ``[0, 100]`` of 8-bit sRGB ``(N, 3, H, W)`` uint8 (values 0..255), ``(N, 1, H, W)``.
+    """L* in ``[0, 100]`` of 8-bit sRGB ``(N, 3, H, W)`` uint8 (values 0..255), ``(N, 1, H, W)``
+    float32.
 
     The same numbers as ``rgb_to_lab(rgb8 / 255)[:, :1]``, computed the fast way for whole
     photos: the gamma curve is a 256-entry table and only the Y row of the XYZ matrix is needed.
+    Rows are taken a block at a time, so a 24-megapixel photo needs its 96 MB result and a few
+    MB more, never a float or int64 copy of the whole image.
     """
     if rgb8.dtype != torch.uint8:
         raise TypeError(f"srgb8_to_L takes uint8 images, got {rgb8.dtype}")
@@ -118,10 +200,15 @@ def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
     table = torch.where(levels > 0.04045, ((levels + 0.055) / 1.055) ** 2.4, levels / 12.92)
     weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64)  # Y, with white Y = 1
     lut = (table[None, :] * weights[:, None]).float().to(rgb8.device)  # (3, 256)
-    idx = rgb8.long()
-    Y = lut[0][idx[:, 0]] + lut[1][idx[:, 1]] + lut[2][idx[:, 2]]
-    f = torch.where(Y > _EPSILON, Y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * Y + 16.0 / 116.0)
-    return (116.0 * f - 16.0).unsqueeze(1)
+    N, _, H, W = rgb8.shape
+    out = torch.empty((N, 1, H, W), dtype=torch.float32, device=rgb8.device)
+    rows = max(1, _BLOCK_PIXELS // max(1, N * W))
+    for top in range(0, H, rows):
+        idx = rgb8[:, :, top : top + rows].long()
+        Y = lut[0][idx[:, 0]] + lut[1][idx[:, 1]] + lut[2][idx[:, 2]]
+        f = torch.where(Y > _EPSILON, Y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * Y + 16.0 / 116.0)
+        out[:, 0, top : top + rows] = 116.0 * f - 16.0
+    return out
 
 
 def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
