@@ -81,3 +81,71 @@ def test_bad_input_is_refused_clearly():
         rgb_to_lab(torch.rand(1, 4, 2, 2))
     with pytest.raises(TypeError, match="uint8"):
         rgb_to_lab(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
+
+
+def _extreme_grid() -> torch.Tensor:
+    """L* near 0, in the middle and near 100, with a*b* over the whole [-128, 127] square: the
+    colours furthest outside sRGB. Shaped (3, 18, 52 * 52)."""
+    L = torch.tensor([0.0, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 98.0, 99.0,
+                      99.5, 99.8, 99.95, 100.0])
+    ab = torch.linspace(-128, 127, 52)
+    LL, AA, BB = torch.meshgrid(L, ab, ab, indexing="ij")
+    return torch.stack([LL, AA, BB]).reshape(3, len(L), -1)
+
+
+def test_in_gamut_conversion_keeps_L_on_every_pixel_at_the_extremes():
+    from colorlib.lab import lab_to_rgb_in_gamut
+
+    lab = _extreme_grid()
+    rgb = lab_to_rgb_in_gamut(lab)
+    assert torch.isfinite(rgb).all() and rgb.min() >= 0 and rgb.max() <= 1
+    # exact up to the 1e-5 linear-light slack of the gamut test (measured: at most 0.0084)
+    assert float((rgb_to_lab(rgb)[0] - lab[0]).abs().max()) < 0.02
+    # as 8-bit sRGB: rounding adds up to 0.24 (measured on this grid); 0.3 is the bound colorize keeps
+    rgb8 = (rgb * 255).round() / 255
+    assert float((rgb_to_lab(rgb8)[0] - lab[0]).abs().max()) < 0.3
+    # clipping in RGB, what lab_to_rgb does, moves L* by tens on the same grid
+    assert float((rgb_to_lab(lab_to_rgb(lab))[0] - lab[0]).abs().max()) > 20
+
+
+def test_in_gamut_conversion_keeps_hue_and_only_reduces_chroma_as_little_as_needed():
+    from colorlib.lab import lab_to_rgb_in_gamut
+
+    lab = _extreme_grid()
+    rgb = lab_to_rgb_in_gamut(lab)
+    out = rgb_to_lab(rgb)
+    c_in, c_out = lab[1:].norm(dim=0), out[1:].norm(dim=0)
+    assert (c_out <= c_in + 0.05).all()
+    coloured = c_out > 5
+    dh = torch.atan2(out[2], out[1]) - torch.atan2(lab[2], lab[1])
+    dh = torch.remainder(dh + torch.pi, 2 * torch.pi) - torch.pi
+    assert float(dh[coloured].abs().max()) < 0.01  # radians
+    # wherever chroma was reduced, the result sits on the gamut's surface: a channel at 0 or 1
+    reduced = c_out < c_in - 0.5
+    assert reduced.sum() > 1000
+    edge = (rgb.amin(0) < 2e-3) | (rgb.amax(0) > 1 - 2e-3)
+    assert edge[reduced].all()
+
+
+def test_in_gamut_conversion_leaves_real_colours_alone(photos):
+    from colorlib.lab import lab_to_rgb_in_gamut
+
+    rgb = torch.from_numpy(photos["astronaut"]).permute(2, 0, 1)[None].double() / 255
+    lab = rgb_to_lab(rgb)
+    assert torch.allclose(lab_to_rgb_in_gamut(lab), lab_to_rgb(lab), atol=1e-6)
+    assert torch.allclose(lab_to_rgb_in_gamut(lab), rgb, atol=1e-6)
+    assert lab_to_rgb_in_gamut(lab).dtype == torch.float64
+    x = torch.tensor([50.0, 120.0, -120.0]).view(3, 1, 1)  # the docstring's example
+    assert rgb_to_lab(lab_to_rgb_in_gamut(x))[0].item() == pytest.approx(50.0, abs=0.01)
+    assert rgb_to_lab(lab_to_rgb(x))[0].item() == pytest.approx(48.8, abs=0.1)
+
+
+def test_srgb8_to_L_matches_rgb_to_lab_across_row_blocks():
+    from colorlib.lab import _BLOCK_PIXELS, srgb8_to_L
+
+    g = torch.Generator().manual_seed(0)
+    H, W = _BLOCK_PIXELS // 700 + 3, 700  # more than one block of rows, the last one partial
+    rgb8 = torch.randint(0, 256, (2, 3, H, W), dtype=torch.uint8, generator=g)
+    L = srgb8_to_L(rgb8)
+    assert L.shape == (2, 1, H, W) and L.dtype == torch.float32
+    assert torch.allclose(L, rgb_to_lab(rgb8.float() / 255)[:, :1], atol=1e-3)
