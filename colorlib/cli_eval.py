@@ -1,28 +1,69 @@
-"""``colorlib evaluate``, ``colorlib classify``, ``colorlib benchmark`` and ``colorlib study``.
+"""``colorlib evaluate``, ``colorlib benchmark`` and ``colorlib study``, and what every command
+shares: :class:`UserError`, :func:`device_option` and :func:`open_model`.
 
     colorlib evaluate --data ../shared/data/miniplaces/val.tar.gz --gray --model miniplaces-full \\
         --out report.json --markdown report.md
-    colorlib classify photo.jpg --json
     colorlib benchmark --sizes 224 512
     colorlib study class-answers/ --plot figure5.png      # merge a class's user-study CSVs
 
-Registered by :func:`register` at the end of :mod:`colorlib.cli`; this module imports the
-CLI's helpers inside the command functions, so importing it never cycles back.
+Added by :func:`colorlib.cli.build_parser` (:data:`COMMANDS`); :mod:`colorlib.cli` imports this
+module, never the other way round. Every file written here goes through :mod:`colorlib.io`: it
+appears whole or not at all, and its place is checked before any work.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 from pathlib import Path
 
+from .benchmark import DEFAULT_SIZES, format_table, run_benchmark
+from .checkpoint import CheckpointError, load_model, resolve_model_path
+from .data import DataError
+from .device import DEVICE_HELP, resolve_device
+from .evaluate import Answer, load_eval_set, score_set, split_gain
+from .infer import output_gain
+from .io import WriteError, check_writable, write_json, write_text
+from .model import Colorizer, fold_batchnorm
+from .report import build_report, markdown
+from .study import StudyError, load_answers, naturalness, plot_figure5, save_figure
 
-def register(extra_commands: list) -> None:
-    """Add this module's commands to ``colorlib.cli._EXTRA_COMMANDS``."""
-    extra_commands += [add_evaluate, add_classify, add_benchmark, add_study]
+
+class UserError(Exception):
+    """A mistake in the command line found before any work: printed as one line, exit status 2."""
+
+
+def device_option(name: str) -> str:
+    """argparse ``type=`` of every ``--device``: a name :func:`colorlib.device.resolve_device`
+    accepts (``cpu``, ``cuda``, ``cuda:N``, ``auto``, ``mps`` where PyTorch has it), lower-cased.
+    Any other name, or a GPU this PyTorch cannot see, is a usage error before any work."""
+    try:
+        resolve_device(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name.strip().lower()
+
+
+def open_model(spec: str, device: str = "cpu") -> Colorizer:
+    """:func:`colorlib.checkpoint.load_model`, with a file it refuses as a :class:`UserError`."""
+    try:
+        return load_model(spec, resolve_device(device))
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+
+
+def check_outputs(*paths: str | Path | None) -> list[Path]:
+    """The given output files, each checked now (:func:`colorlib.io.check_writable`); raises
+    :class:`UserError` for a place that cannot be written or a file named twice."""
+    given = [Path(p) for p in paths if p]
+    for p in given:
+        try:
+            check_writable(p)
+        except WriteError as e:
+            raise UserError(str(e)) from None
+    if len({p.resolve() for p in given}) < len(given):
+        raise UserError("the same file is named for two outputs")
+    return given
 
 
 # -- evaluate ---------------------------------------------------------------------------------
@@ -35,19 +76,7 @@ def _command_line(a: argparse.Namespace) -> str:
     return " ".join(parts + ["--per-image"] * a.per_image + [f"--device {a.device}"])
 
 
-def cmd_evaluate(a: argparse.Namespace) -> None:
-    # The metric threads (scikit-image) run between torch's parallel regions on the same cores;
-    # OpenMP workers that spin after each region would take the cores from them (read when
-    # torch is first imported, so this works from the command line).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from .cli import UserError, _device, _load
-    from .data import DataError
-    from .evaluate import Answer, load_eval_set, score_set
-    from .infer import output_gain
-    from .model import fold_batchnorm
-    from .report import build_report, markdown
-
-    start, cpu_start = time.perf_counter(), time.process_time()
+def _check_evaluate_options(a: argparse.Namespace) -> None:
     if not a.model and not a.gray:
         raise UserError("nothing to evaluate: give --model NAME (once per model) and/or --gray")
     outputs = [Path(a.out)] + ([Path(a.markdown)] if a.markdown else [])
@@ -56,22 +85,35 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
             raise UserError(f"{p} exists; pass --force to overwrite it")
     if len(outputs) == 2 and outputs[0].resolve() == outputs[1].resolve():
         raise UserError("--out and --markdown name the same file")
+    check_outputs(*outputs)
     for flag, low in (("limit", 1), ("batch_size", 1), ("size", 8)):
         if getattr(a, flag) is not None and getattr(a, flag) < low:
             raise UserError(f"--{flag.replace('_', '-')} must be at least {low}")
     if len(set(a.model)) != len(a.model) or (a.gray and "gray" in a.model):
         raise UserError("a model is named twice")
-    device = _device(a.device)
+
+
+def _answers(a: argparse.Namespace, device) -> list[Answer]:
+    """The gray answer (with --gray) and each --model NAME[@GAIN], batch norm folded, on ``device``."""
     answers = [Answer("gray")] if a.gray else []
     for spec in a.model:
         name, saturation = _model_spec(spec)
-        model = _load(name)
+        model = open_model(name)
         classes = model.meta.get("classes") if model.classifier is not None else None
         try:
             gain = output_gain(model, saturation)
         except ValueError as e:
             raise UserError(f"{spec}: {e}") from None
         answers.append(Answer(spec, fold_batchnorm(model).to(device), classes, gain))
+    return answers
+
+
+def cmd_evaluate(a: argparse.Namespace) -> None:
+    # OMP_WAIT_POLICY=PASSIVE for this command is set where colorlib.cli starts, before torch loads.
+    start, cpu_start = time.perf_counter(), time.process_time()
+    _check_evaluate_options(a)
+    device = resolve_device(a.device)
+    answers = _answers(a, device)
     nets = [x.net for x in answers if x.net is not None]
     size = a.size or (nets[0].cfg.global_size if nets else 224)
     try:
@@ -82,22 +124,28 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
     report = build_report(images, answers, scores, size=size, wall_s=time.perf_counter() - start,
                           cpu_s=time.process_time() - cpu_start, device=str(device),
                           per_image=a.per_image, command=_command_line(a))
-    for p in outputs:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(report, indent=None if a.per_image else 1) + "\n")
     table = markdown(report)
+    _write_json(a.out, report, indent=None if a.per_image else 1)
     if a.markdown:
-        Path(a.markdown).write_text(table)
+        write_text(a.markdown, table)
     if not a.quiet:
         print(table)
-        print(f"wrote {a.out}" + (f" and {a.markdown}" if a.markdown else "") + f" in {report['wall_s']:.0f} s")
+        also = f" and {a.markdown}" if a.markdown else ""
+        print(f"wrote {a.out}{also} in {report['wall_s']:.0f} s")
+
+
+def _write_json(path: str | Path, obj, indent: int | None = 1) -> None:
+    """:func:`colorlib.io.write_json`; a NaN or infinity in ``obj`` is a :class:`WriteError` too
+    (strict JSON never holds them), so it is reported in one line like a full disk."""
+    try:
+        write_json(path, obj, indent=indent)
+    except ValueError as e:
+        raise WriteError(f"could not write {path}: {e} (NaN or infinity; strict JSON has neither)") from None
 
 
 def _model_spec(spec: str) -> tuple[str, float | None]:
     """:func:`colorlib.evaluate.split_gain`, except that an existing file or folder is taken
     whole (a run folder may be called ``seed@1``)."""
-    from .evaluate import split_gain
-
     return (spec, None) if Path(spec).exists() else split_gain(spec)
 
 
@@ -123,71 +171,14 @@ def add_evaluate(sub) -> None:
     e.add_argument("--size", type=int, help="evaluate at SIZE x SIZE (default: the first model's "
                                             "global size, 128 for the shipped models; 224 with --gray only)")
     e.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
-    e.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    e.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     e.add_argument("--force", action="store_true", help="overwrite existing output files")
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
 
-# -- classify ---------------------------------------------------------------------------------
-def cmd_classify(a: argparse.Namespace) -> None:
-    import torch
-
-    from .cli import UserError, _device, _load
-    from .infer import luminance
-    from .lab import normalize_L
-    from .model import fold_batchnorm
-
-    if a.top < 1:
-        raise UserError("--top must be at least 1")
-    missing = [p for p in a.images if not Path(p).is_file()]
-    if missing:
-        raise UserError(f"no such image file: {missing[0]}")
-    device = _device(a.device)
-    model = _load(a.model, device)
-    if model.classifier is None:
-        raise UserError(f"{a.model} is a baseline model: it has no classifier (no global features); "
-                        "use miniplaces-full or a sweep-alpha-* model")
-    classes = model.meta.get("classes") or [str(i) for i in range(model.cfg.num_classes)]
-    net = fold_batchnorm(model)
-    k = min(a.top, len(classes))
-    for path in a.images:
-        try:
-            L = luminance(path, device)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        with torch.inference_mode():
-            probs = net.global_branch(normalize_L(L))[1].float().softmax(1)[0]
-        top = probs.topk(k)
-        ranked = [[classes[i], round(float(p), 4)] for p, i in zip(top.values, top.indices)]
-        if a.json:
-            print(json.dumps({"file": path, f"top{k}": ranked}))
-        else:
-            print(path)
-            for rank, (name, p) in enumerate(ranked, 1):
-                print(f"  {rank}. {name:<28} {p:6.1%}")
-
-
-def add_classify(sub) -> None:
-    c = sub.add_parser("classify", help="scene classes of photos, from their grayscale version",
-                       description="The classification head (section 3.3) on each image's L*: the "
-                                   "top classes with their probabilities.")
-    c.add_argument("images", nargs="+", metavar="IMAGE")
-    c.add_argument("--model", default="miniplaces-full", help="a model with a classifier (default miniplaces-full)")
-    c.add_argument("--top", type=int, default=5, help="how many classes (default 5)")
-    c.add_argument("--json", action="store_true",
-                   help='one line per image: {"file": ..., "top5": [[class, probability], ...]} '
-                        "(the key is topK for --top K)")
-    c.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
-    c.set_defaults(func=cmd_classify)
-
-
 # -- benchmark --------------------------------------------------------------------------------
 def cmd_benchmark(a: argparse.Namespace) -> None:
-    from .benchmark import format_table, run_benchmark
-    from .checkpoint import CheckpointError, resolve_model_path
-    from .cli import UserError, _device
-
     if any(s < 8 for s in a.sizes):
         raise UserError("--sizes must be at least 8 pixels")
     if a.repeats < 1:
@@ -197,19 +188,20 @@ def cmd_benchmark(a: argparse.Namespace) -> None:
             resolve_model_path(a.model)
         except CheckpointError as e:
             raise UserError(str(e)) from None
-    device = _device(a.device)
+    check_outputs(a.json)
+    device = resolve_device(a.device)
     result = run_benchmark(a.model, a.sizes, a.repeats, str(device), a.budget, progress=not a.quiet)
     print(format_table(result))
     if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(result, indent=1) + "\n")
+        _write_json(a.json, result)
         print(f"wrote {a.json}")
 
 
-def _benchmark_arguments(b: argparse.ArgumentParser) -> None:
-    from .benchmark import DEFAULT_SIZES
-
-    b.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+def add_benchmark(sub) -> None:
+    b = sub.add_parser("benchmark", help="seconds per image by size, beside the paper's Table 3",
+                       description="Time the network (with and without batch norm folded) at each "
+                                   "size, each size in a fresh process for its peak memory.")
+    b.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     b.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="N",
                    help="square image sides (default: the paper's 224 512 1024 2048)")
     b.add_argument("--model", default="paper",
@@ -223,30 +215,28 @@ def _benchmark_arguments(b: argparse.ArgumentParser) -> None:
     b.set_defaults(func=cmd_benchmark)
 
 
-def add_benchmark(sub) -> None:
-    b = sub.add_parser("benchmark", help="seconds per image by size, beside the paper's Table 3",
-                       description="Time the network (with and without batch norm folded) at each "
-                                   "size, each size in a fresh process for its peak memory.")
-    _benchmark_arguments(b)
-
-
-def benchmark_parser() -> argparse.ArgumentParser:
-    """The options of ``colorlib benchmark`` for ``benchmarks/runtime.py``."""
-    p = argparse.ArgumentParser(prog=Path(sys.argv[0]).name,
-                                description="Run time per image size beside the paper's Table 3.")
-    _benchmark_arguments(p)
-    return p
-
-
 # -- study ------------------------------------------------------------------------------------
 def _finite(x: float) -> float | None:
     return None if x != x else round(x, 2)  # NaN (no trials of a condition) -> null
 
 
-def cmd_study(a: argparse.Namespace) -> None:
-    from .cli import UserError
-    from .study import StudyError, load_answers, naturalness, plot_figure5
+def _check_plot_format(path: str | None) -> None:
+    if not path:
+        return
+    try:  # matplotlib is heavy and optional (only --plot needs it): imported here, when asked for
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise UserError("--plot needs matplotlib (pip install matplotlib)") from None
+    formats = FigureCanvasBase.get_supported_filetypes()
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in formats:
+        raise UserError(f"cannot tell the image format of --plot {path}: give a name ending in "
+                        f".png, .pdf or .svg (or any of {', '.join(sorted(formats))})")
 
+
+def cmd_study(a: argparse.Namespace) -> None:
+    check_outputs(a.plot, a.json)
+    _check_plot_format(a.plot)
     try:
         answers = load_answers(a.answers)  # prints "warning: file:line: why" for each row skipped
     except StudyError as e:
@@ -258,17 +248,14 @@ def cmd_study(a: argparse.Namespace) -> None:
           f"{len(answers.files)} file(s); {len(answers.warnings)} rows skipped\n")
     print(result)
     if a.plot:
-        fig = plot_figure5(result)
-        Path(a.plot).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(a.plot, dpi=150, bbox_inches="tight")
+        save_figure(plot_figure5(result), a.plot)
         print(f"wrote {a.plot}")
     if a.json:
         report = dict(files=[str(f) for f in answers.files], skipped=answers.warnings,
                       median={c: _finite(v) for c, v in result.median.items()},
                       rates={p: {c: _finite(v) for c, v in r.items()} for p, r in result.rates.items()},
                       counts={p: {c: list(n) for c, n in cs.items()} for p, cs in result.counts.items()})
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
+        _write_json(a.json, report)
         print(f"wrote {a.json}")
 
 
@@ -283,3 +270,6 @@ def add_study(sub) -> None:
     s.add_argument("--plot", metavar="PNG", help="save the Figure 5 box plot here")
     s.add_argument("--json", metavar="FILE", help="write rates, counts, medians and skipped rows here")
     s.set_defaults(func=cmd_study)
+
+
+COMMANDS = (add_evaluate, add_benchmark, add_study)  # colorlib.cli.build_parser adds them

@@ -61,5 +61,41 @@ def test_text_output(images, cli):
 def test_baseline_and_missing_file_are_clear_errors(images, cli):
     status, _, err = cli("classify", images["coffee"], "--model", "miniplaces-baseline")
     assert status == 2 and "no classifier" in err and len(err.strip().splitlines()) == 1
+    # a missing file is that input's failure: exit 1 and a count line (it was a usage error, exit 2)
     status, _, err = cli("classify", images["coffee"].with_name("missing.png"))
-    assert status == 2 and "no such image" in err
+    assert status == 1 and "no such image" in err
+    assert err.splitlines()[-1] == "colorlib classify: 0 classified, 1 failed"
+
+
+def _strict(constant: str):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def test_a_bad_photo_never_stops_the_batch(images, cli, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a photo")
+    status, out, err = cli("classify", images["coffee"], bad, images["astronaut"], "--json")
+    rows = [json.loads(line, parse_constant=_strict) for line in out.splitlines()]
+    assert status == 1 and [r["file"] for r in rows] == [str(images["coffee"]), str(images["astronaut"])]
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"colorlib classify: error: {bad} is not an image PIL can read")
+    assert lines[1] == "colorlib classify: 2 classified, 1 failed"
+
+
+def test_a_nan_probability_fails_that_image_and_json_stays_strict(images, cli, monkeypatch):
+    import colorlib.cli
+
+    real = colorlib.cli.classify
+
+    def nan_for_coffee(model, image, top=5):
+        ranked = real(model, image, top)
+        return [(name, float("nan")) for name, _ in ranked] if "coffee" in str(image) else ranked
+
+    monkeypatch.setattr(colorlib.cli, "classify", nan_for_coffee)
+    status, out, err = cli("classify", images["coffee"], images["astronaut"], "--json")
+    rows = [json.loads(line, parse_constant=_strict) for line in out.splitlines()]
+    assert status == 1 and [r["file"] for r in rows] == [str(images["astronaut"])]
+    assert err.splitlines() == [f"colorlib classify: error: {images['coffee']}: the model gave a probability "
+                                "that is not a number (NaN)", "colorlib classify: 1 classified, 1 failed"]
+

@@ -67,14 +67,13 @@ def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos)
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["colorize", "{missing}"], "no such image file"),
         (["colorize", "{photo}", "--model", "nonexistent-model"], "no model 'nonexistent-model'.*miniplaces-full"),
         (["colorize", "{photo}", "--mix", "0.5"], "--mix needs --global-image"),
         (["colorize", "{photo}", "--model", "miniplaces-baseline", "--global-image", "{photo}"], "baseline"),
         (["colorize", "{photo}", "{photo}", "-o", "x.png"], "--out-dir"),
         (["colorize", "{photo}", "--global-image", "{missing}"], "no such image file"),
         (["colorize", "{photo}", "--global-image", "{bad}", "--mix", "0.5"], "not an image PIL can read"),
-        (["colorize", "{photo}", "-o", "{tmp}/no-extension"], "cannot tell the image format"),
+        (["colorize", "{photo}", "-o", "{tmp}/out.xyz"], "cannot tell the image format"),
         (["colorize", "{photo}", "{photo_color}"], "refusing to overwrite the input photo"),
         (["colorize", "{photo}", "{photo_png}"], "would both be written to"),
         (["train", "--out", "{tmp}/r", "--data", "{tmp}/nowhere"], "does not exist"),
@@ -98,8 +97,11 @@ def test_bad_input_gets_one_clear_line_and_exit_2(args, message, photo, tmp_path
 
 
 def test_a_real_subprocess_error_has_no_traceback(tmp_path):
+    # a missing input is that input's failure (exit 1, a count line), no longer a usage error (exit 2)
     p = run("colorize", tmp_path / "missing.jpg", check=False)
-    assert p.returncode == 2 and "no such image file" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.splitlines() == [f"colorlib colorize: error: no such image: {tmp_path / 'missing.jpg'}",
+                                     "colorlib colorize: 0 written, 1 failed"]
 
 
 def test_info_prints_the_card_figures(capsys):
