@@ -23,7 +23,8 @@ from PIL import Image
 
 import colorlib.train as T
 from colorlib.checkpoint import load_model
-from colorlib.train import TrainConfig, train
+from colorlib.model import ColorizerOutput
+from colorlib.train import TrainConfig, joint_loss, train
 
 CLASSES = ["abbey", "bakery", "canyon", "desert"]  # four class names, one photo each
 PER_CLASS = 8
@@ -107,3 +108,23 @@ def test_baseline_never_has_a_class_term(labelled_root, tmp_path, monkeypatch):
     assert all(r["class_loss"] == 0 and r["loss"] == r["colour_loss"] for r in rows)
     assert all(math.isfinite(r["colour_loss"]) and r["colour_loss"] > 0 for r in rows)
     assert changed(start, end, "colorization.")
+
+
+def test_joint_loss_is_eq6_by_hand():
+    """Eq. 6 on numbers worked out here. Predicted normalised a*b* 0.5 everywhere against a target
+    of 0.25 (one channel) and 0.75 (the other): every squared error is 0.0625, so the MSE (mean over
+    pixels and both channels) is 0.0625. Logits (0, ln 3, 0, 0) for 4 classes: softmax of the class
+    with ln 3 is 3 / 6, of the others 1 / 6. Labels 1 and 0: cross-entropy (ln 2 + ln 6) / 2.
+    With alpha = 0.1: loss = 0.0625 + 0.1 (ln 2 + ln 6) / 2; label -1 is ignored."""
+    ab = torch.full((2, 2, 3, 5), 0.5)
+    target = torch.cat([torch.full((2, 1, 3, 5), 0.25), torch.full((2, 1, 3, 5), 0.75)], 1)
+    logits = torch.tensor([[0.0, math.log(3), 0.0, 0.0]] * 3)
+    out = ColorizerOutput(ab, logits, None)
+    ce = (math.log(2) + math.log(6)) / 2
+    loss, colour, cls = joint_loss(out, target, torch.tensor([1, 0, -1]), alpha=0.1)
+    assert colour.item() == pytest.approx(0.0625, rel=1e-6)
+    assert cls.item() == pytest.approx(ce, rel=1e-6)
+    assert loss.item() == pytest.approx(0.0625 + 0.1 * ce, rel=1e-6)
+    for alpha, labels in ((0.0, torch.tensor([1, 0, -1])), (0.1, None)):  # no class term
+        loss, colour, cls = joint_loss(out, target, labels, alpha=alpha)
+        assert loss.item() == pytest.approx(0.0625, rel=1e-6) and cls.item() == 0
