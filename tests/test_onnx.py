@@ -1,0 +1,221 @@
+"""ONNX export (colorlib.export) and the ONNX Runtime engine (colorlib.engine).
+
+The contract (issue 14): every shipped model's graphs agree with PyTorch, max |difference| in
+normalised a*b* below 1e-4, at 128x128, 300x451 and 37x1000; the baseline exports a colorizer
+that takes only L*; the engine returns what colorlib.infer.predict_ab returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxscript")
+ort = pytest.importorskip("onnxruntime")
+
+from colorlib.checkpoint import available_models, load_model  # noqa: E402
+from colorlib.engine import OnnxColorizer, onnx_engine  # noqa: E402
+from colorlib.export import OPSET, export_onnx, read_manifest  # noqa: E402
+from colorlib.infer import predict_ab  # noqa: E402
+from colorlib.io import WriteError  # noqa: E402
+from colorlib.lab import rgb_to_lab  # noqa: E402
+
+SIZES = [(128, 128), (300, 451), (37, 1000)]
+TOL = 1e-4  # normalised a*b* (the network's [0, 1] output)
+
+
+def photo_L(photo: np.ndarray, H: int, W: int) -> torch.Tensor:
+    """L* in [0, 100], (1, 1, H, W), of a real photo resized to H x W."""
+    rgb = np.array(Image.fromarray(photo).convert("RGB").resize((W, H), Image.Resampling.BICUBIC))
+    return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0)[:, :1]
+
+
+def session(path) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # a shared CPU: no busy waits
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict:
+    """Every shipped model exported once: name -> (model, folder, manifest)."""
+    out = {}
+    for name in available_models():
+        model = load_model(name)
+        folder = tmp_path_factory.mktemp(name)
+        out[name] = (model, folder, export_onnx(model, folder))
+    return out
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_export_agrees_with_pytorch(exports, photos, name):
+    model, folder, manifest = exports[name]
+    colorizer = session(folder / "colorizer.onnx")
+    full = model.cfg.variant == "full"
+    for H, W in SIZES:
+        x = photo_L(photos["astronaut"], H, W) / 100
+        with torch.no_grad():
+            want = model(x)
+        feeds = {"L": x.numpy()}
+        if full:
+            feeds["global_features"] = want.global_features.numpy()
+        (ab,) = colorizer.run(None, feeds)
+        assert ab.shape == (1, 2, (H + 1) // 2, (W + 1) // 2)
+        assert np.abs(ab - want.ab.numpy()).max() < TOL, (name, H, W)
+    names = [i.name for i in colorizer.get_inputs()]
+    assert names == (["L", "global_features"] if full else ["L"])
+    assert (folder / "global.onnx").exists() == full
+    assert set(manifest["graphs"]) == ({"global", "colorizer"} if full else {"colorizer"})
+
+
+@pytest.mark.parametrize("name", ["miniplaces-full", "sweep-alpha-0"])
+def test_global_graph_and_the_two_graphs_chained(exports, photos, name):
+    model, folder, _ = exports[name]
+    s = model.cfg.global_size
+    x = torch.cat([photo_L(photos[p], s, s) for p in ("chelsea", "camera", "coffee")]) / 100
+    g, probs = session(folder / "global.onnx").run(None, {"L": x.numpy()})
+    with torch.no_grad():
+        want_g, logits = model.global_branch(x)
+    assert np.abs(g - want_g.numpy()).max() < TOL
+    assert np.abs(probs - logits.softmax(1).numpy()).max() < TOL
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    # Figure 2 end to end: the global graph on the rescaled copy feeds the colorizer graph
+    L = photo_L(photos["astronaut"], 300, 451) / 100
+    small = model.resize_for_global(L)
+    (g,) = session(folder / "global.onnx").run(["global_features"], {"L": small.numpy()})
+    (ab,) = session(folder / "colorizer.onnx").run(None, {"L": L.numpy(), "global_features": g})
+    with torch.no_grad():
+        assert np.abs(ab - model(L).ab.numpy()).max() < TOL
+
+
+def test_manifest(exports):
+    model, folder, manifest = exports["miniplaces-full"]
+    assert read_manifest(folder) == manifest == json.loads((folder / "manifest.json").read_text())
+    for g in manifest["graphs"].values():
+        assert g["sha256"] == hashlib.sha256((folder / g["file"]).read_bytes()).hexdigest()
+    assert manifest["config"] == model.cfg.to_dict()
+    assert manifest["classes"] == model.meta["classes"] and len(manifest["classes"]) == 100
+    assert manifest["output_gain"] == 1.2
+    assert manifest["opset"] == OPSET
+    import onnx
+
+    proto = onnx.load(folder / "colorizer.onnx")
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == \
+        ["N", 1, "H", "W"]
+    # batch norm folded: no BatchNormalization node, and nothing of the training graph
+    assert "BatchNormalization" not in {n.op_type for n in proto.graph.node}
+    text = json.dumps(manifest)
+    assert str(folder) not in text and model.source not in text  # no paths of this machine
+    base = exports["miniplaces-baseline"][2]
+    assert base["classes"] is None and list(base["graphs"]["colorizer"]["inputs"]) == ["L"]
+
+
+def test_read_manifest_refuses_a_changed_graph(exports, tmp_path):
+    folder = shutil.copytree(exports["miniplaces-baseline"][1], tmp_path / "copy")
+    data = bytearray((folder / "colorizer.onnx").read_bytes())
+    data[-1] ^= 1
+    (folder / "colorizer.onnx").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="colorizer.onnx: its sha256 does not match"):
+        read_manifest(folder)
+    (folder / "colorizer.onnx").unlink()
+    with pytest.raises(ValueError, match="colorizer.onnx: missing"):
+        read_manifest(folder)
+
+
+def test_export_into_a_file_is_one_line_error(exports, tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(WriteError) as e:
+        export_onnx(exports["miniplaces-baseline"][0], tmp_path / "file" / "out")
+    assert "file" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_engine_is_predict_ab(exports, photos, tmp_path):
+    model = exports["miniplaces-full"][0]
+    engine = OnnxColorizer(model, cache=tmp_path)
+    L = photo_L(photos["astronaut"], 300, 451)
+    other = photo_L(photos["coffee"], 200, 260)
+    mix = torch.lerp(model.encode_global(model.resize_for_global(L / 100)),
+                     model.encode_global(model.resize_for_global(other / 100)), 0.5).detach()
+    outs = []
+    with torch.inference_mode():
+        for kw in ({}, {"global_L": other}, {"global_features": mix}):
+            want, got = predict_ab(model, L, **kw), engine.predict_ab(L, **kw)
+            assert got.shape == want.shape == (1, 2, 300, 451) and got.dtype == torch.float32
+            assert (got - want).abs().max() < TOL * 255, kw
+            outs.append(got)
+        assert (outs[0] - outs[1]).abs().max() > 1  # the other photo's global features are used
+        g, probs = engine.global_branch(L)
+        want_g, logits = model.global_branch(model.resize_for_global(L / 100))
+    assert torch.allclose(engine.encode_global(L), want_g, atol=TOL) and torch.allclose(g, want_g, atol=TOL)
+    assert torch.allclose(probs, logits.softmax(1), atol=TOL)
+    assert engine.folder.parent == tmp_path and read_manifest(engine.folder)["name"] == "miniplaces-full"
+
+
+def test_engine_baseline_and_batches(exports, photos, tmp_path):
+    model = exports["miniplaces-baseline"][0]
+    engine = OnnxColorizer(model, cache=tmp_path)
+    L = torch.cat([photo_L(photos[p], 37, 100) for p in ("astronaut", "coffee", "chelsea")])
+    with torch.inference_mode():
+        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
+    with pytest.raises(ValueError, match="baseline"):
+        engine.encode_global(L)
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        engine.predict_ab(L[:, 0])
+
+
+def test_engine_cache_reused_and_fallback(exports, photos, tmp_path, monkeypatch):
+    import colorlib.engine
+
+    model = exports["miniplaces-baseline"][0]
+    first = OnnxColorizer(model, cache=tmp_path)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although the cache holds the graphs")
+
+    monkeypatch.setattr(colorlib.engine, "export_onnx", no_export)
+    second = OnnxColorizer(model, cache=tmp_path)
+    assert second.folder == first.folder and second.manifest == first.manifest
+    monkeypatch.undo()
+    (tmp_path / "not-a-folder").write_text("")  # the cache cannot be written: a temporary export
+    engine = OnnxColorizer(model, cache=tmp_path / "not-a-folder")
+    L = photo_L(photos["camera"], 64, 80)
+    assert engine.folder is None
+    with torch.inference_mode():
+        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
+
+
+def test_onnx_engine_kept_until_weights_change(exports, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
+    model = load_model("miniplaces-baseline")
+    engine = onnx_engine(model)
+    assert onnx_engine(model) is engine and engine.folder.parent == tmp_path / "onnx"
+    with torch.no_grad():
+        model.colorization.output.bias.data += 0.5
+    changed = onnx_engine(model)
+    assert changed is not engine and changed.folder != engine.folder
+    L = torch.full((1, 1, 16, 16), 50.0)
+    with torch.inference_mode():
+        assert (changed.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
+
+
+@pytest.mark.parametrize(("missing", "module"), [("onnxruntime", "colorlib.engine"),
+                                                 ("onnx", "colorlib.export")])
+def test_import_without_the_extra_is_one_line(monkeypatch, missing, module):
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, module)
+    if module == "colorlib.export":
+        monkeypatch.delitem(sys.modules, "colorlib.engine")
+    with pytest.raises(ImportError) as e:
+        importlib.import_module(module)
+    assert 'pip install "colorlib[onnx]"' in str(e.value) and "\n" not in str(e.value)
