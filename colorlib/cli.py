@@ -525,11 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_colorize(sub) -> None:
     c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
-                       description="Colorize photos of any size. The output keeps each input's "
-                                   "lightness; only a*b* come from the network. Transparent input is "
-                                   "colorized as seen over white; PNG, WebP and TIFF outputs keep its alpha. "
-                                   "Every input that can be read is colorized; each one that cannot gets "
-                                   "one line on stderr, and the exit status is then 1.",
+                       description="Colorize photos of any size. The output keeps each input's lightness;\n"
+                                   "only a*b* come from the network. Transparent input is colorized as seen\n"
+                                   "over white; PNG, WebP and TIFF outputs keep its alpha. Every input that\n"
+                                   "can be read is colorized; each one that cannot gets one line on stderr,\n"
+                                   "and the exit status is then 1 (2: a usage mistake, found before any work).",
                        epilog="examples:\n"
                               "  colorlib colorize old.jpg -o old-color.png     # one file\n"
                               "  colorlib colorize scans/ -o colored/           # every image in scans/\n"
