@@ -39,3 +39,9 @@ lint: setup
 
 clean:
 	rm -rf _build .pytest_cache tests/artifacts
+
+# Plant known bugs one at a time in a copy of the last commit and report which the tests catch,
+# without and with the data folder (scripts/mutation.py; about a quarter of an hour on 2 cores).
+.PHONY: mutation
+mutation: setup
+	$(PY) scripts/mutation.py --markdown _build/mutation.md

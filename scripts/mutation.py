@@ -1,0 +1,471 @@
+"""Mutation check: plant known bugs one at a time in a copy of the repository and see which the
+tests catch, on a machine without the data folder and on one with it.
+
+Each mutation names a file, an exact snippet of it, its replacement and the test files to run
+(fast and most relevant first). For each one the script copies nothing new: it patches the file in
+one temporary copy of the repository (the committed tree, ``git archive HEAD``; ``--worktree``
+copies the working tree's tracked files instead), runs ``pytest -x -q -p no:cacheprovider`` on
+those test files, and puts the original back. A mutation whose snippet is no longer in the file
+(the code moved) is reported as "stale", not run.
+
+Two runs per mutation:
+
+* without data: ``COLORLIB_DATA`` points to an empty folder, so every test that needs MiniPlaces
+  skips, as on a new user's machine (``tests/conftest.py``);
+* with data: ``COLORLIB_DATA`` is the data folder (``$COLORLIB_DATA`` or ``../shared/data``
+  beside the repository). The data only adds tests (the ``miniplaces`` fixture skips them
+  otherwise), so a mutation caught without data is caught with it too; that run is made only for
+  the mutations that survive without data, unless ``--both`` asks for every run.
+
+Before a test file first serves a mutation it runs once unmutated in that mode; tests that fail
+there are left out of every mutation's run (and listed), so a broken test never counts as a catch.
+
+Usage::
+
+    python scripts/mutation.py                       # all mutations; the table on stdout
+    python scripts/mutation.py --markdown out.md     # also write the table as Markdown
+    python scripts/mutation.py --only infer-swap-ab train-alpha-zero
+    python scripts/mutation.py --list                # which snippets are found (no tests run)
+
+``make mutation`` runs it and writes ``_build/mutation.md``. On the project's 2-core CPU
+it takes about a quarter of an hour; the result is in ``tests/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Slow tests that no mutation below needs (a 2048 x 2048 forward pass: 40 s on 2 cores).
+ALWAYS_DESELECT = ("tests/test_model.py::test_2048_square_on_cpu",)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    file: str  # path in the repository
+    original: str  # exact snippet, found once in the file
+    replacement: str
+    tests: tuple[str, ...]  # test files to run, most relevant first
+    what: str  # the planted bug, in words
+    issue16: bool = False  # one of the five bugs issue 16 found uncaught
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # -- the five bugs of issue 16 ---------------------------------------------------------
+    Mutation("train-alpha-zero", "colorlib/train.py",
+             "train_step = make_train_step(step_model, opt, autocast, alpha)",
+             "train_step = make_train_step(step_model, opt, autocast, 0.0)",
+             ("tests/test_train_signal.py", "tests/test_train.py"),
+             "train() passes alpha = 0 to the loss whatever the config says", issue16=True),
+    Mutation("infer-round-L", "colorlib/infer.py",
+             "lab_to_rgb_in_gamut(join_lab(L[..., top : top + n, :], ab_rows))",
+             "lab_to_rgb_in_gamut(join_lab(L[..., top : top + n, :].round(), ab_rows))",
+             ("tests/test_correctness.py", "tests/test_infer.py"),
+             "colorize rounds L* to whole numbers before joining", issue16=True),
+    Mutation("infer-swap-ab", "colorlib/infer.py",
+             "    return up[..., : size[0], : size[1]]",
+             "    return up[:, [1, 0], : size[0], : size[1]]",
+             ("tests/test_correctness.py", "tests/test_infer.py"),
+             "the network's a* and b* output channels swapped when upsampling", issue16=True),
+    Mutation("evaluate-ciede-doubled", "colorlib/evaluate.py",
+             "M.image_ciede2000(pred_lab, true_lab), pred_lab)",
+             "2 * M.image_ciede2000(pred_lab, true_lab), pred_lab)",
+             ("tests/test_correctness.py", "tests/test_evaluate.py", "tests/test_shipped.py"),
+             "CIEDE2000 doubled inside the evaluation", issue16=True),
+    Mutation("evaluate-rebalanced-unweighted", "colorlib/evaluate.py",
+             "M.ab_auc(ab_pred, truth.ab, weights=truth.weights)",
+             "M.ab_auc(ab_pred, truth.ab)",
+             ("tests/test_correctness.py", "tests/test_evaluate.py", "tests/test_shipped.py"),
+             "rebalanced AuC computed without its weights", issue16=True),
+    # -- lab ---------------------------------------------------------------------------------
+    Mutation("lab-gamma-2.2", "colorlib/lab.py",
+             "((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4",
+             "((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.2",
+             ("tests/test_lab.py",),
+             "sRGB -> linear with a plain 2.2 gamma exponent instead of the standard's 2.4"),
+    Mutation("lab-b-sign", "colorlib/lab.py",
+             "fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage",
+             "fz = (fy + b / 200.0).clamp(min=0.0)  # as skimage",
+             ("tests/test_lab.py",),
+             "L*a*b* -> RGB with the sign of b* flipped"),
+    Mutation("lab-L-from-X", "colorlib/lab.py",
+             "weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64)",
+             "weights = torch.tensor(_XYZ_FROM_RGB[0], dtype=torch.float64)",
+             ("tests/test_lab.py", "tests/test_infer.py", "tests/test_correctness.py"),
+             "the 8-bit fast L* uses the X row of the matrix instead of Y"),
+    Mutation("lab-gamut-upper", "colorlib/lab.py",
+             "fits &= (c >= -_GAMUT_SLACK) & (c <= 1.0 + _GAMUT_SLACK)",
+             "fits &= c >= -_GAMUT_SLACK",
+             ("tests/test_lab.py", "tests/test_correctness.py", "tests/test_infer.py"),
+             "gamut mapping ignores channels above 1 (they are clipped later, moving L*)"),
+    # -- model -------------------------------------------------------------------------------
+    Mutation("model-stride-lost", "colorlib/model.py",
+             "ConvBlock(c(128), c(128), stride=2),",
+             "ConvBlock(c(128), c(128)),",
+             ("tests/test_model.py",),
+             "a stride-2 convolution of the low-level network (Table 1) made stride 1"),
+    Mutation("model-fold-eps", "colorlib/model.py",
+             "torch.sqrt(bn.running_var + bn.eps)",
+             "torch.sqrt(bn.running_var)",
+             ("tests/test_model.py",),
+             "batch-norm folding forgets eps"),
+    Mutation("model-fusion-halves", "colorlib/model.py",
+             "w_global, w_mid = w[:, : self.global_channels], w[:, self.global_channels :]",
+             "w_mid, w_global = w[:, : self.global_channels], w[:, self.global_channels :]",
+             ("tests/test_model.py",),
+             "fusion (Eq. 5) applies the global half of W to the mid-level features and vice versa"),
+    Mutation("model-no-sigmoid", "colorlib/model.py",
+             "return torch.sigmoid(self.output(self.layers(fused)))",
+             "return self.output(self.layers(fused))",
+             ("tests/test_model.py",),
+             "the output layer has no sigmoid"),
+    Mutation("model-global-from-self", "colorlib/model.py",
+             "source = L if global_L is None else global_L",
+             "source = L",
+             ("tests/test_model.py", "tests/test_infer.py"),
+             "style transfer ignores the other image: global features always from the input"),
+    # -- infer -------------------------------------------------------------------------------
+    Mutation("infer-no-gain", "colorlib/infer.py",
+             "ab = predict_ab(net, seen, gL, global_features) * gain",
+             "ab = predict_ab(net, seen, gL, global_features)",
+             ("tests/test_infer.py", "tests/test_correctness.py"),
+             "colorize ignores the saturation gain"),
+    Mutation("infer-nearest-upsampling", "colorlib/infer.py",
+             'up = F.interpolate(ab01.float(), scale_factor=2, mode="bilinear", align_corners=False)',
+             'up = F.interpolate(ab01.float(), scale_factor=2, mode="nearest")',
+             ("tests/test_infer.py", "tests/test_correctness.py"),
+             "a*b* upsampled by nearest neighbour instead of bilinearly (section 3.2.5)"),
+    # -- train -------------------------------------------------------------------------------
+    Mutation("train-alpha-dropped", "colorlib/train.py",
+             "return colour + alpha * cls, colour, cls.detach()",
+             "return colour + cls, colour, cls.detach()",
+             ("tests/test_train_signal.py", "tests/test_train.py"),
+             "Eq. 6 without its alpha: the class term at full weight"),
+    Mutation("train-l1-colour-loss", "colorlib/train.py",
+             "colour = F.mse_loss(out.ab.float(), ab_target.float())",
+             "colour = F.l1_loss(out.ab.float(), ab_target.float())",
+             ("tests/test_train_signal.py", "tests/test_train.py"),
+             "the colour term of Eq. 6 is an L1 loss instead of the MSE"),
+    # -- metrics -----------------------------------------------------------------------------
+    Mutation("metrics-auc-floor", "colorlib/metrics.py",
+             "within = (max_t + 1 - torch.ceil(d))",
+             "within = (max_t + 1 - torch.floor(d))",
+             ("tests/test_metrics.py",),
+             "AuC counts a pixel at distance d within threshold floor(d)"),
+    Mutation("metrics-weights-p", "colorlib/metrics.py",
+             "1.0 / p.clamp(min=1e-300)",
+             "p.clamp(min=1e-300)",
+             ("tests/test_metrics.py",),
+             "rebalancing weights p instead of 1 / p"),
+    Mutation("metrics-colourfulness-0.5", "colorlib/metrics.py",
+             "return (std + 0.3 * mean).float()",
+             "return (std + 0.5 * mean).float()",
+             ("tests/test_metrics.py",),
+             "colourfulness with 0.5 instead of Hasler and Suesstrunk's 0.3"),
+    Mutation("metrics-psnr-peak", "colorlib/metrics.py",
+             "10 * torch.log10(255.0**2 / mse)",
+             "10 * torch.log10(256.0**2 / mse)",
+             ("tests/test_metrics.py",),
+             "PSNR with a peak of 256"),
+    # -- evaluate ----------------------------------------------------------------------------
+    Mutation("evaluate-score-no-gain", "colorlib/evaluate.py",
+             "            ab = ab * gain\n",
+             "            ab = ab * 1.0\n",
+             ("tests/test_correctness.py", "tests/test_evaluate.py"),
+             "score() ignores the saturation gain"),
+    Mutation("evaluate-gray-kept", "colorlib/evaluate.py",
+             "np.flatnonzero(~images.gray[i:j].numpy())",
+             "np.flatnonzero(images.gray[i:j].numpy() | True)",
+             ("tests/test_correctness.py", "tests/test_evaluate.py"),
+             "images whose truth is gray are scored for colour instead of skipped"),
+    # -- data --------------------------------------------------------------------------------
+    Mutation("data-no-gray-filter", "colorlib/data.py",
+             "keep = ok & (std >= LOW_COLOUR_STD)",
+             "keep = ok",
+             ("tests/test_data.py",),
+             "the gray and low-colour filter of section 4 keeps everything"),
+    Mutation("data-max-pool-target", "colorlib/data.py",
+             "ab = F.avg_pool2d(normalize_ab(lab[:, 1:]), 2, ceil_mode=True)",
+             "ab = F.max_pool2d(normalize_ab(lab[:, 1:]), 2, ceil_mode=True)",
+             ("tests/test_data.py",),
+             "the half-resolution a*b* target is max-pooled instead of averaged"),
+    Mutation("data-labels-sorted", "colorlib/data.py",
+             "    y = np.array([labels[n] for n in names], dtype=np.int64)\n    if classes and",
+             "    y = np.array(sorted(labels[n] for n in names), dtype=np.int64)\n    if classes and",
+             ("tests/test_data.py", "tests/test_train_signal.py"),
+             "labels from a label file no longer follow their images (sorted)"),
+    Mutation("data-never-flip", "colorlib/data.py",
+             "flip = (u[:, 3] < 0.5).float()",
+             "flip = (u[:, 3] < 0.0).float()",
+             ("tests/test_data.py",),
+             "the random horizontal flip of section 4 never happens"),
+    # -- study -------------------------------------------------------------------------------
+    Mutation("study-mean-not-median", "colorlib/study/analysis.py",
+             "float(np.median(vals))",
+             "float(np.mean(vals))",
+             ("tests/test_study.py",),
+             "Figure 5's per-condition figure is the mean over participants, not the median"),
+    Mutation("study-photo-twice", "colorlib/study/session.py",
+             "photos = rng.permutation(len(self.stimuli))[:need]",
+             "photos = rng.integers(0, len(self.stimuli), need)",
+             ("tests/test_study.py",),
+             "a participant may see the same photo twice (drawn with replacement)"),
+)
+
+
+@dataclass
+class Run:
+    status: str  # caught | survived | stale | timeout | not run
+    seconds: float = 0.0
+    detail: str = ""  # the first failing test, or why it was not run
+
+
+@dataclass
+class Result:
+    mutation: Mutation
+    without_data: Run
+    with_data: Run
+    tests: list[str] = field(default_factory=list)
+
+
+def copy_repo(dest: Path, worktree: bool) -> None:
+    """The committed tree (or the working tree's tracked files) into ``dest``."""
+    dest.mkdir(parents=True)
+    if worktree:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, check=True, capture_output=True).stdout
+        for rel in filter(None, files.decode().split("\0")):
+            src = REPO / rel
+            if src.is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest / rel)
+        return
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def data_folder() -> Path | None:
+    env = os.environ.get("COLORLIB_DATA")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if p.is_dir() and any(p.iterdir()):
+            return p
+    return None
+
+
+def pytest(copy: Path, files: list[str], data: Path, deselect: list[str], timeout: float,
+           stop_first: bool = True) -> tuple[int, str, float]:
+    """Run pytest in ``copy`` with ``COLORLIB_DATA=data``; (exit status, output, seconds)."""
+    env = {**os.environ, "COLORLIB_DATA": str(data), "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1",
+           "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", "--no-header", *files]
+    cmd += ["-x"] if stop_first else []
+    for d in deselect:
+        cmd += ["--deselect", d]
+    start = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout + p.stderr, time.perf_counter() - start
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return -1, out, time.perf_counter() - start
+
+
+def failed_tests(output: str) -> list[str]:
+    """Node ids from pytest's ``-rfE`` summary lines (``FAILED id - message``)."""
+    ids = []
+    for line in output.splitlines():
+        for tag in ("FAILED ", "ERROR "):
+            if line.startswith(tag):
+                ids.append(line[len(tag):].split(" - ")[0].strip())
+    return ids
+
+
+def verdict(code: int, output: str, seconds: float) -> Run:
+    if code == -1:
+        return Run("timeout", seconds, "ran past the time limit")
+    if code == 0:
+        return Run("survived", seconds)
+    if code == 5:
+        return Run("not run", seconds, "no tests collected")
+    first = failed_tests(output)
+    return Run("caught", seconds, first[0] if first else f"pytest exit status {code}")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def markdown(results: list[Result], baseline_failures: dict[tuple[str, str], list[str] | None],
+             minutes: float, data: Path | None, source: str) -> str:
+    caught = {m: sum(getattr(r, m).status.startswith("caught") for r in results)
+              for m in ("without_data", "with_data")}
+    active = [r for r in results if r.without_data.status != "stale"]
+    lines = [
+        f"Mutation check: {datetime.date.today().isoformat()}, {machine()}; {source}; "
+        f"{minutes:.1f} minutes.",
+        "",
+        f"Caught without data: {caught['without_data']} of {len(active)}; with data: "
+        f"{caught['with_data']} of {len(active)}"
+        + (f"; stale (snippet not found): {len(results) - len(active)}" if len(active) < len(results) else "")
+        + ".",
+        "",
+        "| mutation | file | planted bug | without data | with data | first failing test |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def cell(run: Run) -> str:
+        mark = {"survived": "**survived**"}.get(run.status, run.status)
+        return mark + ("" if run.status in ("stale", "not run", "caught*") else f" ({run.seconds:.0f} s)")
+
+    for r in results:
+        m = r.mutation
+        first = r.without_data.detail or r.with_data.detail
+        lines.append(f"| `{m.id}`{' (issue 16)' if m.issue16 else ''} | `{m.file}` | {m.what} | "
+                     f"{cell(r.without_data)} | {cell(r.with_data)} | {first.replace('|', '/')} |")
+    lines += ["", "Without data: `COLORLIB_DATA` set to an empty folder (tests needing MiniPlaces skip). "
+              f"With data: {'the data folder' if data else 'no data folder on this machine'}; a mutation "
+              "caught without data is caught with it too (data only adds tests), so that run is made "
+              "for the survivors (\"caught*\": caught without data, so with it)."]
+    for mode in ("without data", "with data"):
+        ids = [i for (m, _), found in baseline_failures.items() if m == mode for i in found or ()]
+        broken = [t for (m, t), found in baseline_failures.items() if m == mode and found is None]
+        if broken:
+            lines += ["", f"Test files that fail to run before any mutation ({mode}), not used: "
+                      + ", ".join(f"`{t}`" for t in broken)]
+        if ids:
+            lines += ["", f"Tests failing before any mutation ({mode}), left out of every run: "
+                      + ", ".join(f"`{i}`" for i in ids)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="+", metavar="ID", help="run only these mutations")
+    ap.add_argument("--list", action="store_true", help="say which snippets are found; run no tests")
+    ap.add_argument("--markdown", type=Path, help="also write the table to this Markdown file")
+    ap.add_argument("--both", action="store_true", help="run with data even when caught without it")
+    ap.add_argument("--worktree", action="store_true",
+                    help="mutate the working tree's tracked files instead of the last commit")
+    ap.add_argument("--timeout", type=float, default=400, help="seconds per pytest run (default 400)")
+    a = ap.parse_args(argv)
+    unknown = set(a.only or ()) - {m.id for m in MUTATIONS}
+    if unknown:
+        ap.error(f"unknown mutation(s): {', '.join(sorted(unknown))}")
+    chosen = [m for m in MUTATIONS if not a.only or m.id in a.only]
+    data = data_folder()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="colorlib-mutation-") as tmp:
+        copy, empty = Path(tmp) / "repo", Path(tmp) / "no-data"
+        empty.mkdir()
+        copy_repo(copy, a.worktree)
+        source = "the working tree's tracked files" if a.worktree else "commit " + subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        texts = {m.file: (copy / m.file).read_text() if (copy / m.file).exists() else "" for m in chosen}
+        live = [m for m in chosen if texts[m.file].count(m.original) == 1]
+        if a.list:
+            for m in chosen:
+                n = texts[m.file].count(m.original)
+                state = "found" if n == 1 else "stale" if n == 0 else f"found {n} times (ambiguous)"
+                print(f"{m.id:32} {state}")
+            return 0
+        where = subprocess.run([sys.executable, "-c", "import colorlib; print(colorlib.__file__)"], cwd=copy,
+                               env={**os.environ, "PYTHONPATH": str(copy)}, capture_output=True, text=True)
+        if not where.stdout.strip().startswith(str(copy)):
+            found = where.stdout.strip() or where.stderr.strip()
+            print(f"error: the copy's colorlib is not the one imported ({found})", file=sys.stderr)
+            return 2
+        modes = {"without data": empty, **({"with data": data} if data else {})}
+        baseline: dict[tuple[str, str], list[str] | None] = {}  # (mode, test file) -> failing tests
+
+        def measure_baseline(mode: str, tests: list[str]) -> None:
+            """Run the files of ``tests`` not yet measured in ``mode``, with no mutation planted, and
+            note their failing tests (None for a file that fails to run at all)."""
+            new = [t for t in tests if (mode, t) not in baseline]
+            if not new:
+                return
+            code, out, secs = pytest(copy, new, modes[mode], list(ALWAYS_DESELECT), a.timeout * 3,
+                                     stop_first=False)
+            if code in (0, 1):
+                failing = failed_tests(out)
+                for t in new:
+                    baseline[mode, t] = [f for f in failing if f.startswith(t + "::")]
+            elif len(new) > 1:  # a collection error stops the whole run: find the file
+                for t in new:
+                    measure_baseline(mode, [t])
+                return
+            else:
+                baseline[mode, new[0]] = None
+            names = " ".join(Path(t).name for t in new)
+            state = f"pytest exit status {code}" if code not in (0, 1) else \
+                f"{sum(len(baseline[mode, t]) for t in new)} failing test(s)"
+            print(f"baseline {mode}, {names}: {state}, {secs:.0f} s", flush=True)
+
+        if a.both:  # otherwise each file's baseline is run when a mutation first needs it
+            files = sorted({t for m in live for t in m.tests if (copy / t).exists()})
+            for mode in modes:
+                measure_baseline(mode, files)
+        results = []
+        for m in chosen:
+            if m not in live:
+                n = texts[m.file].count(m.original)
+                why = "snippet not found" if n == 0 else f"snippet found {n} times"
+                results.append(Result(m, Run("stale", 0, why), Run("stale", 0, why)))
+                print(f"{m.id:32} stale ({why})", flush=True)
+                continue
+            tests = [t for t in m.tests if (copy / t).exists()]
+            if not tests:
+                results.append(Result(m, Run("stale", 0, "its test files are gone"), Run("stale", 0, "")))
+                continue
+            runs = {}
+            for mode, folder in modes.items():
+                if mode == "with data" and runs["without data"].status == "caught" and not a.both:
+                    runs[mode] = Run("caught*", 0, "")
+                    continue
+                measure_baseline(mode, tests)  # on the unmutated copy
+                usable = [t for t in tests if baseline[mode, t] is not None]
+                if not usable:
+                    runs[mode] = Run("not run", 0, "its test files fail without any mutation")
+                    continue
+                skip = list(ALWAYS_DESELECT) + [f for t in usable for f in baseline[mode, t]]
+                (copy / m.file).write_text(texts[m.file].replace(m.original, m.replacement))
+                try:
+                    runs[mode] = verdict(*pytest(copy, usable, folder, skip, a.timeout))
+                finally:
+                    (copy / m.file).write_text(texts[m.file])
+            runs.setdefault("with data", Run("not run", 0, "no data folder"))
+            results.append(Result(m, runs["without data"], runs["with data"], tests))
+            print(f"{m.id:32} without data: {runs['without data'].status:9} with data: "
+                  f"{runs['with data'].status:9} {runs['without data'].detail or runs['with data'].detail}",
+                  flush=True)
+    minutes = (time.perf_counter() - start) / 60
+    report = markdown(results, baseline, minutes, data, source)
+    print()
+    print(report)
+    if a.markdown:
+        a.markdown.parent.mkdir(parents=True, exist_ok=True)
+        a.markdown.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
