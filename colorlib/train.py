@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from . import data as D
 from .checkpoint import CheckpointError, check_resume, load_checkpoint, read_checkpoint, save_checkpoint
 from .device import resolve_device
-from .io import check_writable, write_json, write_text
+from .io import WriteError, check_writable, write_json, write_text
 from .model import Colorizer, ColorizerConfig, ColorizerOutput
 
 LOG_FIELDS = ["step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"]
@@ -457,7 +457,13 @@ def train(
             _truncate_log(out / "log.csv", start)
             _truncate_log(out / "val.csv", start + 1)
     elif rank == 0:
-        write_json(out / "config.json", meta)
+        fresh = not out.exists()
+        try:
+            write_json(out / "config.json", meta)
+        except WriteError:
+            if fresh and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # the folder made for this file: a failed run leaves nothing
+            raise
 
     step_model = model
     if world > 1:

@@ -1,5 +1,6 @@
 """The shipped models: intact files, loadable as float32, and their held-out figures reproduce."""
 
+import gzip
 import hashlib
 import json
 import math
@@ -52,3 +53,19 @@ def test_held_out_figures_reproduce_on_200_validation_images(miniplaces, tmp_pat
                 assert abs(got["models"][model][metric] - value) <= 0.1, (model, metric)
     full, gray = got["models"]["miniplaces-full"], got["models"]["gray"]
     assert full["psnr"] > gray["psnr"] + 1.0 and full["top5"] > 50
+
+
+def test_shipped_models_are_data_never_code():
+    """Issue 11: every shipped model is safetensors (a JSON header, then raw tensors); nothing in
+    data/models is a pickle that loading could run."""
+    d = models_dir()
+    assert [p.name for p in d.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")] == []
+    for name in SHIPPED:
+        path = resolve_model_path(name)
+        assert path.name.endswith((".safetensors", ".safetensors.gz")), path
+        data = path.read_bytes()
+        data = gzip.decompress(data) if path.name.endswith(".gz") else data
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + n])
+        assert "colorlib" in header["__metadata__"] and all(
+            v["dtype"] in ("F16", "F32", "I64") for k, v in header.items() if k != "__metadata__")

@@ -1,4 +1,6 @@
 import csv
+import errno
+import json
 import os
 import socket
 import subprocess
@@ -132,6 +134,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tiny_data, tmp_path, monkeypatc
         train(tiny_config(steps=6), tmp_path / "r", resume=True, data=tiny_data, progress=False)
     assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
     assert not (tmp_path / "r" / "checkpoint.pt.tmp").exists()
+    assert not [p.name for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")]
 
 
 def test_every_checkpoint_has_its_log_and_never_nan_weights(tiny_data, tmp_path, monkeypatch):
@@ -155,6 +158,99 @@ def test_every_checkpoint_has_its_log_and_never_nan_weights(tiny_data, tmp_path,
     if (tmp_path / "nan" / "checkpoint.pt").exists():
         state = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=True)["model"]
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_a_checkpoint_is_plain_data_and_a_longer_run_continues_it_exactly(tiny_data, tmp_path):
+    """What a checkpoint holds (weights, ADADELTA's state, the LR schedule's, the meta) loads with
+    weights_only=True, and extending a finished 3-step run to 6 steps gives the 6-step run."""
+    whole = train(tiny_config(steps=6), tmp_path / "whole", data=tiny_data, progress=False)
+    train(tiny_config(steps=3), tmp_path / "part", data=tiny_data, progress=False)
+    state = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)
+    assert set(state) == {"step", "meta", "model", "optimizer", "scheduler"} and state["step"] == 3
+    assert set(state["optimizer"]["state"][0]) == {"step", "square_avg", "acc_delta"}
+    assert state["scheduler"]["last_epoch"] == 3
+    run = state["meta"]["run"]
+    assert state["meta"]["train"]["optimizer"] == "adadelta" and run["step"] == 3 and run["total_steps"] == 3
+    assert run["steps_per_epoch"] == 4 and run["train_images"] == 64 and run["device"] == "cpu"
+
+    rest = train(tiny_config(steps=6), tmp_path / "part", resume=True, data=tiny_data, progress=False)
+    assert rest.steps == 6 and not rest.already_finished
+    assert read_log(tmp_path / "part" / "log.csv") == [
+        {**r, "images_per_s": r2["images_per_s"]}  # only the measured speed may differ
+        for r, r2 in zip(read_log(tmp_path / "whole" / "log.csv"), read_log(tmp_path / "part" / "log.csv"))]
+    assert [r["loss"] for r in rest.log] == [r["loss"] for r in whole.log[3:]]
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(x, y) for i in a["optimizer"]["state"] for x, y in
+               zip(a["optimizer"]["state"][i].values(), b["optimizer"]["state"][i].values()))
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda0", "tpu", "cuda:99"])
+def test_a_bad_device_is_refused_before_anything_is_created(tmp_path, cli, name):
+    with pytest.raises(ValueError, match=f"--device: .*{name}"):
+        TrainConfig(device=name)
+    status, out, err = cli("train", "--device", name, "--out", tmp_path / "D", "--smoke")
+    assert status == 2 and len(err.splitlines()) == 1 and name in err, err
+    assert not (tmp_path / "D").exists()
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path, tiny_data, cli, monkeypatch):
+    status, out, err = cli("train", "--data", tmp_path / "no-photos", "--out", tmp_path / "D", "--device", "cpu")
+    assert status == 2 and len(err.splitlines()) == 1 and "no-photos" in err, err
+    assert not (tmp_path / "D").exists()
+
+    def full_disk(self, data):  # config.json, the run's first file, hits a full disk half-way
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError, match="could not write .*config.json: no space left"):
+        train(tiny_config(), tmp_path / "E", data=tiny_data, progress=False)
+    assert not (tmp_path / "E").exists()
+
+
+def test_info_shows_a_run_folders_figures(tiny_data, tmp_path, cli, capsys):
+    """`colorlib info --model RUN`: steps, images, epochs, time, final losses and last validation."""
+    run = tmp_path / "run"
+    train(tiny_config(steps=8), run, data=tiny_data, progress=False)
+    capsys.readouterr()  # the run's validation lines
+    status, out, err = cli("info", "--model", run, "--json")
+    assert status == 0, err
+    t = json.loads(out)["training"]
+    log, val = read_log(run / "log.csv"), read_log(run / "val.csv")
+    assert (t["steps"], t["images_seen"], t["epochs"], t["train_images"]) == (8, 128, 2.0, 64)
+    assert (t["total_steps"], t["finished"], t["device"]) == (8, True, "cpu")
+    assert isinstance(t["wall_s"], float) and t["wall_s"] > 0
+    assert t["final"] == {k: int(v) if k == "step" else float(v) for k, v in log[-1].items()}
+    assert t["final"]["step"] == 7
+    assert t["val"] == {k: int(v) if k in ("step", "images") else float(v) for k, v in val[-1].items()}
+    assert t["val"]["step"] == 8 and t["val"]["images"] == 8
+    status, out, err = cli("info", "--model", run)
+    assert status == 0, err
+    assert "training: 8 of 8 steps, 128 images seen (2.0 epochs of 64 images)" in out
+    assert f"final training loss: {float(log[-1]['loss']):.5f}" in out
+    assert "last validation (step 8, 8 images): colour loss" in out
+
+
+def test_resume_of_a_finished_run_says_so_and_touches_nothing(tmp_path, photos, cli):
+    folder = photo_folder(tmp_path, photos)
+    run = tmp_path / "run"
+    args = ("train", "--data", folder, "--out", run, "--config", "tiny", "--epochs", "2", "--batch-size", "4",
+            "--val-limit", "0", "--workers", "0", "--device", "cpu", "-q")
+    status, out, err = cli(*args)
+    assert status == 0, err
+    files = sorted(p.name for p in run.iterdir())
+    assert files == ["checkpoint.pt", "config.json", "log.csv", "model.safetensors"]
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
+    status, out, err = cli(*args, "--resume")
+    assert (status, out, err) == (0, f"{run} already finished at step 18 of 18; nothing to train\n", "")
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
+    status, out, err = cli("info", "--model", run, "--json")  # the run's figures, from its model file
+    t = json.loads(out)["training"]
+    assert (t["steps"], t["images_seen"], t["epochs"], t["train_images"]) == (18, 72, 2.0, 36)
+    assert t["val"] is None and t["final"]["step"] == 17
 
 
 def test_resume_refuses_another_schedule_and_bad_intervals(tiny_data, tmp_path):
@@ -197,7 +293,7 @@ def test_baseline_and_unlabelled_data_turn_the_class_loss_off(tiny_data, tmp_pat
     assert all(row["class_loss"] == 0 for row in r.log)
 
 
-def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos):
+def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos, cli):
     """`colorlib train --smoke` on real MiniPlaces: loss goes down; colorize uses the run."""
     env = {**os.environ, "COLORLIB_DATA": str(miniplaces.parent)}
     run = tmp_path / "smoke"
@@ -208,6 +304,12 @@ def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos):
     first = np.mean([float(r["loss"]) for r in rows[:10]])
     last = np.mean([float(r["loss"]) for r in rows[-10:]])
     assert last < first
+    state = torch.load(run / "checkpoint.pt", weights_only=True)  # plain data: nothing to unpickle
+    assert state["step"] == 80 and state["meta"]["train"]["optimizer"] == "adamw"
+    before = {f.name: f.read_bytes() for f in run.iterdir()}
+    status, out, err = cli("train", "--smoke", "--out", run, "--resume")
+    assert (status, out) == (0, f"{run} already finished at step 80 of 80; nothing to train\n"), err
+    assert {f.name: f.read_bytes() for f in run.iterdir()} == before
     from PIL import Image
 
     Image.fromarray(photos["coffee"]).save(tmp_path / "coffee.jpg")
@@ -218,8 +320,8 @@ def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos):
     assert Image.open(tmp_path / "out.png").size == (600, 400)
 
 
-def _ddp_command(tmp_path, photos, steps: int, *extra: str) -> tuple[list[str], Path]:
-    """torchrun --nproc_per_node 2 colorlib train on 36 real photos, on 127.0.0.1 (gloo)."""
+def photo_folder(tmp_path: Path, photos) -> Path:
+    """36 real 128x128 photos in a folder (no labels, no validation split)."""
     from PIL import Image
 
     folder = tmp_path / "photos"
@@ -228,6 +330,12 @@ def _ddp_command(tmp_path, photos, steps: int, *extra: str) -> tuple[list[str], 
         img = photos[name]
         for j in range(12):
             Image.fromarray(img[j * 8 : j * 8 + 128, j * 8 : j * 8 + 128]).save(folder / f"{name}{j}.png")
+    return folder
+
+
+def _ddp_command(tmp_path, photos, steps: int, *extra: str) -> tuple[list[str], Path]:
+    """torchrun --nproc_per_node 2 colorlib train on 36 real photos, on 127.0.0.1 (gloo)."""
+    folder = photo_folder(tmp_path, photos)
     run = tmp_path / f"ddp-{steps}"
     with socket.socket() as sock:  # a free port on 127.0.0.1 for the rendezvous
         sock.bind(("127.0.0.1", 0))
