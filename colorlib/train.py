@@ -116,6 +116,8 @@ class StepInfo:
 
 @dataclass
 class RunResult:
+    """What :func:`train` did: steps reached (of ``total_steps``), images seen, seconds, logs."""
+
     out: Path
     steps: int
     images_seen: int
@@ -380,6 +382,15 @@ def train(
 
     ``data``: already decoded (train, val) images, to skip loading (the book and tests).
     ``callbacks`` are called with a :class:`StepInfo` for each logged step.
+
+    The folder is checked before any data is read and appears with its first file, so a run
+    that fails before training leaves none. ``resume`` continues from ``checkpoint.pt`` exactly
+    (read as data only); a run already at its last step returns at once with
+    ``already_finished`` set and no file touched. Raises ``FileExistsError`` (``out`` holds
+    another run), :class:`~colorlib.checkpoint.CheckpointError` (nothing to resume, a refused
+    or unreadable checkpoint, another configuration), :class:`~colorlib.data.DataError`,
+    :class:`~colorlib.io.WriteError` and ``FloatingPointError`` (the loss stopped being finite;
+    the last checkpoint is from before it), each with a one-line message.
     """
     from tqdm.auto import tqdm
 

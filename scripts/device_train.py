@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
 from colorlib.checkpoint import read_checkpoint, save_model  # noqa: E402
+from colorlib.device import resolve_device  # noqa: E402
 from colorlib.evaluate import score, summarise  # noqa: E402
 from colorlib.io import write_bytes, write_text  # noqa: E402
 from colorlib.model import Colorizer  # noqa: E402
@@ -115,7 +116,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
     a = p.parse_args()
     global DEVICE
-    DEVICE = torch.device(a.device)
+    try:
+        DEVICE = resolve_device(a.device)
+    except ValueError as e:
+        p.error(str(e))
     RECIPE["batch_size"] = a.batch_size
     t_start = time.time()
     out = Path(a.out)
