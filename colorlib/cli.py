@@ -375,7 +375,6 @@ SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit
 def cmd_train(a: argparse.Namespace) -> None:
     from .checkpoint import CheckpointError, save_model
     from .data import DataError
-    from .io import WriteError
     from .train import TrainConfig, train
 
     if a.steps is not None and a.epochs is not None:
