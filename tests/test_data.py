@@ -101,6 +101,18 @@ def test_corrupt_images_in_a_shard_are_skipped_and_counted(tmp_path, colour_phot
     assert dec.removed_corrupt == 2 and len(dec) == len(good)
 
 
+def test_labels_follow_their_images_without_data(tmp_path, colour_photos):
+    """A MiniPlaces-style shard whose members are not in label order: each image keeps the label
+    train.txt gives it (chelsea 2, astronaut 0, coffee 1), in the shard's order."""
+    order = [("chelsea", 2), ("astronaut", 0), ("coffee", 1)]
+    make_tar(tmp_path / "train-0000.tar.gz", {f"train/{k}.jpg": jpeg(colour_photos[k]) for k, _ in order})
+    (tmp_path / "categories.txt").write_text("/a/abbey 0\n/b/bakery 1\n/c/canyon 2\n")
+    (tmp_path / "train.txt").write_text("".join(f"train/{k}.jpg {y}\n" for k, y in sorted(order)))
+    s = D.load_images(tmp_path)
+    assert s.names == [f"train/{k}.jpg" for k, _ in order] and list(s.labels) == [2, 0, 1]
+    assert s.classes == ["abbey", "bakery", "canyon"]
+
+
 def test_label_file_that_disagrees_is_a_clear_error(tmp_path, colour_photos):
     make_tar(tmp_path / "train-0000.tar.gz", {f"train/{k}.jpg": jpeg(v) for k, v in colour_photos.items()})
     (tmp_path / "categories.txt").write_text("/a/abbey 0\n")
