@@ -47,8 +47,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Slow tests that no mutation below needs (a 2048 x 2048 forward pass: 40 s on 2 cores).
-ALWAYS_DESELECT = ("tests/test_model.py::test_2048_square_on_cpu",)
+# Left out of every run: a slow test no mutation below needs (a 2048 x 2048 forward pass, 40 s on
+# 2 cores), and a flaky one whose failure would pass for a catch (unseeded input: it failed 50 of
+# 300 unmutated runs, float32 a*b* near 0 differing by 1e-5 against allclose's default 1e-8).
+ALWAYS_DESELECT = ("tests/test_model.py::test_2048_square_on_cpu",
+                   "tests/test_lab.py::test_batched_and_unbatched_agree")
 
 
 @dataclass(frozen=True)
