@@ -139,6 +139,8 @@ def _open(source: Path | BinaryIO, name: str) -> Image.Image:
             raise ValueError(f"{name} is a folder, not an image file")
         if not stat.S_ISREG(mode):  # a device, a pipe or a socket: reading it may never end
             raise ValueError(f"{name} is not a regular file")
+        if not os.access(source, os.R_OK):
+            raise ValueError(f"{name} cannot be read: permission denied")
     try:
         with Image.open(source) as im:
             frames = getattr(im, "n_frames", 1)
@@ -174,6 +176,8 @@ def _from_pil(image: Image.Image, name: str | None) -> tuple[np.ndarray, np.ndar
         return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
     if mode == "RGB":
         return np.array(image), None  # one writable copy, no intermediate PIL image
+    if mode == "L":
+        return np.repeat(np.asarray(image)[..., None], 3, axis=-1), None  # likewise
     try:
         return np.array(image.convert("RGB")), None
     except ValueError:

@@ -39,7 +39,9 @@ def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
 
 
 def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
-    """L* in [0, 100] of any image, ``(1, 1, H, W)``. Colour input keeps only its L*."""
+    """L* in [0, 100] of any image, float32 ``(1, 1, H, W)`` on ``device``. Colour input keeps
+    only its L*; transparent pixels count as seen over white. How each PIL mode and array type
+    is read, and what is refused: :mod:`colorlib.imageio`."""
     rgb = to_rgb_array(image)
     return srgb8_to_L(_uint8_tensor(rgb, device))
 
@@ -114,11 +116,11 @@ def _ready(model: Colorizer) -> Colorizer:
 DEFAULT_MAX_PIXELS = 2048 * 2048
 
 # Peak memory per pixel, measured with benchmarks/peak_memory.py (RSS high-water marks of fresh
-# processes colorizing a 6000x4000 JPEG with miniplaces-full, float32, 2 CPU threads): 89 bytes
-# per pixel the network sees (the slope between max_pixels 2**20 and 2048**2; width 0.5, so it
+# processes colorizing a 6000x4000 JPEG with miniplaces-full, float32, 2 CPU threads): 94 bytes
+# per pixel the network sees (the slope between max_pixels 2**20 and no bound; width 0.5, so it
 # scales with the width and the dtype's size) and 11 bytes per pixel of the photo for the
 # full-resolution work around it (the photo, its L*, the block-wise a*b* -> RGB, the output).
-_NETWORK_BYTES_PER_PIXEL = 89
+_NETWORK_BYTES_PER_PIXEL = 94
 _FULL_BYTES_PER_PIXEL = 11
 # Rows of the full-resolution image are converted to RGB this many pixels at a time.
 _BLOCK_PIXELS = 1 << 19

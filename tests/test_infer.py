@@ -282,8 +282,8 @@ def test_memory_estimate_follows_the_bound(full):
     from colorlib.infer import estimate_memory
 
     bounded, unbounded = estimate_memory(full, 4000, 6000), estimate_memory(full, 4000, 6000, None)
-    # measured with benchmarks/peak_memory.py: 974 MB and 2,783 MB peak RSS, about 360 MB of
-    # which is the process (torch, the model) before colorizing
+    # measured with benchmarks/peak_memory.py: 930 MiB and 2,770 MiB peak RSS, 359 MiB of which
+    # is the process (torch, the model) before colorizing
     assert 0.45e9 < bounded < 0.75e9 and 2.0e9 < unbounded < 2.7e9
     assert estimate_memory(load_model("miniplaces-full").to(torch.bfloat16), 4000, 6000, None) < unbounded
 
