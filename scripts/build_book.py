@@ -6,7 +6,8 @@
 The two modes keep separate execution caches: jupyter-cache keys a notebook on its code
 only, so a fast-mode result must never be reused for a full build or the other way round.
 For the same reason the cache is emptied when what the chapters run on changes: the
-``colorlib`` sources, the shipped models, or the data folder found (``_build/.book-key``).
+``colorlib`` sources (the book's helpers in ``colorlib/book`` among them), the shipped
+models, or the data folder found (``_build/.book-key``).
 Prints where the HTML is and how long the build took; exits non-zero on any warning or
 failing cell.
 """
@@ -29,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from vendor_assets import vendor  # noqa: E402
 
+from colorlib.checkpoint import models_dir  # noqa: E402
+from colorlib.data import DataError, data_root  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 
 
@@ -42,14 +45,13 @@ def html_dir(full: bool = False) -> Path:
 
 
 def execution_key(full: bool) -> dict:
-    """What the executed chapters depend on besides their own code."""
-    from colorlib.data import DataError, data_root
-
+    """What the executed chapters depend on besides their own code: the package's sources
+    (``colorlib.book`` included), the shipped models and the data folder found."""
     h = hashlib.sha256()
-    files = sorted((ROOT / "colorlib").rglob("*.py")) + sorted((ROOT / "data" / "models").rglob("*"))
+    files = sorted((ROOT / "colorlib").rglob("*.py")) + sorted(models_dir().rglob("*"))
     for p in files:
         if p.is_file() and "__pycache__" not in p.parts:
-            h.update(p.relative_to(ROOT).as_posix().encode())
+            h.update(Path(os.path.relpath(p, ROOT)).as_posix().encode())  # models may live elsewhere
             h.update(p.read_bytes())
     try:
         data = str(data_root())
