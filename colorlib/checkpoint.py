@@ -31,6 +31,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -46,9 +47,11 @@ class CheckpointError(RuntimeError):
 
 
 def models_dir() -> Path:
-    """Where shipped models live: ``$COLORLIB_MODELS`` or ``data/models`` in the repo."""
+    """Where shipped models live: ``$COLORLIB_MODELS`` when set, else the package's own
+    ``colorlib/models`` (package data, found through :mod:`importlib.resources`, so an installed
+    wheel finds the models it carries wherever it is used from)."""
     env = os.environ.get("COLORLIB_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "data" / "models"
+    return Path(env) if env else Path(str(resources.files("colorlib") / "models"))
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".safetensors.gz")
@@ -61,7 +64,7 @@ def available_models() -> list[str]:
 
 
 def model_name(path: str | os.PathLike) -> str:
-    """``data/models/miniplaces-full.safetensors.gz`` -> ``miniplaces-full``."""
+    """``colorlib/models/miniplaces-full.safetensors.gz`` -> ``miniplaces-full``."""
     return Path(path).name.split(".safetensors")[0].split(".pt")[0]
 
 

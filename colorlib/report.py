@@ -15,6 +15,7 @@ import skimage
 import torch
 
 from . import metrics as M
+from .data import DataError, data_root
 from .evaluate import METRICS, Answer, EvalSet, split_gain, summarise
 
 #: (key, column title, format) of the Markdown table, in order.
@@ -122,8 +123,9 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
             listed.add(base)
             labels = images.labels_for(a.classes).numpy()
             confusion[a.name] = M.confused_pairs(labels, s["predicted"], a.classes)
+    data = portable_path(images.source)
     report = {
-        "data": images.source,
+        "data": data,
         "size": size,
         "images": len(images),
         "colour_images": int((~gray).sum()),
@@ -133,7 +135,7 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
         "wall_s": round(wall_s, 1),
         "cpu_s": None if cpu_s is None else round(cpu_s, 1),  # this process, all threads
         "machine": machine_info(device),
-        "command": command,
+        "command": command.replace(str(images.source), data),
         "metrics": METRIC_NOTES,
         "models": models,
         "confusion": confusion,
@@ -150,6 +152,23 @@ def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[
     return _clean(report)
 
 
+def portable_path(path: str | os.PathLike) -> str:
+    """How a report names its data without the machine's own paths: relative to the data folder
+    (``$COLORLIB_DATA``, else ``../shared/data``) as ``<data>/miniplaces/val.tar.gz``, else relative
+    to the working folder, else the bare file name."""
+    p = Path(path).resolve()
+    roots = [(None, Path.cwd().resolve())]
+    try:
+        roots.insert(0, ("<data>", data_root().resolve()))
+    except DataError:
+        pass
+    for label, root in roots:
+        if p == root or root in p.parents:
+            rel = p.relative_to(root).as_posix()
+            return f"{label}/{rel}" if label else rel
+    return p.name
+
+
 def _cell(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
@@ -163,11 +182,6 @@ def _gains(models: dict) -> str:
     return ", ".join(f"{name} {g:g}" for name, g in gains.items()) or "none"
 
 
-def _load(machine: dict) -> str:
-    load = machine.get("load_avg_1_5_15_min")
-    return f" (load average {load[1]:.1f} over the last 5 minutes)" if load else ""
-
-
 def markdown(report: dict) -> str:
     """The report as Markdown: a header naming the data and machine, the table (one row per
     answer and one for the truth's colourfulness), and the confusion summaries."""
@@ -178,8 +192,7 @@ def markdown(report: dict) -> str:
         "",
         (f"{report['images']} images from `{report['data']}` at {report['size']}x{report['size']}: "
          f"{report['colour_images']} scored for colour, {report['skipped_gray']} gray truths skipped "
-         f"for colour metrics, {report['labelled']} labelled. {report['wall_s']:.0f} s on {where}"
-         f"{_load(m)}."),
+         f"for colour metrics, {report['labelled']} labelled. {report['wall_s']:.0f} s on {where}."),
         "",
         "| Model | " + " | ".join(title for _, title, _ in COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),

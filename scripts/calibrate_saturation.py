@@ -17,7 +17,7 @@ traded against PSNR along the gain's curve, so the project's targets themselves 
 point on it. The rule was changed after the validation figures at 1.1 had been seen; the
 model cards say so.
 
-    python scripts/calibrate_saturation.py            # writes data/models/logs/saturation.json
+    python scripts/calibrate_saturation.py            # writes colorlib/models/logs/saturation.json
     python scripts/calibrate_saturation.py --apply    # and stores g in every shipped model file
 """
 

@@ -16,7 +16,7 @@ validation images:
 Each fine-tune is scored after every epoch at gains 1.0, 1.1, 1.2. Batch norm keeps its
 trained statistics. CPU is enough (the trunk runs once per image):
 
-    python scripts/colourfulness_frontier.py      # ~6 min on 2 cores; writes data/models/logs/
+    python scripts/colourfulness_frontier.py      # ~6 min on 2 cores; writes colorlib/models/logs/
 """
 
 from __future__ import annotations

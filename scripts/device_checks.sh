@@ -13,7 +13,7 @@
 # Here, once:  .venv/bin/python -c "from colorlib import data as D; D.save_pack('.gpu/check.pack',
 #                  D.load_miniplaces(None, 'train', shards=1, limit=400))"      (.gpu/ is ignored)
 # There:       bash scripts/device_checks.sh .gpu/check.pack                 (carry .gpu/check.pack)
-# (Training data for a retrain, 2 x 60 MiB, travels only with data/models moved out of the tree
+# (Training data for a retrain, 2 x 60 MiB, travels only with colorlib/models moved out of the tree
 # for those calls: training does not need the shipped weights.)
 # Results go to $OUT (the device tool's folder; default /tmp/device-checks): checks.log,
 # machine.txt, train_throughput.json, runtime.json, evaluate.json. Every step runs even

@@ -35,7 +35,7 @@ from colorlib.io import write_bytes, write_text  # noqa: E402
 from colorlib.model import Colorizer  # noqa: E402
 from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step, train  # noqa: E402
 
-# The recipe shared by every shipped model (see data/models/README.md for why).
+# The recipe shared by every shipped model (see colorlib/models/README.md for why).
 RECIPE = dict(config="miniplaces", optimizer="adamw", lr=2e-3, weight_decay=0.05, schedule="cosine",
               batch_size=256, min_scale=0.6, log_every=50, checkpoint_every=10**9, val_limit=None)
 

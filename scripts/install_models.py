@@ -1,4 +1,4 @@
-"""Install weights brought back from the GPU machine into ``data/models``.
+"""Install weights brought back from the GPU machine into ``colorlib/models``.
 
     python scripts/install_models.py SRC_DIR:RUN_NAME:SHIPPED_NAME ...
 
@@ -6,7 +6,7 @@
 ``results.json``). Each model is renamed, its metadata completed (name, training figures,
 the device), written as gzipped float16 safetensors (``<name>.safetensors.gz``: the six
 shipped models must fit in 60 MiB together, and gzip saves 8-10% of float16 weights
-losslessly), and its training logs are copied to ``data/models/logs/<name>.csv`` and
+losslessly), and its training logs are copied to ``colorlib/models/logs/<name>.csv`` and
 ``<name>.val.csv``.
 """
 

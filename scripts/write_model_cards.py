@@ -1,12 +1,12 @@
 """Write the model cards of the shipped models from what the repository records.
 
 Sources, all committed: each model file's metadata (config, training recipe and figures),
-``data/models/results.json`` (``colorlib evaluate`` on the 2,000 MiniPlaces val images),
-``data/models/logs/<name>.csv`` / ``.val.csv`` (training logs), ``logs/saturation.json``
+``colorlib/models/results.json`` (``colorlib evaluate`` on the 2,000 MiniPlaces val images),
+``colorlib/models/logs/<name>.csv`` / ``.val.csv`` (training logs), ``logs/saturation.json``
 (the output gain), ``logs/device-call-2.results.json`` (the width comparison) and
 ``logs/colourfulness_frontier.json`` (gain against fine-tuning, full model).
-Writes ``data/models/<name>.md``, a training-curve plot ``logs/<name>.png`` per model,
-``data/models/README.md`` (the index) and ``SHA256SUMS``.
+Writes ``colorlib/models/<name>.md``, a training-curve plot ``logs/<name>.png`` per model,
+``colorlib/models/README.md`` (the index) and ``SHA256SUMS``.
 
     python scripts/write_model_cards.py
 """
@@ -193,7 +193,7 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
         f"{final.get('colour_loss', float('nan')):.5f}, class {final.get('class_loss', float('nan')):.3f}.",
         f"- Log: [`logs/{name}.csv`](logs/{name}.csv) (every step) and "
         f"[`logs/{name}.val.csv`](logs/{name}.val.csv) (held-out checks).",
-        "- Command: `python scripts/device_train.py` on the GPU machine (see `data/models/README.md`).",
+        "- Command: `python scripts/device_train.py` on the GPU machine (see `colorlib/models/README.md`).",
         "",
         f"![training curves](logs/{name}.png)",
         "",

@@ -13,7 +13,7 @@ from colorlib.checkpoint import load_model
 from colorlib.cli import main
 from colorlib.evaluate import score, summarise
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "colorlib" / "models"
 COLUMNS = ["PSNR (dB)", "SSIM", "CIEDE2000", "AuC (%)", "AuC rebal. (%)", "CF", "CF gap",
            "top-1 (%)", "top-5 (%)", "images", "skipped gray"]
 

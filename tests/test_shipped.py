@@ -57,7 +57,7 @@ def test_held_out_figures_reproduce_on_200_validation_images(miniplaces, tmp_pat
 
 def test_shipped_models_are_data_never_code():
     """Issue 11: every shipped model is safetensors (a JSON header, then raw tensors); nothing in
-    data/models is a pickle that loading could run."""
+    colorlib/models is a pickle that loading could run."""
     d = models_dir()
     assert [p.name for p in d.rglob("*") if p.suffix in (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")] == []
     for name in SHIPPED:
