@@ -59,7 +59,7 @@ class BookEnv:
 
     root: Path  # the repository (colorlib/ and book/ live here)
     data: Path | None  # data root holding miniplaces/ and historical/; None on a bare machine
-    models: Path  # shipped models (data/models, or $COLORLIB_MODELS)
+    models: Path  # shipped models (colorlib/models, or $COLORLIB_MODELS)
     fast: bool  # COLORLIB_FAST: small subsets and few steps
     device: torch.device
     seed: int

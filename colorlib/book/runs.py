@@ -19,14 +19,14 @@ from .env import BookEnv
 
 
 def model(name: str, env: BookEnv | None = None) -> Colorizer:
-    """A shipped model by name (``miniplaces-full``, see ``data/models``), on the chapter's
+    """A shipped model by name (``miniplaces-full``, see ``colorlib/models``), on the chapter's
     device (the CPU without ``env``), in eval mode. Raises
     :class:`colorlib.checkpoint.CheckpointError` for an unknown name."""
     return load_model(name, "cpu" if env is None else env.device)
 
 
 def read_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A training log CSV (``log.csv`` / ``val.csv`` of a run, or ``data/models/logs/*.csv``)
+    """A training log CSV (``log.csv`` / ``val.csv`` of a run, or ``colorlib/models/logs/*.csv``)
     as float columns by header name (``step``, ``loss``, ``colour_loss``, ...); empty for a log
     without rows."""
     with Path(path).open(newline="") as f:
@@ -37,7 +37,7 @@ def read_log(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def shipped_log(name: str, val: bool = False) -> dict[str, np.ndarray]:
-    """Training (or, with ``val``, validation) log of a shipped model, from ``data/models/logs``."""
+    """Training (or, with ``val``, validation) log of a shipped model, from ``colorlib/models/logs``."""
     return read_log(models_dir() / "logs" / f"{name}{'.val' if val else ''}.csv")
 
 
