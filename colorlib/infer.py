@@ -188,7 +188,7 @@ def colorize(
     estimate of what it needs) when memory runs out anyway.
     """
     gain = output_gain(model, saturation)
-    if max_pixels is not None and (isinstance(max_pixels, bool) or int(max_pixels) != max_pixels
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer))
                                    or max_pixels < 1):
         raise ValueError(f"max_pixels must be a whole number of at least 1 (or None for no bound), "
                          f"got {max_pixels!r}")
@@ -215,7 +215,7 @@ def colorize(
         hint = ("pass a smaller max_pixels" if max_pixels is None or max_pixels > 1 << 20
                 else "free some memory")
         raise MemoryError(f"not enough memory to colorize a {W}x{H} image (the network on {w}x{h} "
-                          f"pixels): it needs about {need / 2**30:.1f} GB; {hint}") from None
+                          f"pixels): it needs about {need / 1e9:.1f} GB; {hint}") from None
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
 
 

@@ -242,7 +242,7 @@ def test_large_images_run_the_network_on_at_most_max_pixels(full, photos, monkey
     assert seen == [(400, 600)] * 2 and np.array_equal(*same)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "100"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "100", "many"])
 def test_bad_max_pixels(full, photos, bad):
     with pytest.raises((ValueError, TypeError), match="max_pixels"):
         colorize(full, photos["coffee"][:8, :8], max_pixels=bad)
