@@ -102,8 +102,17 @@ class OnnxColorizer:
         self.folder = folder
 
     def _load(self, folder: Path) -> None:
-        self._colorizer = _session(folder / COLORIZER_FILE, self.threads)
-        self._global = _session(folder / GLOBAL_FILE, self.threads) if self.cfg.variant == "full" else None
+        self.load_graphs(folder / COLORIZER_FILE, folder / GLOBAL_FILE if self.cfg.variant == "full" else None)
+
+    def load_graphs(self, colorizer: str | os.PathLike, global_: str | os.PathLike | None = None) -> None:
+        """Run these graph files from now on instead of the exported ones: graphs with the
+        same inputs and outputs (:mod:`colorlib.export`), e.g. a quantised copy. ``global_``
+        is required for the full variant and must be None for the baseline (``ValueError``)."""
+        if (global_ is None) != (self.cfg.variant != "full"):
+            raise ValueError(f"the {self.cfg.variant} variant needs "
+                             f"{'a global graph' if self.cfg.variant == 'full' else 'no global graph'}")
+        self._colorizer = _session(Path(colorizer), self.threads)
+        self._global = None if global_ is None else _session(Path(global_), self.threads)
 
     # -- the global branch ---------------------------------------------------------------
     def resize_for_global(self, x: torch.Tensor) -> torch.Tensor:
