@@ -84,15 +84,15 @@ def test_a_bad_photo_never_stops_the_batch(images, cli, tmp_path):
 
 
 def test_a_nan_probability_fails_that_image_and_json_stays_strict(images, cli, monkeypatch):
-    import colorlib.cli
+    import colorlib.cli.classify
 
-    real = colorlib.cli.classify
+    real = colorlib.cli.classify.classify
 
     def nan_for_coffee(model, image, top=5):
         ranked = real(model, image, top)
         return [(name, float("nan")) for name, _ in ranked] if "coffee" in str(image) else ranked
 
-    monkeypatch.setattr(colorlib.cli, "classify", nan_for_coffee)
+    monkeypatch.setattr(colorlib.cli.classify, "classify", nan_for_coffee)
     status, out, err = cli("classify", images["coffee"], images["astronaut"], "--json")
     rows = [json.loads(line, parse_constant=_strict) for line in out.splitlines()]
     assert status == 1 and [r["file"] for r in rows] == [str(images["astronaut"])]

@@ -102,12 +102,12 @@ def test_file_list(folder, tmp_path, cli):
 
 
 def test_model_specs():
-    from colorlib.cli_eval import _model_spec
+    from colorlib.cli.evaluate import model_spec
 
-    assert _model_spec("miniplaces-full") == ("miniplaces-full", None)
-    assert _model_spec("miniplaces-full@raw") == ("miniplaces-full", 1.0)
-    assert _model_spec("miniplaces-full@1.25") == ("miniplaces-full", 1.25)
-    assert _model_spec("runs/lr@3e-3") == ("runs/lr@3e-3", None)  # not a gain: a name
+    assert model_spec("miniplaces-full") == ("miniplaces-full", None)
+    assert model_spec("miniplaces-full@raw") == ("miniplaces-full", 1.0)
+    assert model_spec("miniplaces-full@1.25") == ("miniplaces-full", 1.25)
+    assert model_spec("runs/lr@3e-3") == ("runs/lr@3e-3", None)  # not a gain: a name
 
 
 def test_a_run_folder_named_with_an_at_is_taken_whole(tmp_path, folder, cli):

@@ -21,8 +21,10 @@ import pytest
 import torch
 from PIL import Image
 
-import colorlib.cli
+import colorlib.cli.colorize
+import colorlib.cli.evaluate
 import colorlib.infer
+from colorlib.device import DEVICE_HELP
 from colorlib.infer import DEFAULT_MAX_PIXELS, luminance
 from colorlib.lab import rgb_to_lab
 
@@ -151,13 +153,13 @@ def test_out_of_memory_on_one_image_fails_only_that_one(good, photos, tmp_path, 
 
 def test_max_pixels_reaches_the_library(good, tmp_path, cli, monkeypatch):
     seen = []
-    real = colorlib.cli.colorize
+    real = colorlib.cli.colorize.colorize
 
     def spy(*args, max_pixels, **kwargs):
         seen.append(max_pixels)
         return real(*args, max_pixels=max_pixels, **kwargs)
 
-    monkeypatch.setattr(colorlib.cli, "colorize", spy)
+    monkeypatch.setattr(colorlib.cli.colorize, "colorize", spy)
     for flag, expected in (([], DEFAULT_MAX_PIXELS), (["--max-pixels", "1000"], 1000),
                            (["--max-pixels", "0"], None)):
         status, _, err = cli("colorize", good["astronaut"], "-o", tmp_path / "a.png", "-q", *flag)
@@ -221,7 +223,7 @@ def test_every_device_option_refuses_unknown_names_before_any_work(command, name
     status, out, err = cli(command, *args[command], "--device", name)
     assert status == 2 and out == "" and files_under(tmp_path) == []
     assert err == (f"colorlib {command}: error: argument --device: unknown device '{name}': use "
-                   f"{colorlib.cli.DEVICE_HELP}\n")
+                   f"{DEVICE_HELP}\n")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -279,9 +281,9 @@ def test_a_full_disk_while_writing_a_report(good, tmp_path, cli, monkeypatch):
 
 
 def test_a_report_with_nan_is_never_written_as_json(good, tmp_path, cli, monkeypatch):
-    monkeypatch.setattr(colorlib.cli_eval, "build_report",
+    monkeypatch.setattr(colorlib.cli.evaluate, "build_report",
                         lambda *a, **k: {"psnr": float("nan"), "wall_s": 1})
-    monkeypatch.setattr(colorlib.cli_eval, "markdown", lambda report: "| table |\n")
+    monkeypatch.setattr(colorlib.cli.evaluate, "markdown", lambda report: "| table |\n")
     status, _, err = cli("evaluate", "--data", good["astronaut"].parent, "--gray", "--size", "32", "-q",
                          "--out", tmp_path / "r.json")
     assert status == 1 and files_under(tmp_path) == [] and len(err.splitlines()) == 1

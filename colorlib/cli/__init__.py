@@ -1,0 +1,69 @@
+"""The ``colorlib`` command: colorize photos, classify them, train, inspect, evaluate, time and
+export models. One module per group of commands, each over the library (which never imports
+this package); :mod:`.common` holds what they share.
+
+    colorlib colorize photo.jpg -o photo-color.png
+    colorlib train --smoke --out runs/smoke
+    colorlib info --model miniplaces-full
+    colorlib export-onnx --model miniplaces-full -o onnx/miniplaces-full
+
+Run ``colorlib COMMAND --help`` for each command's options.
+"""
+
+# ruff: noqa: E402 (the imports after the OpenMP setting below, which must come before torch loads)
+from __future__ import annotations
+
+import os
+import sys
+
+# `colorlib evaluate` runs scikit-image's metric threads between torch's parallel regions on the
+# same cores; OpenMP workers that spin after each region would take the cores from them. OpenMP
+# reads this once, when torch loads, so it is set before the imports below load torch.
+if sys.argv[1:2] == ["evaluate"]:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+
+from ..io import WriteError
+from . import benchmark, classify, colorize, evaluate, export, info, study, train
+from .common import CommandFailed, OneLineParser, UserError
+
+#: The command modules, in the order ``colorlib --help`` lists them; each has ``add_parser(sub)``.
+COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``colorlib`` parser: a subcommand per module of :data:`COMMANDS`; usage errors are one line."""
+    p = OneLineParser(
+        prog="colorlib",
+        description="Automatic image colorization after Iizuka, Simo-Serra and Ishikawa, "
+                    "'Let there be Color!' (SIGGRAPH 2016).",
+        epilog="Shipped models: colorlib info --list. Data: --data, $COLORLIB_DATA or ../shared/data.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")  # subparsers are OneLineParsers too
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``colorlib ARGV`` (default: the process's arguments). Exit status 0 when done; 1 when
+    work failed (an input, a write, an export; one line each on stderr); 2 for a usage mistake
+    found before any work (one line); 130 after Ctrl-C in ``train``."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not getattr(a, "func", None):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        a.func(a)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except UserError as e:
+        print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (WriteError, CommandFailed) as e:  # a result that could not be saved (a full disk): one line
+        print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:  # the reader went away (`colorlib info --list | head -1`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
+        sys.exit(1)

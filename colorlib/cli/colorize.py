@@ -1,0 +1,236 @@
+"""``colorlib colorize``: photos of any size in, colour photos with their own lightness out.
+
+    colorlib colorize old.jpg -o old-color.png
+    colorlib colorize scans/ -o colored/
+    colorlib colorize - -o - < in.jpg > out.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..device import DEVICE_HELP
+from ..imageio import save_image
+from ..infer import DEFAULT_MAX_PIXELS, colorize, global_features_of, output_gain
+from ..io import WriteError, check_writable
+from ..model import Colorizer, mix_global
+from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
+
+
+def _check_colorize_options(a: argparse.Namespace) -> None:
+    if a.output and a.out_dir:
+        raise UserError("give -o or --out-dir, not both (--out-dir DIR is -o DIR/)")
+    if a.mix is not None and not a.global_image:
+        raise UserError("--mix needs --global-image (the photo to mix global features with)")
+    if a.mix is not None and not 0 <= a.mix <= 1:
+        raise UserError(f"--mix must be in [0, 1], got {a.mix}")
+    if a.max_pixels < 0:
+        raise UserError(f"--max-pixels must be a number of pixels, or 0 for no bound; got {a.max_pixels}")
+    if a.global_image and not Path(a.global_image).is_file():
+        why = "not a regular file" if Path(a.global_image).exists() else "no such image file"
+        raise UserError(f"{why}: {a.global_image} (--global-image)")
+
+
+def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | None:
+    """The --global-image's global features (None without it), or a :class:`UserError`."""
+    if not a.global_image:
+        return None
+    if model.global_features is None:
+        raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
+    try:
+        return global_features_of(model, a.global_image)
+    except (ValueError, OSError, MemoryError) as e:
+        raise UserError(f"--global-image: {' '.join(str(e).split())}") from None
+
+
+def cmd_colorize(a: argparse.Namespace) -> None:
+    """Colorize every input of ``a.images``; exit status 1 when any failed (each named on stderr)."""
+    _check_colorize_options(a)
+    jobs = _colorize_targets(image_inputs(a.images), a.global_image, a.out_dir or a.output, bool(a.out_dir))
+    model = open_model(a.model, a.device)
+    try:
+        output_gain(model, a.saturation)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
+    other = _global_features(a, model)
+    targets = {id(item): target for item, target in jobs}
+    if STDIO in targets.values() and sys.stdout.isatty():
+        raise UserError("-o - writes a PNG to standard output, which is a terminal: redirect it (> out.png)")
+    say = sys.stderr if STDIO in targets.values() else sys.stdout  # stdout carries only the image then
+
+    def work(item: Input) -> None:
+        target = targets[id(item)]
+        g = other if a.mix is None else mix_global(global_features_of(model, item.source()), other, a.mix)
+        result = colorize(model, item.source(), global_features=g, saturation=a.saturation,
+                          max_pixels=a.max_pixels or None)
+        if target == STDIO:
+            buf = io.BytesIO()
+            result.save(buf, format="PNG")
+            sys.stdout.buffer.write(buf.getvalue())
+            sys.stdout.flush()
+        else:
+            save_image(result, target)
+        if not a.quiet:
+            tqdm.write(f"{item.label} -> {'standard output' if target == STDIO else target}", file=say)
+
+    failed = run_each("colorize", [item for item, _ in jobs], work, progress=not a.quiet)
+    if failed or not a.quiet:
+        print(f"colorlib colorize: {len(jobs) - failed} written, {failed} failed", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
+def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | None,
+                     out_is_folder: bool = False) -> list[tuple[Input, Path | str | None]]:
+    """Each input with where its colorized image goes (``-``: standard output; None for an
+    input already known to fail). Images found in a folder that this run writes are not
+    inputs of it (a second run over a folder does not colorize the first run's results).
+
+    Raises :class:`UserError`, before any work, for an output that is an input photo, two
+    inputs sharing an output, and those of :func:`_output_place` and :func:`_check_image_target`.
+    """
+    place = _output_place(inputs, out, out_is_folder)
+
+    def target(item: Input) -> Path | str:
+        if place == STDIO:
+            return STDIO
+        if place is not None and not place.is_folder:
+            return place.path
+        stem = "stdin" if item.path is None else item.path.stem
+        return (place.path if place else item.path.parent) / f"{stem}-color.png"
+
+    jobs = [(i, None if i.error else target(i)) for i in inputs]
+    written = {Path(t).resolve() for _, t in jobs if t not in (None, STDIO)}
+    jobs = [(i, t) for i, t in jobs if not (i.in_folder and i.path.resolve() in written)]
+    named = [i.path for i in inputs if i.path and not i.in_folder]
+    named += [Path(global_image)] if global_image else []
+    given = {p.resolve() for p in named}
+    seen: dict[Path, str] = {}
+    for item, t in jobs:
+        if t in (None, STDIO):
+            continue
+        r = t.resolve()
+        if r in given:
+            raise UserError(f"refusing to overwrite the input photo {t} (use -o or --out-dir)")
+        if r in seen:
+            raise UserError(f"{seen[r]} and {item.label} would both be written to {t}; use --out-dir")
+        seen[r] = item.label
+        _check_image_target(t)
+    return jobs
+
+
+@dataclass
+class _Place:
+    """Where ``-o`` puts the results: one file, or a folder of ``STEM-color.png`` files."""
+
+    path: Path
+    is_folder: bool
+
+
+def _output_place(inputs: list[Input], out: str | None, out_is_folder: bool) -> _Place | str | None:
+    """What ``-o OUT`` means (None: no -o, each output beside its input).
+
+    ``-`` writes the one input's PNG to standard output. With one input file, a name with an
+    image suffix is that file. Otherwise (several inputs, a folder among them, an existing
+    folder, a name ending in ``/`` or without a suffix, ``--out-dir``) it is a folder, created
+    when missing, that gets ``STEM-color.png`` files. Raises :class:`UserError` for an image
+    suffix with several inputs, a suffix that names no format, ``-`` with several inputs, and
+    standard input without ``-o``.
+    """
+    single = len(inputs) == 1 and not inputs[0].in_folder and not (inputs[0].path and inputs[0].path.is_dir())
+    if out is None:
+        if any(i.path is None for i in inputs):
+            raise UserError("reading standard input (-) needs -o: a file, a folder, or - for standard output")
+        return None
+    if out == STDIO:
+        if not single:
+            raise UserError("-o - writes one image to standard output: give one input file")
+        return STDIO
+    path = Path(out)
+    if out_is_folder or out.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
+        return _Place(path, is_folder=True)
+    known = path.suffix.lower() in Image.registered_extensions()
+    if single and not known:
+        raise UserError(f"cannot tell the image format of {out}: give a name ending in .png or .jpg "
+                        "(or a folder's name ending in /)")
+    if not single and known:
+        raise UserError(f"-o {out} names one image file, but there are several inputs: "
+                        "give a folder (-o DIR/ or --out-dir DIR)")
+    return _Place(path, is_folder=not single)
+
+
+def _check_image_target(path: Path) -> None:
+    """Refuse now a colour image that could not be written to ``path`` later: a suffix that names
+    no format, a format PIL cannot write in colour, a place :func:`colorlib.io.check_writable`
+    refuses. Raises :class:`UserError`."""
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"cannot tell the image format of {path}: give a name ending in .png or .jpg")
+    if not _writes_colour(fmt):
+        raise UserError(f"PIL cannot write {fmt} images in colour ({path}): "
+                        "give a name ending in .png or .jpg")
+    try:
+        check_writable(path)
+    except WriteError as e:
+        raise UserError(str(e)) from None
+
+
+@functools.cache
+def _writes_colour(fmt: str) -> bool:
+    """Whether PIL can encode an RGB image as ``fmt`` (:func:`colorlib.imageio.save_image`
+    composites RGBA over white where the format has no alpha, so RGB is what each must take)."""
+    if fmt not in Image.SAVE:
+        return False
+    try:
+        Image.new("RGB", (1, 1)).save(io.BytesIO(), format=fmt)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``colorlib colorize`` and its options."""
+    c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
+                       description="Colorize photos of any size. The output keeps each input's lightness;\n"
+                                   "only a*b* come from the network. Transparent input is colorized as seen\n"
+                                   "over white; PNG, WebP and TIFF outputs keep its alpha. Every input that\n"
+                                   "can be read is colorized; each one that cannot gets one line on stderr,\n"
+                                   "and the exit status is then 1 (2: a usage mistake, found before any work).",
+                       epilog="examples:\n"
+                              "  colorlib colorize old.jpg -o old-color.png     # one file\n"
+                              "  colorlib colorize scans/ -o colored/           # every image in scans/\n"
+                              "  colorlib colorize - -o - < in.jpg > out.png    # a pipeline (PNG out)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="image files (any mode; colour input is reduced to its luminance first), folders "
+                        "(their image files), or - for one image from standard input")
+    c.add_argument("-o", "--output", metavar="OUT",
+                   help="with one input and an image suffix (.png, .jpg, ...): that file; - : PNG on "
+                        "standard output; otherwise a folder (created if missing) for IMAGE-color.png "
+                        "files (default: beside each input)")
+    c.add_argument("--out-dir", metavar="DIR",
+                   help="write IMAGE-color.png files into this folder (as -o DIR/)")
+    c.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped model name, .safetensors/.pt file, or run folder (default {DEFAULT_MODEL})")
+    c.add_argument("--global-image", help="take the global features from this photo (style transfer)")
+    c.add_argument("--mix", type=float, help="with --global-image, in [0, 1]: 0 = own global features, "
+                                              "1 = the other's")
+    c.add_argument("--saturation", type=float,
+                   help="gain on the predicted a*b*, in [0, 4] (default: the model's own, see its card; "
+                        "1.0 = raw network)")
+    c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"the network sees at most N pixels (a larger photo is scaled down for it; a*b* are "
+                        f"upsampled to full size); 0: no bound (default {DEFAULT_MAX_PIXELS:,})")
+    c.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
+    c.add_argument("-q", "--quiet", action="store_true", help="print only failures and their count")
+    c.set_defaults(func=cmd_colorize)

@@ -1,0 +1,120 @@
+"""``colorlib info``: a model's config, training figures and validation results.
+
+    colorlib info --list
+    colorlib info --model miniplaces-full
+    colorlib info --model runs/smoke --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from ..checkpoint import CheckpointError, available_models, model_name, models_dir
+from ..model import weight_count
+from ..train import run_summary
+from .common import DEFAULT_MODEL, UserError, open_model
+
+
+def model_info(spec: str) -> dict:
+    """The figures ``info`` shows for the model ``spec`` (a shipped name, weights file or run
+    folder): ``model``, ``file``, ``config``, ``weights``, ``parameters``, ``training`` (a run
+    folder's own figures when it is one) and ``results`` (the shipped models' validation row of
+    ``results.json``), plus ``saturation``, ``device`` and ``card`` (the model card's path or None)."""
+    model = open_model(spec)
+    meta = model.meta
+    path = Path(model.source)
+    try:  # a run folder of ours: its figures from config.json, log.csv, val.csv and the checkpoint
+        training = meta.get("training") or run_summary(path.parent, meta)
+    except CheckpointError as e:
+        raise UserError(str(e)) from None
+    info = {
+        "model": spec,
+        "file": str(path),
+        "config": meta.get("model"),
+        "weights": weight_count(model),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training": training,
+        "results": meta.get("results"),
+    }
+    results = models_dir() / "results.json"
+    if results.exists() and path.parent == models_dir():
+        info["results"] = json.loads(results.read_text()).get("models", {}).get(model_name(path))
+    card = models_dir() / f"{model_name(path)}.md"
+    extra = {"saturation": meta.get("saturation", 1.0), "device": meta.get("device"),
+             "card": str(card) if card.exists() else None}
+    return {**info, **extra}
+
+
+def finite(obj):
+    """``obj`` (JSON-like data) with every NaN or infinity replaced by ``None``: a figure that is
+    not a number is unknown, and strict JSON (``null``) can say so."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    """Print the shipped models' names (``--list``), or one model's figures as text or strict JSON."""
+    if a.list:
+        for name in available_models():
+            print(name)
+        return
+    info = model_info(a.model)
+    if a.json:
+        shown = {k: v for k, v in info.items() if k not in ("saturation", "device", "card")}
+        print(json.dumps(finite(shown), indent=1, allow_nan=False))
+        return
+    cfg = info["config"]
+    print(f"{info['model']}  ({info['file']})")
+    print(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
+          f"{cfg['num_classes']} classes; {info['parameters']:,} parameters; "
+          f"saturation {info['saturation']}")
+    for line in _training_lines(info.get("training") or {}, info["device"]):
+        print(line)
+    r = info.get("results") or {}
+    if r:
+        top = (f", top-1 {r['top1']:.1f}%, top-5 {r['top5']:.1f}%" if r.get("top1") is not None else "")
+        print(f"  validation ({r['images']:,} colour images of MiniPlaces val): PSNR {r['psnr']:.2f} dB, "
+              f"SSIM {r['ssim']:.3f}, CIEDE2000 {r['ciede2000']:.2f}, AuC {r['auc']:.2f}%, colourfulness "
+              f"{r['cf_pred']:.1f} (truth {r['cf_true']:.1f}, gap {r['cf_gap']:.1f}){top}")
+    if info["card"]:
+        print(f"  model card: {info['card']}")
+
+
+def _training_lines(t: dict, device: str | None) -> list[str]:
+    """The text lines of a model's training figures (none without them)."""
+    if not t:
+        return []
+    of = f" of {t['total_steps']:,}" if t.get("total_steps") else ""
+    lines = [f"  training: {t.get('steps', 0):,}{of} steps, {t.get('images_seen', 0):,} images seen "
+             f"({t.get('epochs') or 0:.1f} epochs of {t.get('train_images') or 0:,} images) in "
+             f"{t.get('wall_s') or 0:.0f} s on {device or t.get('device') or '?'}"]
+    final = t.get("final") or {}
+    if final.get("loss") is not None:
+        lines.append(f"  final training loss: {final['loss']:.5f} (colour {final['colour_loss']:.5f}, "
+                     f"class {final['class_loss']:.3f})")
+    v = t.get("val") or {}
+    if v:
+        top = (f", top-1 {v['val_top1']:.3f}, top-5 {v['val_top5']:.3f}"
+               if v.get("val_top1") is not None else "")
+        lines.append(f"  last validation (step {v['step']:,}, {v['images']:,} images): colour loss "
+                     f"{v['val_colour_loss']:.5f}{top}")
+    return lines
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``colorlib info`` and its options."""
+    i = sub.add_parser("info", help="show a model's config, training and validation figures")
+    i.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"shipped model name, weights file or run folder (default {DEFAULT_MODEL})")
+    i.add_argument("--list", action="store_true", help="list the shipped models")
+    i.add_argument("--json", action="store_true",
+                   help="print the same figures (config, training, validation results) as JSON")
+    i.set_defaults(func=cmd_info)
