@@ -1,9 +1,11 @@
 """Training (paper sections 3.3-3.4): the joint loss of Eq. 6, ADADELTA, batch norm.
 
-The loop is kept visible, as in nanoGPT: get a batch, step, log, evaluate, checkpoint.
-Per step, on the training device: index a uint8 batch, random crop + flip (:func:`augment`),
-sRGB -> L*a*b* (:func:`lab_batch`), forward, Eq. 6, backward, update. Nothing per pixel
-runs in Python and nothing waits for the GPU except every ``log_every`` steps.
+The loop is kept visible, as in nanoGPT: :func:`train` gets a batch, steps, logs, evaluates and
+checkpoints, in one screen. Per step, on the training device: index a uint8 batch, random crop
++ flip (:func:`augment`), sRGB -> L*a*b* (:func:`lab_batch`), forward, Eq. 6, backward, update.
+Nothing per pixel runs in Python and nothing waits for the GPU except every ``log_every`` steps.
+What a run needs around the loop (processes and DDP, the run folder and its CSV logs, stopping
+on a signal, the finite-loss guard) is in :mod:`colorlib.run`.
 
 ``train(TrainConfig(...), out_dir)`` is the library entry point; ``colorlib train`` the CLI.
 Under ``torchrun --nproc_per_node N`` the same code trains with DistributedDataParallel.
@@ -12,28 +14,37 @@ Under ``torchrun --nproc_per_node N`` the same code trains with DistributedDataP
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import math
 import os
-import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from . import data as D
-from .checkpoint import CheckpointError, check_resume, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .device import resolve_device
-from .io import WriteError, check_writable, write_json, write_text
 from .model import Colorizer, ColorizerConfig, ColorizerOutput
-
-LOG_FIELDS = ["step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"]
-VAL_FIELDS = ["step", "epoch", "val_colour_loss", "val_top1", "val_top5", "images"]
+from .run import (
+    VAL_FIELDS,
+    LossLog,
+    Processes,
+    StopSignals,
+    append_rows,
+    check_finite,
+    check_run_folder,
+    device_name,
+    distributed,
+    processes,
+    run_summary,  # noqa: F401 - `colorlib info` imports it from here
+    start_run_folder,
+    truncate_log,
+)
 
 
 @dataclass
@@ -41,10 +52,10 @@ class TrainConfig:
     """One training run. ``config`` picks the model preset; the rest overrides it."""
 
     config: str = "miniplaces"  # model preset: paper | miniplaces | tiny
-    variant: str = "full"  # full | baseline (the paper's baseline also sets alpha = 0)
+    variant: str = "full"  # full | baseline (no global features, so no class term: see loss_alpha)
     width: float | None = None  # channel multiplier; None keeps the preset's
     dropout: float | None = None  # dropout before the global FC layers; None keeps the preset's
-    alpha: float = 1 / 300  # weight of the classification loss in Eq. 6
+    alpha: float = 1 / 300  # weight of the classification loss in Eq. 6 (the full model's)
     optimizer: str = "adadelta"  # adadelta (paper) | adamw
     lr: float | None = None  # None: 1.0 for ADADELTA, 1e-3 for AdamW
     weight_decay: float = 0.0  # decoupled (AdamW) weight decay on conv/FC weights
@@ -89,29 +100,53 @@ class TrainConfig:
             raise ValueError(f"--device: {e}") from None
 
     def model_config(self, num_classes: int | None = None) -> ColorizerConfig:
+        """The network this run trains: the preset with ``variant``, ``width`` and ``dropout``,
+        and ``num_classes`` scene classes (None keeps the preset's). Raises ``ValueError``."""
         over = {k: v for k, v in (("width", self.width), ("dropout", self.dropout)) if v is not None}
         if num_classes:
             over["num_classes"] = num_classes
         return ColorizerConfig.preset(self.config, variant=self.variant, **over)
 
+    def loss_alpha(self, labelled: bool = True) -> float:
+        """alpha as Eq. 6 uses it: ``alpha`` for the full model on ``labelled`` data, else 0.
+
+        The paper's baseline has no global features and so no classification network (section
+        4); without labels there is no class to predict. With 0 the class term is not computed
+        and the classifier receives no gradient (:func:`joint_loss`).
+        """
+        return self.alpha if self.variant != "baseline" and labelled else 0.0
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """A config from a run's ``meta["train"]``; keys this version does not know are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass
 class StepInfo:
-    """What a callback sees after every logged step (the book plots from this)."""
+    """What a callback sees after every logged step (a row of ``log.csv``; the book plots these)."""
 
-    step: int
+    step: int  # numbered from 0; the row is written once the step is done
+    epoch: float  # step / steps per epoch
+    loss: float  # Eq. 6: colour_loss + alpha * class_loss
+    colour_loss: float  # MSE of normalised a*b* (mean over pixels and both channels)
+    class_loss: float  # cross-entropy over scene classes; 0 when alpha is 0
+    lr: float  # learning rate of the step
+    images_per_s: float  # of its logging window, all processes together
+
+
+@dataclass
+class Validation:
+    """What a callback sees after every validation pass (a row of ``val.csv``): on the held-out
+    photos, from their grayscale version, centred and not cropped (see :func:`validate`)."""
+
+    step: int  # steps done before the pass
     epoch: float
-    loss: float
-    colour_loss: float
-    class_loss: float
-    lr: float
-    images_per_s: float
-    val: dict | None = None  # filled after a validation pass
+    val_colour_loss: float  # as StepInfo.colour_loss
+    val_top1: float  # scene accuracy, 0..1; NaN when the photos have no labels or the model no classifier
+    val_top5: float
+    images: int  # photos scored
 
 
 @dataclass
@@ -121,9 +156,9 @@ class RunResult:
     out: Path
     steps: int
     images_seen: int
-    wall_s: float
-    log: list[dict] = field(default_factory=list)
-    val: list[dict] = field(default_factory=list)
+    wall_s: float  # seconds of the training loop in this call
+    log: list[dict] = field(default_factory=list)  # the StepInfo rows of this call, as dicts
+    val: list[dict] = field(default_factory=list)  # the Validation rows of this call, as dicts
     removed_gray: int = 0
     removed_corrupt: int = 0
     train_images: int = 0
@@ -168,11 +203,9 @@ def make_train_step(model_fn, opt: torch.optim.Optimizer, autocast, alpha: float
 
 
 # -- set-up -------------------------------------------------------------------------------
-def _dist() -> tuple[int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def autocast_for(device: torch.device, precision: str):
+    """The autocast context of ``precision`` on ``device``: ``auto`` is bf16 on CUDA, fp32 (no
+    autocast) elsewhere. Raises ``ValueError`` for another name."""
     if precision == "auto":
         precision = "bf16" if device.type == "cuda" else "fp32"
     if precision == "bf16":
@@ -183,6 +216,8 @@ def autocast_for(device: torch.device, precision: str):
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """ADADELTA (section 3.4; lr 1.0 unless ``tc.lr``) or AdamW (lr 1e-3), with weight decay on
+    conv/FC weights only (never on biases or batch norm). Raises ``ValueError`` for another name."""
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
     groups = [
@@ -198,6 +233,8 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optim
 
 
 def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
+    """The learning rate's multiplier at ``step`` of ``total``: a linear warm-up over
+    ``tc.warmup_steps``, then 1 (``constant``) or a cosine down to 0 at ``total`` (``cosine``)."""
     if step < tc.warmup_steps:
         return (step + 1) / tc.warmup_steps
     if tc.schedule == "constant":
@@ -284,74 +321,6 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
     }
 
 
-def _prepare_out(out: Path, resume: bool, rank: int) -> dict | None:
-    """Check the run folder before any work; returns the checkpoint's state with ``resume``.
-
-    Creates nothing: the folder appears with the run's first file (config.json), so a run that
-    fails while loading its data leaves no empty folder behind.
-    """
-    ckpt = out / "checkpoint.pt"
-    if resume:
-        if not ckpt.exists():
-            raise CheckpointError(f"--resume: {ckpt} does not exist; nothing to resume")
-        return read_checkpoint(ckpt)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file, not a run folder")
-    # rank 0 alone: the others may start after it has begun writing to the folder
-    if rank == 0 and out.exists() and any(out.iterdir()):
-        raise FileExistsError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out "
-            "(a run never overwrites another run's folder)"
-        )
-    if rank == 0:
-        check_writable(out / "config.json")
-    return None
-
-
-def _total_from(state: dict, tc: TrainConfig) -> int | None:
-    """The run's length in steps as ``tc`` asks for it, if known without the data: ``--steps``,
-    or ``--epochs`` times the steps per epoch the checkpoint recorded (older runs did not)."""
-    if tc.steps:
-        return tc.steps
-    per_epoch = state.get("meta", {}).get("run", {}).get("steps_per_epoch")
-    return max(1, round((tc.epochs or 1) * per_epoch)) if per_epoch else None
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows after ``step`` so a resumed run's log equals an uninterrupted one."""
-    if not path.exists():
-        return
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=rows[0].keys() if rows else LOG_FIELDS)
-    w.writeheader()
-    w.writerows(r for r in rows if int(r["step"]) < step)
-    write_text(path, buf.getvalue())
-
-
-def _append_rows(path: Path, names: list[str], rows: list[dict]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=names)
-        if new:
-            w.writeheader()
-        w.writerows(rows)
-
-
-def _finished(out: Path, state: dict, tc: TrainConfig, world: int, total: int) -> RunResult:
-    """What ``train(..., resume=True)`` returns for a run already at (or past) its last step."""
-    step = int(state["step"])
-    run = state.get("meta", {}).get("run", {})
-    return RunResult(out, step, step * tc.batch_size * world, 0.0, train_images=run.get("train_images", 0),
-                     total_steps=total, already_finished=True)
-
-
-def _device_name(device: torch.device) -> str:
-    """``cuda:0`` -> the GPU's name (what a model card says it was trained on); else the type."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-
-
 def load_training_data(tc: TrainConfig, size: int, progress: bool = True):
     """Decoded training and validation images (validation: MiniPlaces val, if present)."""
     train = D.load_images(tc.data, "train", tc.shards, tc.train_limit)
@@ -370,322 +339,229 @@ def load_training_data(tc: TrainConfig, size: int, progress: bool = True):
     return decoded, val
 
 
-def train(
-    tc: TrainConfig,
-    out: str | os.PathLike,
-    resume: bool = False,
-    callbacks: tuple[Callable[[StepInfo], None], ...] = (),
-    progress: bool = True,
-    data: tuple[D.DecodedImages, D.DecodedImages | None] | None = None,
-) -> RunResult:
-    """Train a colorizer into ``out`` (a new folder, or an existing one with ``resume``).
+# -- the loop ---------------------------------------------------------------------------------
+Callback = Callable[[StepInfo | Validation], None]
+TrainingData = tuple[D.DecodedImages, D.DecodedImages | None]  # decoded (train, val) images
 
-    ``data``: already decoded (train, val) images, to skip loading (the book and tests).
-    ``callbacks`` are called with a :class:`StepInfo` for each logged step.
 
-    The folder is checked before any data is read and appears with its first file, so a run
-    that fails before training leaves none. ``resume`` continues from ``checkpoint.pt`` exactly
-    (read as data only); a run already at its last step returns at once with
-    ``already_finished`` set and no file touched. Raises ``FileExistsError`` (``out`` holds
-    another run), :class:`~colorlib.checkpoint.CheckpointError` (nothing to resume, a refused
-    or unreadable checkpoint, another configuration), :class:`~colorlib.data.DataError`,
-    :class:`~colorlib.io.WriteError` and ``FloatingPointError`` (the loss stopped being finite;
-    the last checkpoint is from before it), each with a one-line message.
+def train(tc: TrainConfig, out: str | os.PathLike, resume: bool = False, callbacks: Sequence[Callback] = (),
+          progress: bool = True, data: TrainingData | None = None) -> RunResult:
+    """Train a colorizer (Eq. 6, section 3.3) into ``out``: a new folder, or one to continue (``resume``).
+
+    ``data``: decoded (train, val) images, to skip loading. ``callbacks`` get a :class:`StepInfo` per
+    logged step and a :class:`Validation` per validation pass; ``progress=False`` prints nothing but
+    an interruption's line. The folder is checked before any data is read and appears with its first
+    file. ``resume`` continues from ``checkpoint.pt`` exactly; a finished run returns at once
+    (``already_finished``, no file touched). Raises ``FileExistsError`` (``out`` holds another run),
+    :class:`~colorlib.checkpoint.CheckpointError` (nothing to resume, a refused or unreadable checkpoint,
+    another configuration), :class:`~colorlib.data.DataError`, :class:`~colorlib.io.WriteError` and
+    ``FloatingPointError`` (a loss not finite; the last checkpoint is from before it), each one line.
     """
-    from tqdm.auto import tqdm
+    out, procs = Path(out), processes(tc.device)  # the device is checked before anything is read
+    state = check_run_folder(out, resume, procs.rank, asdict(tc) | {"world_size": procs.world})
+    if (done := _finished(out, state, tc, procs.world, _total_from(state, tc))) is not None:
+        return done
+    with distributed(procs):
+        t = _Training(tc, out, procs, state, data, callbacks, progress)  # model, optimiser, batches, logs
+        step = t.start  # 0, the checkpoint's step, or the end for a run found finished only now
+        with t.bar, StopSignals(procs, tc.log_every, t.total) as stop:
+            try:
+                while step < t.total:
+                    L, ab, labels = t.source.batch(step, t.cfg.global_size, tc.min_scale)
+                    t.optimise(step, L, ab, labels)  # forward, Eq. 6, backward, update; the LR schedule
+                    step += 1
+                    if t.log_due(step):
+                        t.write_log()
+                    if t.val_due(step):
+                        t.validate(step)
+                    if step % tc.checkpoint_every == 0 or step == t.total:
+                        t.save(step)
+                    if stop.requested(step):  # Ctrl-C or SIGTERM, seen during the step
+                        t.interrupt(step)
+                        break
+            except KeyboardInterrupt:  # raised by a callback, or Ctrl-C where no handler could be set
+                t.interrupt(step)
+    return t.finish(step)
 
-    out = Path(out)
-    rank, world = _dist()
-    device = resolve_device(tc.device)  # before anything is read or created
-    state = _prepare_out(out, resume, rank)
-    train_meta = asdict(tc) | {"world_size": world}
-    if state is not None:
-        check_resume(out / "checkpoint.pt", state, train_meta)  # before loading any data
-        total = _total_from(state, tc)
-        if total is not None and int(state["step"]) >= total:
-            return _finished(out, state, tc, world, total)
-    owns_group = False
-    if world > 1:
-        import torch.distributed as dist
 
-        if device.type == "cuda":  # this process's GPU first, so NCCL binds to it
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-        if not dist.is_initialized():
-            if device.type == "cuda":
-                dist.init_process_group("nccl", device_id=device)
-            else:
-                dist.init_process_group("gloo")
-            owns_group = True
-    if device.type == "cpu":
-        # ADADELTA's first updates are tiny; as denormal floats they run many times slower on CPU
-        torch.set_flush_denormal(True)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    torch.manual_seed(tc.seed)
+class _Training:
+    """A run between its set-up and its end: the model, optimiser and LR schedule, the batches,
+    the logs and what :func:`train` returns.
 
-    preset = tc.model_config()
-    train_imgs, val_imgs = data or load_training_data(tc, preset.global_size, progress and rank == 0)
-    alpha = 0.0 if tc.variant == "baseline" else tc.alpha
-    if alpha > 0 and not train_imgs.labelled:
-        if rank == 0:
+    Its methods are the loop's steps that write files or talk to the user (log, validate, save,
+    interrupt), so :func:`train` shows the loop itself.
+    """
+
+    def __init__(self, tc: TrainConfig, out: Path, procs: Processes, state: dict | None,
+                 data: TrainingData | None, callbacks: Sequence[Callback], progress: bool):
+        self.tc, self.out, self.procs, self.callbacks = tc, out, procs, tuple(callbacks)
+        self.talk = progress and procs.rank == 0  # progress bar, notes and validation lines
+        torch.manual_seed(tc.seed)
+        train_imgs, val_imgs = data or load_training_data(tc, tc.model_config().global_size, self.talk)
+        alpha = tc.loss_alpha(train_imgs.labelled)
+        if self.talk and alpha != tc.loss_alpha():
             print("note: these images have no labels, so the classification loss is off (alpha = 0)")
-        alpha = 0.0
-    cfg = tc.model_config(len(train_imgs.classes) or None)
-    model = Colorizer(cfg).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    opt = make_optimizer(model, tc)
-    prepare = torch.compile(D.prepare_batch) if tc.compile else D.prepare_batch
-    source = BatchSource(train_imgs.to(device), tc.batch_size, tc.seed, rank, world, prepare)
-    if val_imgs is not None:
-        val_imgs = val_imgs.to(device)
-    total = tc.steps or max(1, round((tc.epochs or 1) * source.steps_per_epoch))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, total, tc))
+        self.cfg = tc.model_config(len(train_imgs.classes) or None)
+        self.model = Colorizer(self.cfg).to(procs.device)
+        if procs.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        opt = self.opt = make_optimizer(self.model, tc)
+        prepare = torch.compile(D.prepare_batch) if tc.compile else D.prepare_batch
+        self.source = BatchSource(train_imgs.to(procs.device), tc.batch_size, tc.seed, procs.rank,
+                                  procs.world, prepare)
+        self.val_imgs = None if val_imgs is None else val_imgs.to(procs.device)
+        self.total = tc.steps or max(1, round((tc.epochs or 1) * self.source.steps_per_epoch))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, self.total, tc))
+        self.meta = _run_meta(tc, procs, self.cfg, train_imgs, self.source.steps_per_epoch, self.total)
+        self.finished = _finished(out, state, tc, procs.world, self.total)
+        self.start, self.wall_before = self._resume_or_begin(state)
+        step_model = _parallel(self.model, tc, procs, alpha)
+        autocast = self.autocast = autocast_for(procs.device, tc.precision)
+        self.train_step = make_train_step(step_model, opt, autocast, alpha)
+        images_per_step = tc.batch_size * procs.world
+        self.log = LossLog(out / "log.csv" if procs.rank == 0 else None, images_per_step,
+                           self.source.steps_per_epoch)
+        self.result = RunResult(out, self.start, self.start * images_per_step, 0.0, total_steps=self.total,
+                                removed_gray=train_imgs.removed_gray, train_images=len(train_imgs),
+                                removed_corrupt=train_imgs.removed_corrupt)
+        self.bar = tqdm(total=self.total, initial=self.start, desc=f"train {out.name}", unit="step",
+                        disable=not self.talk or self.finished is not None, dynamic_ncols=True)
+        self.t0 = time.perf_counter()
 
-    start = 0
-    # plain data only (what config.json and a weights_only checkpoint can hold); "run" grows the
-    # step and wall time at every checkpoint, for `colorlib info`
-    meta = json.loads(json.dumps({
-        "train": train_meta, "model": cfg.to_dict(), "classes": train_imgs.classes,
-        "run": {"train_images": len(train_imgs), "steps_per_epoch": source.steps_per_epoch,
-                "total_steps": total, "device": _device_name(device)},
-    }))
-    wall_before = 0.0
-    if state is not None:
-        if int(state["step"]) >= total:  # an older run that did not record its steps per epoch
-            if owns_group:
-                import torch.distributed as dist
-
-                dist.destroy_process_group()
-            return _finished(out, state, tc, world, total)
-        start = load_checkpoint(out / "checkpoint.pt", model, opt, sched, meta, state=state)
+    def _resume_or_begin(self, state: dict | None) -> tuple[int, float]:
+        """Load the checkpoint (``resume``) or write ``config.json`` (a new run); returns the step to
+        start at and the seconds of training before it. A finished run is left untouched."""
+        if state is None:
+            if self.procs.rank == 0:
+                start_run_folder(self.out, self.meta)
+            return 0, 0.0
+        if self.finished is not None:  # an older run that did not record its steps per epoch
+            return self.finished.steps, 0.0
+        start = load_checkpoint(self.out / "checkpoint.pt", self.model, self.opt, self.sched, self.meta,
+                                state=state)
         wall_before = float(state["meta"].get("run", {}).get("wall_s", 0.0))
-        del state
-        if rank == 0:
-            _truncate_log(out / "log.csv", start)
-            _truncate_log(out / "val.csv", start + 1)
-    elif rank == 0:
-        fresh = not out.exists()
-        try:
-            write_json(out / "config.json", meta)
-        except WriteError:
-            if fresh and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()  # the folder made for this file: a failed run leaves nothing
-            raise
+        state.clear()  # the weights and optimiser state are in place now: free the read copies
+        if self.procs.rank == 0:
+            truncate_log(self.out / "log.csv", start)
+            truncate_log(self.out / "val.csv", start + 1)
+        return start, wall_before
 
-    step_model = model
-    if world > 1:
-        step_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
+    def optimise(self, step: int, L: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor) -> None:
+        """One optimisation step on ``step``'s batch, then the LR schedule's; losses kept for the log."""
+        # dropout: reproducible on resume, and other masks on each DDP process
+        torch.manual_seed((self.tc.seed * 1_000_033 + step) * self.procs.world + self.procs.rank)
+        loss, colour, cls = self.train_step(L, ab, labels)
+        self.log.add(step, loss, colour, cls, lr=self.sched.get_last_lr()[0])
+        self.sched.step()
+        self.bar.update(1)
+
+    def log_due(self, step: int) -> bool:
+        """Whether the losses up to ``step`` are written now: every ``log_every`` steps, at each
+        epoch's end and at the run's."""
+        return step % self.tc.log_every == 0 or step == self.total or step % self.source.steps_per_epoch == 0
+
+    def val_due(self, step: int) -> bool:
+        """Whether a validation pass follows ``step``: every ``val_every`` epochs, and at the end."""
+        per_epoch = self.source.steps_per_epoch
+        return (step % per_epoch == 0 and (step // per_epoch) % self.tc.val_every == 0) or step == self.total
+
+    def write_log(self) -> None:
+        """Write the logged steps' rows, hand them to the callbacks, then stop the run (the finite-loss
+        guard, ``FloatingPointError``) if a loss among them is not finite."""
+        rows = self.log.flush()
+        if rows and self.procs.rank == 0:
+            self.result.log.extend(rows)
+            self.bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", img_s=f"{rows[-1]['images_per_s']:.0f}")
+            for row in rows:
+                for cb in self.callbacks:
+                    cb(StepInfo(**row))
+        check_finite(rows)
+
+    def validate(self, step: int) -> None:
+        """A validation pass after ``step`` (rank 0; none without validation photos): ``val.csv``,
+        the result, the callbacks, and a line when not quiet."""
+        if self.val_imgs is None or self.procs.rank != 0:
+            return
+        epoch = round(step / self.source.steps_per_epoch, 4)
+        v = Validation(step, epoch, **validate(self.model, self.val_imgs, self.autocast))
+        append_rows(self.out / "val.csv", VAL_FIELDS, [asdict(v)])
+        self.result.val.append(asdict(v))
+        if self.talk:
+            self.bar.write(f"step {step}: val colour loss {v.val_colour_loss:.5f}  top-1 {v.val_top1:.3f}  "
+                           f"top-5 {v.val_top5:.3f}")
+        for cb in self.callbacks:
+            cb(v)
+
+    def save(self, step: int) -> None:
+        """Checkpoint at ``step`` (rank 0 writes). The log is written first: ``log.csv`` reaches the
+        checkpoint's step, and the finite-loss guard runs before any weights are saved."""
+        self.write_log()
+        if self.procs.rank == 0:
+            wall_s = round(self.wall_before + time.perf_counter() - self.t0, 3)
+            self.meta["run"].update(step=step, wall_s=wall_s)
+            save_checkpoint(self.out / "checkpoint.pt", self.model, self.opt, self.sched, step, self.meta)
+
+    def interrupt(self, step: int) -> None:
+        """Stop at ``step``: its validation if due and not yet run (a resume starts after it), a
+        checkpoint, and one line saying how to continue."""
+        if self.val_due(step) and not (self.result.val and self.result.val[-1]["step"] == step):
+            self.validate(step)
+        self.save(step)
+        self.result.interrupted = True
+        if self.procs.rank == 0:
+            self.bar.write(f"interrupted: checkpoint written at step {step} to {self.out / 'checkpoint.pt'}; "
+                           "continue with --resume")
+
+    def finish(self, step: int) -> RunResult:
+        """What :func:`train` returns, the loop having stopped after ``step``."""
+        if self.finished is not None:
+            return self.finished
+        images_per_step = self.tc.batch_size * self.procs.world
+        self.result.steps, self.result.images_seen = step, step * images_per_step
+        self.result.wall_s = time.perf_counter() - self.t0
+        return self.result
+
+
+def _parallel(model: Colorizer, tc: TrainConfig, procs: Processes, alpha: float) -> torch.nn.Module:
+    """What a step calls: ``model`` in DistributedDataParallel under torchrun, compiled with
+    ``tc.compile``."""
+    if procs.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[procs.device.index] if procs.device.type == "cuda" else None,
             # without the class loss the classification head takes no part in the loss
             find_unused_parameters=alpha == 0 and model.classifier is not None,
         )
-    if tc.compile:
-        step_model = torch.compile(step_model)
-    autocast = autocast_for(device, tc.precision)
-    train_step = make_train_step(step_model, opt, autocast, alpha)
-
-    result = RunResult(out, start, start * tc.batch_size * world, 0.0,
-                       removed_gray=train_imgs.removed_gray, removed_corrupt=train_imgs.removed_corrupt,
-                       train_images=len(train_imgs), total_steps=total)
-    pending: list[tuple[int, torch.Tensor]] = []
-    bar = tqdm(total=total, initial=start, desc=f"train {out.name}", unit="step",
-               disable=not progress or rank != 0, dynamic_ncols=True)
-    t_window, n_window = time.perf_counter(), 0
-    t0 = time.perf_counter()
-
-    def save(step: int) -> None:
-        flush(step)  # the log on disk reaches the checkpoint's step, and no NaN weights are saved
-        if rank == 0:
-            meta["run"].update(step=step, wall_s=round(wall_before + time.perf_counter() - t0, 3))
-            save_checkpoint(out / "checkpoint.pt", model, opt, sched, step, meta)
-
-    def flush(step: int) -> None:
-        nonlocal t_window, n_window
-        if not pending:
-            return
-        values = torch.stack([v for _, v in pending]).tolist()  # the one host sync per window
-        bad = next((s for (s, _), v in zip(pending, values) if not math.isfinite(v[0])), None)
-        now = time.perf_counter()
-        ips = n_window * tc.batch_size * world / max(now - t_window, 1e-9)
-        rows = []
-        for (s, _), (loss, colour, cls, lr) in zip(pending, values):
-            rows.append(dict(step=s, epoch=round(s / source.steps_per_epoch, 4), loss=loss,
-                             colour_loss=colour, class_loss=cls, lr=lr, images_per_s=round(ips, 1)))
-        pending.clear()
-        t_window, n_window = now, 0
-        if rank == 0:
-            _append_rows(out / "log.csv", LOG_FIELDS, rows)
-            result.log.extend(rows)
-            bar.set_postfix(loss=f"{rows[-1]['loss']:.4f}", img_s=f"{ips:.0f}")
-            for r in rows:
-                for cb in callbacks:
-                    cb(StepInfo(**{k: r[k] for k in LOG_FIELDS}))
-        if bad is not None:
-            raise FloatingPointError(f"loss is not finite at step {bad}; stopping (the last checkpoint "
-                                     "is from before it)")
-
-    def val_due(step: int) -> bool:
-        epoch_end = step % source.steps_per_epoch == 0
-        return (epoch_end and (step // source.steps_per_epoch) % tc.val_every == 0) or step == total
-
-    def stop_requested(step: int) -> bool:
-        """A signal seen by any process; under DDP all processes agree at the same steps."""
-        if world == 1:
-            return stop["signal"] is not None
-        if step % tc.log_every and step != total:
-            return False
-        import torch.distributed as dist
-
-        flag = torch.tensor([float(stop["signal"] is not None)], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
-    def run_validation(step: int) -> None:
-        if val_imgs is None or rank != 0:
-            return
-        v = {"step": step, "epoch": round(step / source.steps_per_epoch, 4),
-             **validate(model, val_imgs, autocast)}
-        _append_rows(out / "val.csv", VAL_FIELDS, [v])
-        result.val.append(v)
-        bar.write(f"step {step}: val colour loss {v['val_colour_loss']:.5f}  "
-                  f"top-1 {v['val_top1']:.3f}  top-5 {v['val_top5']:.3f}")
-        for cb in callbacks:
-            cb(StepInfo(step, v["epoch"], math.nan, math.nan, math.nan, math.nan, math.nan, val=v))
-
-    step = start
-    model.train()
-    # Ctrl-C (and SIGTERM) finish the current step, then checkpoint and stop.
-    stop = {"signal": None}
-
-    def on_signal(signum, frame):
-        stop["signal"] = signum
-
-    old_handlers = {}
-    if hasattr(signal, "SIGTERM"):  # every process: torchrun passes Ctrl-C on to each of them
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old_handlers[sig] = signal.signal(sig, on_signal)
-            except ValueError:  # not the main thread (e.g. inside some notebook runners)
-                pass
-    try:
-        while step < total:
-            L, ab, labels = source.batch(step, cfg.global_size, tc.min_scale)
-            # dropout: reproducible on resume, and other masks on each DDP process
-            torch.manual_seed((tc.seed * 1_000_033 + step) * world + rank)
-            loss, colour, cls = train_step(L, ab, labels)
-            lr = sched.get_last_lr()[0]
-            sched.step()
-            pending.append((step, torch.stack([loss, colour, cls, torch.full_like(loss, lr)])))
-            step += 1
-            n_window += 1
-            bar.update(1)
-            end_of_epoch = step % source.steps_per_epoch == 0
-            if step % tc.log_every == 0 or step == total or end_of_epoch:
-                flush(step)
-            if val_due(step):
-                run_validation(step)
-            if step % tc.checkpoint_every == 0 or step == total:
-                save(step)
-            if stop_requested(step):
-                save(step)
-                result.interrupted = True
-                if rank == 0:
-                    bar.write(f"interrupted: checkpoint written at step {step} to {out / 'checkpoint.pt'}; "
-                              "continue with --resume")
-                break
-    except KeyboardInterrupt:
-        if val_due(step) and not (result.val and result.val[-1]["step"] == step):
-            run_validation(step)  # interrupted between the step and its validation: resume starts after it
-        save(step)
-        result.interrupted = True
-        if rank == 0:
-            print(f"\ninterrupted: checkpoint written at step {step}; continue with --resume")
-    finally:
-        bar.close()
-        for sig, h in old_handlers.items():
-            signal.signal(sig, h)
-    result.steps = step
-    result.images_seen = step * tc.batch_size * world
-    result.wall_s = time.perf_counter() - t0
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if owns_group:
-            dist.destroy_process_group()
-    return result
+    return torch.compile(model) if tc.compile else model
 
 
-# -- a run folder's figures -------------------------------------------------------------------
-def _read_rows(path: Path) -> list[dict]:
-    """A log CSV as dicts of numbers (``step`` an int, the rest floats; a non-finite value None)."""
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-
-    def number(k: str, v: str):
-        if k in ("step", "images"):
-            return int(float(v))
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            return None
-        return x if math.isfinite(x) else None
-
-    return [{k: number(k, v) for k, v in r.items()} for r in rows]
+def _run_meta(tc: TrainConfig, procs: Processes, cfg: ColorizerConfig, images: D.DecodedImages,
+              steps_per_epoch: int, total: int) -> dict:
+    """What ``config.json`` and every checkpoint record about the run, as plain data (what a
+    weights_only checkpoint can hold); ``run`` gains the step and wall time at each checkpoint,
+    for ``colorlib info``."""
+    return json.loads(json.dumps({
+        "train": asdict(tc) | {"world_size": procs.world}, "model": cfg.to_dict(), "classes": images.classes,
+        "run": {"train_images": len(images), "steps_per_epoch": steps_per_epoch, "total_steps": total,
+                "device": device_name(procs.device)},
+    }))
 
 
-def run_summary(folder: str | os.PathLike, meta: dict | None = None) -> dict | None:
-    """The figures of a run folder made by :func:`train`, or ``None`` if ``folder`` is not one.
+def _total_from(state: dict | None, tc: TrainConfig) -> int | None:
+    """The run's length in steps as ``tc`` asks for it, if known without the data: ``--steps``,
+    or ``--epochs`` times the steps per epoch the checkpoint recorded (older runs did not)."""
+    if tc.steps:
+        return tc.steps
+    per_epoch = (state or {}).get("meta", {}).get("run", {}).get("steps_per_epoch")
+    return max(1, round((tc.epochs or 1) * per_epoch)) if per_epoch else None
 
-    ``meta``: the run's meta as its model file or checkpoint holds it (``model.meta`` of
-    :func:`colorlib.checkpoint.load_model`); else read from ``checkpoint.pt``, else
-    ``config.json``. Returns strict-JSON data with the keys of a shipped model's
-    ``meta["training"]``: ``steps``, ``images_seen``, ``epochs``, ``train_images``, ``wall_s``
-    (seconds of the training loop, summed over resumed parts; None for runs from before it was
-    recorded), ``final`` (the last log.csv row: losses, lr, images/s), plus ``total_steps``,
-    ``finished``, ``device`` and ``val`` (the last val.csv row, or None). Raises
-    :class:`colorlib.checkpoint.CheckpointError` for a refused or unreadable checkpoint.
-    """
-    folder = Path(folder)
-    config = folder / "config.json"
-    if not config.is_file():
+
+def _finished(out: Path, state: dict | None, tc: TrainConfig, world: int,
+              total: int | None) -> RunResult | None:
+    """What ``train(..., resume=True)`` returns for a run already at (or past) its last step, ``total``;
+    None for a new run, one still to train, or a length not known yet."""
+    if state is None or total is None or int(state["step"]) < total:
         return None
-    try:
-        saved = json.loads(config.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(saved, dict) or "train" not in saved:
-        return None
-    if not (meta and "run" in meta) and (folder / "checkpoint.pt").exists():
-        meta = read_checkpoint(folder / "checkpoint.pt").get("meta", {})
-    run = {**saved.get("run", {}), **((meta or {}).get("run") or {})}
-    tc = {**saved["train"], **((meta or {}).get("train") or {})}
-    log = _read_rows(folder / "log.csv")
-    val = _read_rows(folder / "val.csv")
-    steps = run.get("step")
-    if steps is None:  # an older run: as far as its log goes
-        steps = log[-1]["step"] + 1 if log else 0
-    log = [r for r in log if r["step"] < steps]  # rows past the last checkpoint were not kept
-    per_epoch = run.get("steps_per_epoch")
-    if not per_epoch:
-        last = next((r for r in reversed(log) if r.get("epoch")), None)
-        per_epoch = last["step"] / last["epoch"] if last else None
-    total = run.get("total_steps")
-    return {
-        "steps": steps,
-        "images_seen": steps * tc.get("batch_size", 0) * tc.get("world_size", 1),
-        "epochs": round(steps / per_epoch, 4) if per_epoch else None,
-        "train_images": run.get("train_images"),
-        "wall_s": run.get("wall_s"),
-        "final": log[-1] if log else None,
-        "total_steps": total,
-        "finished": steps >= total if total else None,
-        "device": run.get("device"),
-        "val": next((v for v in reversed(val) if v["step"] <= steps), None),
-    }
+    step = int(state["step"])
+    run = state.get("meta", {}).get("run", {})
+    return RunResult(out, step, step * tc.batch_size * world, 0.0, train_images=run.get("train_images", 0),
+                     total_steps=total, already_finished=True)

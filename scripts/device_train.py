@@ -7,7 +7,12 @@ fits every model of the plan into ``--budget-s`` seconds, then trains the plan i
 validation images. Writes to ``--out``: the shipped weights (float16 safetensors), and
 ``logs.tar.gz`` (each run's log.csv, val.csv, config.json, and results.json).
 
+Every run, the speed measurements included, is :func:`colorlib.train.train` itself, on the
+images decoded here (``data=``). On the CPU, with small packs, it makes a quick rehearsal:
+
     python scripts/device_train.py --parts /tmp/cl/part-a.pack .gpu/part-b.pack --out $OUT
+    python scripts/device_train.py --parts small.pack --out /tmp/dt --device cpu --workers 0 \
+        --batch-size 8 --epochs 1 --only miniplaces-full miniplaces-baseline
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -33,7 +39,8 @@ from colorlib.device import resolve_device  # noqa: E402
 from colorlib.evaluate import score, summarise  # noqa: E402
 from colorlib.io import write_bytes, write_text  # noqa: E402
 from colorlib.model import Colorizer  # noqa: E402
-from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step, train  # noqa: E402
+from colorlib.run import device_name  # noqa: E402
+from colorlib.train import StepInfo, TrainConfig, Validation, train  # noqa: E402
 
 # The recipe shared by every shipped model (see colorlib/models/README.md for why).
 RECIPE = dict(config="miniplaces", optimizer="adamw", lr=2e-3, weight_decay=0.05, schedule="cosine",
@@ -79,28 +86,24 @@ def load_parts(paths: list[str], workers: int) -> tuple[D.DecodedImages, D.Decod
     return train, val, classes
 
 
-def sync() -> None:
-    if DEVICE.type == "cuda":
-        torch.cuda.synchronize()
+def print_validation(info: StepInfo | Validation) -> None:
+    """A train() callback: one line per validation pass (train() itself is quiet without progress)."""
+    if isinstance(info, Validation):
+        print(f"step {info.step}: val colour loss {info.val_colour_loss:.5f}  top-1 {info.val_top1:.3f}  "
+              f"top-5 {info.val_top5:.3f}", flush=True)
 
 
-def speed(cfg_kw: dict, images: D.DecodedImages, steps: int = 15) -> float:
-    tc = TrainConfig(**{**RECIPE, **cfg_kw})
-    model = Colorizer(tc.model_config(100)).to(DEVICE).to(memory_format=torch.channels_last)
-    step = make_train_step(model, make_optimizer(model, tc), autocast_for(DEVICE, "auto"),
-                           tc.alpha if tc.variant == "full" else 0.0)
-    src = BatchSource(images, tc.batch_size, 0)
-
-    def run(n, start):
-        for i in range(start, start + n):
-            step(*src.batch(i, 128, tc.min_scale))
-
-    run(5, 0)
-    sync()
-    t0 = time.perf_counter()
-    run(steps, 5)
-    sync()
-    return steps * tc.batch_size / (time.perf_counter() - t0)
+def speed(cfg_kw: dict, images: D.DecodedImages, steps: int = 15, warmup: int = 5) -> float:
+    """Training images/s of a plan entry: a short train() run on ``images`` (no validation), timed
+    over its last ``steps`` steps. Its log windows are ``warmup`` steps long and each ends in the
+    host sync that reads the losses, so the windows' speeds (log.csv's ``images_per_s``) time
+    exactly what a step costs; the first window (compilation, cuDNN's search) is left out."""
+    tc = TrainConfig(**{**RECIPE, **cfg_kw, "steps": warmup + steps, "log_every": warmup,
+                        "device": DEVICE.type})
+    with tempfile.TemporaryDirectory() as tmp:
+        r = train(tc, Path(tmp) / "speed", progress=False, data=(images, None))
+    timed = [row["images_per_s"] for row in r.log if row["step"] >= warmup]
+    return len(timed) / sum(1 / s for s in timed)  # images over seconds, step by step
 
 
 def main() -> None:
@@ -126,9 +129,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     runs = Path("/tmp/colorlib-runs")
     shutil.rmtree(runs, ignore_errors=True)
-    torch.backends.cudnn.benchmark = True
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
 
     train_imgs, val_imgs, classes = load_parts(a.parts, a.workers)
     train_imgs, val_imgs = train_imgs.to(DEVICE), val_imgs.to(DEVICE) if val_imgs is not None else None
@@ -148,22 +148,24 @@ def main() -> None:
     gray = summarise(score(None, val_imgs.pixels, val_imgs.labels)) if val_imgs is not None else {}
     results = {"gray": gray, "train_images": len(train_imgs), "epochs": epochs, "steps": steps,
                "speeds": {f"{v}-w{w}": s for (v, w), s in speeds.items()},
-               "device": torch.cuda.get_device_name() if DEVICE.type == "cuda" else "cpu", "torch": torch.__version__, "models": {}}
+               "device": device_name(DEVICE), "torch": torch.__version__, "models": {}}
     print("gray:", json.dumps({k: round(v, 3) for k, v in gray.items()}), flush=True)
     for name, kw, ship in plan:
         elapsed = time.time() - t_start
         predicted = steps * RECIPE["batch_size"] / speeds[(kw["variant"], kw["width"])]
         if elapsed + predicted > a.deadline_s:
-            print(f"skip {name}: {elapsed:.0f} s elapsed + {predicted:.0f} s would pass the deadline", flush=True)
+            print(f"skip {name}: {elapsed:.0f} s elapsed + {predicted:.0f} s would pass the deadline",
+                  flush=True)
             continue
         tc = TrainConfig(**{**RECIPE, **kw, "steps": steps, "device": DEVICE.type,
                             "warmup_steps": max(1, steps // 30), "val_every": max(1, int(epochs) // 6)})
         try:
-            r = train(tc, runs / name, progress=False, data=(train_imgs, val_imgs))
+            r = train(tc, runs / name, callbacks=(print_validation,), progress=False,
+                      data=(train_imgs, val_imgs))
         except Exception:  # noqa: BLE001 - one failed model must not cost the others
             traceback.print_exc()
             continue
-        model = Colorizer(tc.model_config(100)).to(DEVICE)
+        model = Colorizer(tc.model_config(len(classes) or None)).to(DEVICE)  # as train() built it
         model.load_state_dict(read_checkpoint(runs / name / "checkpoint.pt")["model"])  # data only
         try:
             s = summarise(score(model, val_imgs.pixels, val_imgs.labels)) if val_imgs is not None else {}

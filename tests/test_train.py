@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from colorlib import data as D
 from colorlib.checkpoint import CheckpointError, load_model
 from colorlib.model import Colorizer, ColorizerConfig
-from colorlib.train import TrainConfig, joint_loss, train
+from colorlib.train import StepInfo, TrainConfig, Validation, joint_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,11 @@ def test_training_runs_logs_and_validates(tiny_data, tmp_path):
     assert [int(x["step"]) for x in rows] == list(range(8))
     assert set(rows[0]) == {"step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"}
     assert r.val and 0 <= r.val[-1]["val_top5"] <= 1
-    assert any(s.val for s in seen) and len([s for s in seen if s.val is None]) == 8
+    # a StepInfo per step, a Validation after each epoch (4 steps of 16 of the 64 images)
+    assert [s.step for s in seen if isinstance(s, StepInfo)] == list(range(8))
+    validations = [s for s in seen if isinstance(s, Validation)]
+    assert [v.step for v in validations] == [4, 8] and [asdict(v) for v in validations] == r.val
+    assert set(r.val[0]) == set(read_log(tmp_path / "run" / "val.csv")[0])
     model = load_model(tmp_path / "run")
     assert model.cfg.num_classes == 4 and model.meta["classes"] == ["a", "b", "c", "d"]
 
