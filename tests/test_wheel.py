@@ -5,6 +5,7 @@ them (issue 13, item 1). The new environment reuses this one's installed depende
 
 from __future__ import annotations
 
+import shutil
 import site
 import subprocess
 import sys
@@ -24,8 +25,14 @@ pytestmark = pytest.mark.slow
 def installed(tmp_path_factory) -> Path:
     """The ``bin`` folder of a fresh environment with the built wheel installed in it."""
     tmp = tmp_path_factory.mktemp("wheel")
+    # Built from a copy of what the wheel is made of: setuptools' build/ folder in a checkout can
+    # hold files from an earlier build that the sources no longer have.
+    src = tmp / "src"
+    shutil.copytree(ROOT / "colorlib", src / "colorlib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp / "dist"), str(ROOT)], check=True, capture_output=True)
+                    "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
     wheel = next((tmp / "dist").glob("colorlib-*.whl"))
     env = tmp / "env"
     venv.create(env, with_pip=False)
