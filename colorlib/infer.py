@@ -188,13 +188,10 @@ def colorize(
     estimate of what it needs) when memory runs out anyway.
     """
     gain = output_gain(model, saturation)
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer))
-                                   or max_pixels < 1):
-        raise ValueError(f"max_pixels must be a whole number of at least 1 (or None for no bound), "
-                         f"got {max_pixels!r}")
+    _check_max_pixels(max_pixels)
+    own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
-    own, alpha = rgb_and_alpha(image)
     H, W = own.shape[:2]
     h, w = network_size(H, W, max_pixels)
     try:
@@ -211,12 +208,25 @@ def colorize(
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
-        need = estimate_memory(net, H, W, max_pixels)
-        hint = ("pass a smaller max_pixels" if max_pixels is None or max_pixels > 1 << 20
-                else "free some memory")
-        raise MemoryError(f"not enough memory to colorize a {W}x{H} image (the network on {w}x{h} "
-                          f"pixels): it needs about {need / 1e9:.1f} GB; {hint}") from None
+        raise _memory_error(net, (H, W), (h, w), max_pixels) from None
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
+
+
+def _check_max_pixels(max_pixels: int | None) -> None:
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer))
+                                   or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a whole number of at least 1 (or None for no bound), "
+                         f"got {max_pixels!r}")
+
+
+def _memory_error(net: Colorizer, size: tuple[int, int], seen: tuple[int, int],
+                  max_pixels: int | None) -> MemoryError:
+    """One line: the image size, what the network ran on, and an estimate of what it needs."""
+    (H, W), (h, w) = size, seen
+    need = estimate_memory(net, H, W, max_pixels)
+    hint = "pass a smaller max_pixels" if max_pixels is None or max_pixels > 1 << 20 else "free some memory"
+    return MemoryError(f"not enough memory to colorize a {W}x{H} image (the network on {w}x{h} "
+                       f"pixels): it needs about {need / 1e9:.1f} GB; {hint}")
 
 
 def _out_of_memory(e: BaseException) -> bool:
