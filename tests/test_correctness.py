@@ -133,20 +133,19 @@ def test_evaluation_ranks_the_model_above_gray(model, pixels):
 @pytest.mark.parametrize("name, size", [("astronaut", None), ("coffee", None), ("chelsea", None),
                                         ("camera", None), ("astronaut", (451, 301))])
 def test_colorize_keeps_lightness_per_pixel(photos, name, size):
-    """Every pixel's L* (scikit-image) is the input's, up to the output's rounding to 8 bits.
+    """Every pixel's L* (scikit-image) is the input's, up to the output's rounding to 8 bits
+    (colours outside sRGB are brought in at constant L*, so no pixel is excused).
 
-    Measured with miniplaces-full: mean |dL*| 0.070-0.093 over the whole image; on pixels with no
-    channel at 0 or 255 (clipping to the sRGB gamut may move L* further) at most 0.250. L*
-    rounded to whole numbers before joining gives a mean of 0.25 and a maximum of 0.72.
+    Measured with miniplaces-full: mean |dL*| 0.061-0.074, every pixel within 0.247 (half a level
+    of 8-bit sRGB moves L* by at most about 0.25). L* rounded to whole numbers before joining gives
+    a mean of 0.25 and a maximum of 0.72; clipping to the gamut per channel, up to 3.9.
     """
     img = photos[name] if size is None else np.asarray(Image.fromarray(photos[name]).resize(size))
     out = np.asarray(colorize(load_model("miniplaces-full"), img).convert("RGB"))
     rgb = img if img.ndim == 3 else np.stack([img] * 3, -1)
     dL = np.abs(rgb2lab(out)[..., 0] - rgb2lab(rgb)[..., 0])
-    assert dL.mean() < 0.12
-    unclipped = ~((out == 0) | (out == 255)).any(-1)
-    assert unclipped.mean() > 0.8  # the bound below covers most of the image
-    assert dL[unclipped].max() < 0.3
+    assert dL.mean() < 0.1
+    assert dL.max() < 0.3
 
 
 # -- scores ---------------------------------------------------------------------------------------
