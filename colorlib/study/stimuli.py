@@ -103,6 +103,35 @@ def _save_png(im: Image.Image, path: Path) -> None:
     atomic_write(path, lambda p: im.save(p, format="PNG"))
 
 
+def _square_colour_photo(item) -> np.ndarray | None:
+    """The centre square (the study shows square images) of an encoded photo or an array, as
+    uint8 RGB; None for an unreadable or gray photo."""
+    import torch  # see make_stimuli: only rendering needs torch
+
+    from ..data import LOW_COLOUR_STD, colour_std
+    from ..data import decode as decode_image
+
+    rgb = decode_image(item) if isinstance(item, bytes) else np.asarray(item)[..., :3]
+    if rgb is None or colour_std(torch.from_numpy(rgb).permute(2, 0, 1)[None]).item() < LOW_COLOUR_STD:
+        return None
+    side = min(rgb.shape[:2])
+    top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+    return np.ascontiguousarray(rgb[top : top + side, left : left + side])
+
+
+def _render(rgb: np.ndarray, cond: str, models: dict, loaded: dict) -> Image.Image:
+    """The photo as condition ``cond`` shows it: itself, or colorized from its L* by the
+    condition's model (loaded once into ``loaded``)."""
+    from .. import checkpoint  # see make_stimuli: only rendering needs the model code
+    from ..infer import colorize
+
+    if cond == "ground_truth":
+        return Image.fromarray(rgb)
+    if cond not in loaded:
+        loaded[cond] = checkpoint.load_model(models[cond])
+    return colorize(loaded[cond], rgb)
+
+
 def make_stimuli(
     n_images: int,
     models: tuple[str, str] | Mapping[str, str] = ("miniplaces-full", "miniplaces-baseline"),
@@ -134,12 +163,7 @@ def make_stimuli(
         colorlib.io.WriteError: the cache folder cannot be written.
     """
     # torch and the model code load in about a second; only rendering needs them.
-    import torch
-
     from .. import checkpoint
-    from ..data import LOW_COLOUR_STD, colour_std
-    from ..data import decode as decode_image
-    from ..infer import colorize
 
     if n_images < 1 or size < 1:
         raise StudyError(f"n_images ({n_images}) and size ({size}) must be at least 1")
@@ -155,24 +179,13 @@ def make_stimuli(
     stim = Stimuli(folder, [], names, size, seed, source)
     loaded: dict = {}
     for i in np.random.default_rng(seed).permutation(len(ids)):
-        item = pool[i]
-        rgb = decode_image(item) if isinstance(item, bytes) else np.asarray(item)[..., :3]
-        if rgb is None or colour_std(torch.from_numpy(rgb).permute(2, 0, 1)[None]).item() < LOW_COLOUR_STD:
+        rgb = _square_colour_photo(pool[i])
+        if rgb is None:
             continue  # unreadable or gray: the paper's study shows colour photos only
-        side = min(rgb.shape[:2])  # centre square: the study shows square images
-        top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
-        rgb = np.ascontiguousarray(rgb[top : top + side, left : left + side])
         for cond in stim.conditions:
             path = stim.path(ids[i], cond)
-            if path.exists():
-                continue
-            if cond == "ground_truth":
-                im = Image.fromarray(rgb)
-            else:
-                if cond not in loaded:
-                    loaded[cond] = checkpoint.load_model(models[cond])
-                im = colorize(loaded[cond], rgb)
-            _save_png(im.resize((size, size), Image.Resampling.LANCZOS), path)
+            if not path.exists():
+                _save_png(_render(rgb, cond, models, loaded).resize((size, size), Image.Resampling.LANCZOS), path)
         stim.image_ids.append(ids[i])
         if len(stim.image_ids) == n_images:
             break
