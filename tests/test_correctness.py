@@ -92,6 +92,108 @@ def model(request):
     return load_model(request.param)
 
 
+# -- scores ---------------------------------------------------------------------------------------
+def test_evaluation_on_a_set_worked_by_hand(tmp_path):
+    """Two images of 2 x 2 blocks, scored for the gray answer (a*b* = 0), every figure worked out here.
+
+    a.png: three gray (128, 128, 128) pixels and one red (255, 0, 0); b.png: two gray, two blue
+    (0, 0, 255). L*a*b* (D65): red (53.24, 80.09, 67.20), blue (32.30, 79.19, -107.86); the gray
+    answer keeps L*, so red becomes gray 127 (L* 53.19 < 53.24 < 53.59 of 128) and blue gray 76,
+    and the gray pixels stay exact.
+    a*b* distances: gray 0, red hypot(80.09, 67.20) = 104.55, blue hypot(79.19, 107.86) = 133.81;
+    of the 151 thresholds 0..150 a pixel at d is within t for 151 - ceil(d): 151, 46, 17.
+    Cells of the true a*b*: gray 5 pixels, red 1, blue 2 of 8: weights 1/p = 8/5, 8, 4.
+    AuC a = (3 + 46/151) / 4;  rebalanced a = (3 * 8/5 + 8 * 46/151) / (3 * 8/5 + 8)
+    AuC b = (2 + 2 * 17/151) / 4;  rebalanced b = (2 * 8/5 + 2 * 4 * 17/151) / (2 * 8/5 + 2 * 4)
+    PSNR a: squared errors 128^2 + 127^2 + 127^2 = 48642 over 12 values -> 10 log10(255^2 * 12 / 48642)
+    PSNR b: 2 (76^2 + 76^2 + 179^2) = 87186 over 12 values -> 10 log10(255^2 * 12 / 87186)
+    CIEDE2000: one changed pixel in a, two in b, each against its gray (scikit-image).
+    """
+    gray, red, blue = (128, 128, 128), (255, 0, 0), (0, 0, 255)
+    for name, pixels in (("a", [[gray, gray], [gray, red]]), ("b", [[gray, blue], [gray, blue]])):
+        # each pixel as a 4 x 4 block: SSIM needs 7 x 7 images; every figure is a ratio, unchanged
+        Image.fromarray(np.array(pixels, np.uint8).repeat(4, 0).repeat(4, 1)).save(tmp_path / f"{name}.png")
+    images = load_eval_set(tmp_path, 8, progress=False)
+    assert [Path(n).name for n in images.names] == ["a.png", "b.png"] and not images.gray.any()
+    got = score_set([Answer("gray")], images, progress=False)["gray"]
+    assert got["auc"].tolist() == pytest.approx([(3 + 46 / 151) / 4, (2 + 2 * 17 / 151) / 4], abs=1e-6)
+    rebalanced_a = (3 * 8 / 5 + 8 * 46 / 151) / (3 * 8 / 5 + 8)
+    rebalanced_b = (2 * 8 / 5 + 2 * 4 * 17 / 151) / (2 * 8 / 5 + 2 * 4)
+    assert got["auc_rebalanced"].tolist() == pytest.approx([rebalanced_a, rebalanced_b], abs=1e-6)
+    assert got["psnr"].tolist() == pytest.approx(
+        [10 * math.log10(255**2 * 12 / 48642), 10 * math.log10(255**2 * 12 / 87186)], abs=1e-6)
+
+    def de(colour, level):
+        return float(deltaE_ciede2000(rgb2lab(np.array([[colour]], np.uint8)),
+                                      rgb2lab(np.array([[[level] * 3]], np.uint8)))[0, 0])
+
+    assert got["ciede2000"].tolist() == pytest.approx([de(red, 127) / 4, de(blue, 76) / 2], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, truths, photos) -> Path:
+    """The three colour photos and one gray photo (skipped by every colour metric) as PNGs."""
+    root = tmp_path_factory.mktemp("photos")
+    for n, t in truths.items():
+        Image.fromarray(t).save(root / f"{n}.png")
+    Image.fromarray(photos["camera"]).resize((SIDE, SIDE)).save(root / "camera.png")
+    return root
+
+
+def test_evaluation_ciede2000_and_rebalanced_auc_on_photos(photo_folder, truths):
+    """``score_set`` (what ``colorlib evaluate`` reports) for the gray answer, whose 8-bit image
+    scikit-image makes identically: CIEDE2000 against ``deltaE_ciede2000``, AuC against its
+    definition and the rebalanced AuC against the same definition weighted by 1 / p(cell of the
+    true a*b*), p counted over the set's colour pixels on the 10 x 10 grid of Zhang et al.
+
+    Measured differences: CIEDE2000 1.8e-6, PSNR 0, AuC 3e-7, rebalanced AuC 1e-7. The figures
+    themselves: CIEDE2000 11.3-21.4; rebalanced AuC 0.69-0.82 where the plain AuC is 0.71-0.86,
+    so leaving the weights out moves it by 0.026-0.127.
+    """
+    images = load_eval_set(photo_folder, SIDE, progress=False)
+    got = score_set([Answer("gray")], images, progress=False)["gray"]
+    names = [Path(n).stem for n in images.names]
+    assert math.isnan(got["ciede2000"][names.index("camera")])  # a gray truth has no colour to judge
+    colour = [n for n in names if n != "camera"]
+    labs = {n: rgb2lab(truths[n]) for n in colour}
+    cells = {n: (np.clip(np.floor((lab[..., 1] + 130) / 10), 0, 25) * 26
+                 + np.clip(np.floor((lab[..., 2] + 130) / 10), 0, 25)).astype(int) for n, lab in labs.items()}
+    counts = np.bincount(np.concatenate([c.ravel() for c in cells.values()]), minlength=26 * 26)
+    weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0.0)  # 1 / p
+    for n in colour:
+        i, truth, pred = names.index(n), truths[n], gray_answer(truths[n])
+        w = weight[cells[n]]
+        rebalanced = float((within(pred, truth) * w).sum() / w.sum())
+        assert got["ciede2000"][i] == pytest.approx(ciede2000(pred, truth), abs=1e-4)
+        assert got["psnr"][i] == pytest.approx(psnr(pred, truth), abs=1e-4)
+        assert got["auc"][i] == pytest.approx(auc(pred, truth), abs=1e-5)
+        assert got["auc_rebalanced"][i] == pytest.approx(rebalanced, abs=1e-5)
+        assert abs(rebalanced - auc(pred, truth)) > 0.02  # the case tells weighted from unweighted
+
+
+def test_score_matches_skimage_and_the_auc_definition(model, truths, pixels):
+    """``score``'s per-image PSNR and AuC against scikit-image's PSNR and the AuC definition, for
+    the gray answer and for the model's a*b* (``predict_ab``) joined to the truth's L* by
+    scikit-image.
+
+    Measured: gray answer PSNR within 1e-6 dB, AuC within 3e-7; the model within 0.03 dB and
+    0.0016 (float32 versus float64 colour conversion moves a few pixels by one level).
+    """
+    gray = score(None, pixels)
+    for i, t in enumerate(truths.values()):
+        assert gray["psnr"][i].item() == pytest.approx(psnr(gray_answer(t), t), abs=1e-4)
+        assert gray["auc"][i].item() == pytest.approx(auc(gray_answer(t), t), abs=1e-5)
+    own = score(model, pixels, saturation=None)
+    gain = output_gain(model, None)
+    for i, t in enumerate(truths.values()):
+        L = rgb_to_lab(torch.from_numpy(t.copy()).permute(2, 0, 1)[None].float() / 255)[:, :1]
+        with torch.no_grad():
+            ab = predict_ab(model, L)[0].permute(1, 2, 0).numpy() * gain
+        pred = to_uint8(lab2rgb(np.concatenate([rgb2lab(t)[..., :1], ab], -1)))
+        assert own["psnr"][i].item() == pytest.approx(psnr(pred, t), abs=0.1)
+        assert own["auc"][i].item() == pytest.approx(auc(pred, t), abs=0.005)
+
+
 # -- colours -------------------------------------------------------------------------------------
 def test_models_beat_gray_and_their_own_swapped_output(model, truths):
     """Means over astronaut, coffee and chelsea. Measured at 256 x 256 (PSNR dB / AuC %):
@@ -146,105 +248,3 @@ def test_colorize_keeps_lightness_per_pixel(photos, name, size):
     dL = np.abs(rgb2lab(out)[..., 0] - rgb2lab(rgb)[..., 0])
     assert dL.mean() < 0.1
     assert dL.max() < 0.3
-
-
-# -- scores ---------------------------------------------------------------------------------------
-def test_score_matches_skimage_and_the_auc_definition(model, truths, pixels):
-    """``score``'s per-image PSNR and AuC against scikit-image's PSNR and the AuC definition, for
-    the gray answer and for the model's a*b* (``predict_ab``) joined to the truth's L* by
-    scikit-image.
-
-    Measured: gray answer PSNR within 1e-6 dB, AuC within 3e-7; the model within 0.03 dB and
-    0.0016 (float32 versus float64 colour conversion moves a few pixels by one level).
-    """
-    gray = score(None, pixels)
-    for i, t in enumerate(truths.values()):
-        assert gray["psnr"][i].item() == pytest.approx(psnr(gray_answer(t), t), abs=1e-4)
-        assert gray["auc"][i].item() == pytest.approx(auc(gray_answer(t), t), abs=1e-5)
-    own = score(model, pixels, saturation=None)
-    gain = output_gain(model, None)
-    for i, t in enumerate(truths.values()):
-        L = rgb_to_lab(torch.from_numpy(t.copy()).permute(2, 0, 1)[None].float() / 255)[:, :1]
-        with torch.no_grad():
-            ab = predict_ab(model, L)[0].permute(1, 2, 0).numpy() * gain
-        pred = to_uint8(lab2rgb(np.concatenate([rgb2lab(t)[..., :1], ab], -1)))
-        assert own["psnr"][i].item() == pytest.approx(psnr(pred, t), abs=0.1)
-        assert own["auc"][i].item() == pytest.approx(auc(pred, t), abs=0.005)
-
-
-@pytest.fixture(scope="module")
-def photo_folder(tmp_path_factory, truths, photos) -> Path:
-    """The three colour photos and one gray photo (skipped by every colour metric) as PNGs."""
-    root = tmp_path_factory.mktemp("photos")
-    for n, t in truths.items():
-        Image.fromarray(t).save(root / f"{n}.png")
-    Image.fromarray(photos["camera"]).resize((SIDE, SIDE)).save(root / "camera.png")
-    return root
-
-
-def test_evaluation_ciede2000_and_rebalanced_auc_on_photos(photo_folder, truths):
-    """``score_set`` (what ``colorlib evaluate`` reports) for the gray answer, whose 8-bit image
-    scikit-image makes identically: CIEDE2000 against ``deltaE_ciede2000``, AuC against its
-    definition and the rebalanced AuC against the same definition weighted by 1 / p(cell of the
-    true a*b*), p counted over the set's colour pixels on the 10 x 10 grid of Zhang et al.
-
-    Measured differences: CIEDE2000 1.8e-6, PSNR 0, AuC 3e-7, rebalanced AuC 1e-7. The figures
-    themselves: CIEDE2000 11.3-21.4; rebalanced AuC 0.69-0.82 where the plain AuC is 0.71-0.86,
-    so leaving the weights out moves it by 0.026-0.127.
-    """
-    images = load_eval_set(photo_folder, SIDE, progress=False)
-    got = score_set([Answer("gray")], images, progress=False)["gray"]
-    names = [Path(n).stem for n in images.names]
-    assert math.isnan(got["ciede2000"][names.index("camera")])  # a gray truth has no colour to judge
-    colour = [n for n in names if n != "camera"]
-    labs = {n: rgb2lab(truths[n]) for n in colour}
-    cells = {n: (np.clip(np.floor((lab[..., 1] + 130) / 10), 0, 25) * 26
-                 + np.clip(np.floor((lab[..., 2] + 130) / 10), 0, 25)).astype(int) for n, lab in labs.items()}
-    counts = np.bincount(np.concatenate([c.ravel() for c in cells.values()]), minlength=26 * 26)
-    weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0.0)  # 1 / p
-    for n in colour:
-        i, truth, pred = names.index(n), truths[n], gray_answer(truths[n])
-        w = weight[cells[n]]
-        rebalanced = float((within(pred, truth) * w).sum() / w.sum())
-        assert got["ciede2000"][i] == pytest.approx(ciede2000(pred, truth), abs=1e-4)
-        assert got["psnr"][i] == pytest.approx(psnr(pred, truth), abs=1e-4)
-        assert got["auc"][i] == pytest.approx(auc(pred, truth), abs=1e-5)
-        assert got["auc_rebalanced"][i] == pytest.approx(rebalanced, abs=1e-5)
-        assert abs(rebalanced - auc(pred, truth)) > 0.02  # the case tells weighted from unweighted
-
-
-def test_evaluation_on_a_set_worked_by_hand(tmp_path):
-    """Two images of 2 x 2 blocks, scored for the gray answer (a*b* = 0), every figure worked out here.
-
-    a.png: three gray (128, 128, 128) pixels and one red (255, 0, 0); b.png: two gray, two blue
-    (0, 0, 255). L*a*b* (D65): red (53.24, 80.09, 67.20), blue (32.30, 79.19, -107.86); the gray
-    answer keeps L*, so red becomes gray 127 (L* 53.19 < 53.24 < 53.59 of 128) and blue gray 76,
-    and the gray pixels stay exact.
-    a*b* distances: gray 0, red hypot(80.09, 67.20) = 104.55, blue hypot(79.19, 107.86) = 133.81;
-    of the 151 thresholds 0..150 a pixel at d is within t for 151 - ceil(d): 151, 46, 17.
-    Cells of the true a*b*: gray 5 pixels, red 1, blue 2 of 8: weights 1/p = 8/5, 8, 4.
-    AuC a = (3 + 46/151) / 4;  rebalanced a = (3 * 8/5 + 8 * 46/151) / (3 * 8/5 + 8)
-    AuC b = (2 + 2 * 17/151) / 4;  rebalanced b = (2 * 8/5 + 2 * 4 * 17/151) / (2 * 8/5 + 2 * 4)
-    PSNR a: squared errors 128^2 + 127^2 + 127^2 = 48642 over 12 values -> 10 log10(255^2 * 12 / 48642)
-    PSNR b: 2 (76^2 + 76^2 + 179^2) = 87186 over 12 values -> 10 log10(255^2 * 12 / 87186)
-    CIEDE2000: one changed pixel in a, two in b, each against its gray (scikit-image).
-    """
-    gray, red, blue = (128, 128, 128), (255, 0, 0), (0, 0, 255)
-    for name, pixels in (("a", [[gray, gray], [gray, red]]), ("b", [[gray, blue], [gray, blue]])):
-        # each pixel as a 4 x 4 block: SSIM needs 7 x 7 images; every figure is a ratio, unchanged
-        Image.fromarray(np.array(pixels, np.uint8).repeat(4, 0).repeat(4, 1)).save(tmp_path / f"{name}.png")
-    images = load_eval_set(tmp_path, 8, progress=False)
-    assert [Path(n).name for n in images.names] == ["a.png", "b.png"] and not images.gray.any()
-    got = score_set([Answer("gray")], images, progress=False)["gray"]
-    assert got["auc"].tolist() == pytest.approx([(3 + 46 / 151) / 4, (2 + 2 * 17 / 151) / 4], abs=1e-6)
-    rebalanced_a = (3 * 8 / 5 + 8 * 46 / 151) / (3 * 8 / 5 + 8)
-    rebalanced_b = (2 * 8 / 5 + 2 * 4 * 17 / 151) / (2 * 8 / 5 + 2 * 4)
-    assert got["auc_rebalanced"].tolist() == pytest.approx([rebalanced_a, rebalanced_b], abs=1e-6)
-    assert got["psnr"].tolist() == pytest.approx(
-        [10 * math.log10(255**2 * 12 / 48642), 10 * math.log10(255**2 * 12 / 87186)], abs=1e-6)
-
-    def de(colour, level):
-        return float(deltaE_ciede2000(rgb2lab(np.array([[colour]], np.uint8)),
-                                      rgb2lab(np.array([[[level] * 3]], np.uint8)))[0, 0])
-
-    assert got["ciede2000"].tolist() == pytest.approx([de(red, 127) / 4, de(blue, 76) / 2], abs=1e-4)
