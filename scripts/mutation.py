@@ -320,7 +320,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    load = ""
+    if hasattr(os, "getloadavg"):  # other jobs on the machine slow every run down
+        load = ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min, at the end)".format(*os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}{load}"
 
 
 def markdown(results: list[Result], broken: dict[str, set[str]], minutes: float, data: Path | None,
