@@ -132,6 +132,12 @@ def _render(rgb: np.ndarray, cond: str, models: dict, loaded: dict) -> Image.Ima
     return colorize(loaded[cond], rgb)
 
 
+def _cache_folder(cache_dir, ids: list[str], weights: dict[str, str], seed: int, size: int) -> Path:
+    """The folder of one stimulus set: keyed by the photo pool, the models' weights, seed and size."""
+    key = _sha(json.dumps([ids, sorted(weights.items())]))
+    return Path(cache_dir or default_cache_dir()) / f"seed{seed}-{size}px-{key}"
+
+
 def make_stimuli(
     n_images: int,
     models: tuple[str, str] | Mapping[str, str] = ("miniplaces-full", "miniplaces-baseline"),
@@ -153,10 +159,9 @@ def make_stimuli(
         cache_dir: where PNGs are kept (default :func:`default_cache_dir`).
 
     Photos are drawn in a ``seed``-ed order, gray ones skipped, centre-cropped square, colorized
-    at their own size and only then resized (Lanczos) to ``size`` x ``size``. PNGs are cached in
-    a folder keyed by the photo pool, the models (name and a hash of their weights), ``seed``
-    and ``size``; a second call renders nothing. Every PNG and the manifest are written
-    atomically (:mod:`colorlib.io`).
+    at their own size, then resized (Lanczos) to ``size`` x ``size``. PNGs are cached per photo
+    pool, models (weights hash), ``seed`` and ``size`` (:func:`_cache_folder`): a second call
+    renders nothing. PNGs and the manifest are written atomically (:mod:`colorlib.io`).
 
     Raises:
         StudyError: ``n_images`` or ``size`` below 1, or fewer than ``n_images`` colour photos.
@@ -170,8 +175,7 @@ def make_stimuli(
     models = dict(models) if isinstance(models, Mapping) else dict(zip(("full", "baseline"), models))
     ids, pool, source = _photo_pool(data)
     weights = {c: _sha(checkpoint.resolve_model_path(m).read_bytes()) for c, m in models.items()}
-    key = _sha(json.dumps([ids, sorted(weights.items())]))
-    folder = Path(cache_dir or default_cache_dir()) / f"seed{seed}-{size}px-{key}"
+    folder = _cache_folder(cache_dir, ids, weights, seed, size)
     manifest = folder / f"manifest-n{n_images}.json"
     if manifest.exists():
         return Stimuli.load(manifest)
