@@ -167,8 +167,7 @@ def make_stimuli(
         StudyError: ``n_images`` or ``size`` below 1, or fewer than ``n_images`` colour photos.
         colorlib.io.WriteError: the cache folder cannot be written.
     """
-    # torch and the model code load in about a second; only rendering needs them.
-    from .. import checkpoint
+    from .. import checkpoint  # torch and the model code take a second to load: only rendering needs them
 
     if n_images < 1 or size < 1:
         raise StudyError(f"n_images ({n_images}) and size ({size}) must be at least 1")
