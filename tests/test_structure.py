@@ -1,0 +1,130 @@
+"""The package's shape: no import circle, the library never imports the command line, short
+functions, a public API that loads no notebook or plotting package."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "colorlib"
+# The longest function allowed (issue 12: "no function longer than about 60 lines"); the training
+# loop itself has its own, tighter bound below.
+MAX_FUNCTION_LINES = 60
+MAX_TRAIN_LOOP_LINES = 40
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every colorlib module ``name`` imports, at the top or inside a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            targets = [stem] + [f"{stem}.{a.name}" for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in known:
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                found.add(t)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    return {name: imports_of(name, path, known) for name, path in mods.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state and (c := visit(m)):
+                return c
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state and (c := visit(n)):
+            return c
+    return None
+
+
+def test_cycle_finder_finds_a_planted_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_import_resolution_sees_relative_and_function_imports(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from .lab import rgb_to_lab\ndef g():\n    from . import model\n    from .cli import main\n")
+    assert imports_of("colorlib.infer", f, {"colorlib", "colorlib.lab", "colorlib.model", "colorlib.cli"}) == {
+        "colorlib.lab", "colorlib.model", "colorlib.cli", "colorlib"}
+
+
+def test_no_import_circle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+def test_library_never_imports_the_command_line():
+    graph = import_graph()
+    offenders = {m: sorted(i for i in deps if i == "colorlib.cli" or i.startswith("colorlib.cli."))
+                 for m, deps in graph.items() if not (m == "colorlib.cli" or m.startswith("colorlib.cli."))
+                 and m != "colorlib.__main__"}
+    assert not {m: d for m, d in offenders.items() if d}
+
+
+def _functions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node.name, node.lineno, node.end_lineno - node.lineno + 1
+
+
+def test_no_long_functions():
+    long = [f"{p.relative_to(PACKAGE.parent)}:{line} {name} ({n} lines)"
+            for p in modules().values() for name, line, n in _functions(p) if n > MAX_FUNCTION_LINES]
+    assert not long, "functions over about 60 lines:\n" + "\n".join(long)
+
+
+def test_the_training_loop_fits_one_screen():
+    sizes = {name: n for name, _, n in _functions(PACKAGE / "train.py")}
+    assert sizes["train"] <= MAX_TRAIN_LOOP_LINES, f"train() is {sizes['train']} lines"
+
+
+@pytest.mark.parametrize("heavy", ["matplotlib", "IPython", "ipywidgets", "sklearn", "jupyter_client",
+                                   "colorlib.book", "colorlib.cli"])
+def test_import_colorlib_loads_no_notebook_or_plotting_package(heavy):
+    code = f"import sys, colorlib; print({heavy!r} in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
