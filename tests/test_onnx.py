@@ -219,3 +219,19 @@ def test_import_without_the_extra_is_one_line(monkeypatch, missing, module):
     with pytest.raises(ImportError) as e:
         importlib.import_module(module)
     assert 'pip install "colorlib[onnx]"' in str(e.value) and "\n" not in str(e.value)
+
+
+def test_load_graphs_runs_the_given_files(exports, photos, tmp_path):
+    model, _, _ = exports["miniplaces-full"]
+    other, other_folder, _ = exports["sweep-alpha-0"]  # same config, other weights
+    engine = OnnxColorizer(model, cache=tmp_path)
+    engine.load_graphs(other_folder / "colorizer.onnx", other_folder / "global.onnx")
+    L = photo_L(photos["chelsea"], 90, 120)
+    with torch.inference_mode():
+        assert (engine.predict_ab(L) - predict_ab(other, L)).abs().max() < TOL * 255
+        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() > 1
+    with pytest.raises(ValueError, match="full variant needs a global graph"):
+        engine.load_graphs(other_folder / "colorizer.onnx")
+    base = OnnxColorizer(exports["miniplaces-baseline"][0], cache=tmp_path)
+    with pytest.raises(ValueError, match="baseline variant needs no global graph"):
+        base.load_graphs(other_folder / "colorizer.onnx", other_folder / "global.onnx")
