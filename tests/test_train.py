@@ -15,6 +15,7 @@ import torch
 from colorlib import data as D
 from colorlib.checkpoint import CheckpointError, load_model
 from colorlib.model import Colorizer, ColorizerConfig
+from colorlib.run import LOG_FIELDS, LossLog, Processes, StopSignals, check_finite, truncate_log
 from colorlib.train import StepInfo, TrainConfig, Validation, joint_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +74,9 @@ def test_loss_reaches_only_the_networks_the_paper_says():
     assert all(p.grad is None for p in model.classifier.parameters())
 
 
-def test_training_runs_logs_and_validates(tiny_data, tmp_path):
+def test_training_runs_logs_and_validates(tiny_data, tmp_path, capsys):
     seen = []
-    r = train(tiny_config(steps=8), tmp_path / "run", data=tiny_data, progress=False, callbacks=(seen.append,))
+    r = train(tiny_config(steps=8), tmp_path / "run", data=tiny_data, progress=True, callbacks=(seen.append,))
     assert r.steps == 8 and r.images_seen == 128
     rows = read_log(tmp_path / "run" / "log.csv")
     assert [int(x["step"]) for x in rows] == list(range(8))
@@ -86,6 +87,8 @@ def test_training_runs_logs_and_validates(tiny_data, tmp_path):
     validations = [s for s in seen if isinstance(s, Validation)]
     assert [v.step for v in validations] == [4, 8] and [asdict(v) for v in validations] == r.val
     assert set(r.val[0]) == set(read_log(tmp_path / "run" / "val.csv")[0])
+    lines = [x for x in capsys.readouterr().out.splitlines() if "val colour loss" in x]
+    assert [x.split(":")[0] for x in lines] == ["step 4", "step 8"]  # progress=True prints each pass
     model = load_model(tmp_path / "run")
     assert model.cfg.num_classes == 4 and model.meta["classes"] == ["a", "b", "c", "d"]
 
@@ -220,7 +223,7 @@ def test_info_shows_a_run_folders_figures(tiny_data, tmp_path, cli, capsys):
     """`colorlib info --model RUN`: steps, images, epochs, time, final losses and last validation."""
     run = tmp_path / "run"
     train(tiny_config(steps=8), run, data=tiny_data, progress=False)
-    capsys.readouterr()  # the run's validation lines
+    assert capsys.readouterr() == ("", "")  # progress=False: quiet, validation passes included
     status, out, err = cli("info", "--model", run, "--json")
     assert status == 0, err
     t = json.loads(out)["training"]
@@ -296,6 +299,50 @@ def test_baseline_and_unlabelled_data_turn_the_class_loss_off(tiny_data, tmp_pat
     unlabelled = D.DecodedImages(tiny_data[0].pixels, torch.full((64,), -1), [])
     r = train(tiny_config(steps=2), tmp_path / "u", data=(unlabelled, None), progress=False)
     assert all(row["class_loss"] == 0 for row in r.log)
+
+
+def test_alpha_of_eq6_is_derived_in_one_place():
+    """Section 4: the baseline has no classification network, so it trains with alpha = 0; so does
+    data without labels. Otherwise Eq. 6 uses the configured alpha."""
+    assert TrainConfig(alpha=0.1, device="cpu").loss_alpha() == 0.1
+    assert TrainConfig(alpha=0.1, device="cpu").loss_alpha(labelled=False) == 0.0
+    assert TrainConfig(alpha=0.1, variant="baseline", device="cpu").loss_alpha() == 0.0
+    assert TrainConfig(alpha=0.0, device="cpu").loss_alpha() == 0.0
+
+
+def test_loss_log_writes_a_window_and_the_guard_names_the_first_bad_step(tmp_path):
+    log = LossLog(tmp_path / "log.csv", images_per_step=32, steps_per_epoch=4)
+    for step, loss in ((4, 0.5), (5, float("nan")), (6, float("inf"))):
+        log.add(step, torch.tensor(loss), torch.tensor(0.25), torch.tensor(0.0), lr=0.1)
+    rows = log.flush()
+    assert [r["step"] for r in rows] == [4, 5, 6] and [r["epoch"] for r in rows] == [1.0, 1.25, 1.5]
+    assert rows[0]["loss"] == 0.5 and rows[0]["colour_loss"] == 0.25 and rows[0]["lr"] == pytest.approx(0.1)
+    assert len({r["images_per_s"] for r in rows}) == 1 and rows[0]["images_per_s"] > 0  # one window
+    written = read_log(tmp_path / "log.csv")
+    assert list(written[0]) == LOG_FIELDS and [int(r["step"]) for r in written] == [4, 5, 6]
+    assert log.flush() == [] and len(read_log(tmp_path / "log.csv")) == 3
+    with pytest.raises(FloatingPointError, match="not finite at step 5;"):
+        check_finite(rows)
+    check_finite(rows[:1])  # finite: no error
+
+
+def test_stop_signals_turn_ctrl_c_and_sigterm_into_a_request_and_restore_the_handlers():
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with StopSignals(Processes(0, 1, torch.device("cpu")), every=2, last=10) as stop:
+            assert not stop.requested(1)
+            os.kill(os.getpid(), sig)  # would stop pytest itself without the handler
+            assert stop.requested(1) and stop.signal == sig
+        assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_truncate_log_keeps_the_rows_before_the_step(tmp_path):
+    path = tmp_path / "val.csv"
+    path.write_text("step,loss\n3,0.5\n6,0.4\n9,0.3\n")
+    truncate_log(path, 7)
+    assert read_log(path) == [{"step": "3", "loss": "0.5"}, {"step": "6", "loss": "0.4"}]
 
 
 def test_smoke_cli_on_miniplaces(miniplaces, tmp_path, photos, cli):
