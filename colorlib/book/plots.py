@@ -9,7 +9,7 @@ import numpy as np
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from ..train import StepInfo
+from ..train import StepInfo, Validation
 from .images import ImageData, to_pil
 
 
@@ -58,7 +58,8 @@ class LivePlot:
     loss curve (Eq. 6, and its colour part) every ``every`` logged steps.
 
     In a live notebook the figure updates while the run goes on; in the built book the final
-    curve is what remains. Validation rows (``info.val``) are kept in :attr:`val`.
+    curve is what remains. Validation passes (:class:`colorlib.train.Validation`) are kept in
+    :attr:`val`.
     """
 
     def __init__(self, title: str = "training loss (Eq. 6)", every: int = 10):
@@ -66,12 +67,12 @@ class LivePlot:
         self.steps: list[int] = []
         self.loss: list[float] = []
         self.colour: list[float] = []
-        self.val: list[dict] = []
+        self.val: list[Validation] = []
         self._handle = None
 
-    def __call__(self, info: StepInfo) -> None:
-        if info.val is not None:
-            self.val.append(info.val)
+    def __call__(self, info: StepInfo | Validation) -> None:
+        if isinstance(info, Validation):
+            self.val.append(info)
             return
         self.steps.append(info.step)
         self.loss.append(info.loss)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import numpy as np
 from ..checkpoint import load_model, models_dir, save_model
 from ..data import DecodedImages
 from ..model import Colorizer
-from ..train import StepInfo, TrainConfig, train
+from ..train import Callback, TrainConfig, train
 from .env import BookEnv
 
 
@@ -45,7 +45,7 @@ def load_or_train(
     run_dir: str | os.PathLike,
     tc: TrainConfig,
     data: tuple[DecodedImages, DecodedImages | None] | None = None,
-    callbacks: Sequence[Callable[[StepInfo], None]] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> tuple[Colorizer, dict[str, np.ndarray], dict[str, np.ndarray], bool]:
     """Load the model a run folder holds, else train it there: the pattern for long runs.
 

@@ -15,7 +15,7 @@ import torch
 from colorlib import book
 from colorlib.book import env as book_env
 from colorlib.sample_photos import SAMPLE_PHOTOS, sample_photos
-from colorlib.train import StepInfo, TrainConfig
+from colorlib.train import StepInfo, TrainConfig, Validation
 
 from .book_helpers import ROOT
 
@@ -132,8 +132,8 @@ def test_logs_smoothing_and_live_plot():
     plot = book.LivePlot(every=10**9)
     for s in range(5):
         plot(StepInfo(s, s / 10, 1.0 / (s + 1), 0.5, 0.1, 1.0, 100.0))
-    plot(StepInfo(5, 0.5, *[float("nan")] * 5, val={"val_colour_loss": 0.1}))
-    assert plot.steps == [0, 1, 2, 3, 4] and len(plot.val) == 1
+    plot(Validation(5, 0.5, 0.1, float("nan"), float("nan"), 8))
+    assert plot.steps == [0, 1, 2, 3, 4] and len(plot.val) == 1 and plot.val[0].val_colour_loss == 0.1
     assert plot.figure().axes[0].get_title() == "training loss (Eq. 6)"
 
 
