@@ -147,16 +147,19 @@ def test_grid_lays_out_rows_and_leaves_missing_cells_empty():
 
 # -- runs --------------------------------------------------------------------------------------
 def test_load_or_train_trains_once_then_loads(bare, tmp_path):
-    data = (book.training_data(bare, 64, None, None)[0], None)
+    photos = book.training_data(bare, 64, None, None)[0]
+    data = (photos, photos)  # validated on its training photos: only the plumbing is tested
     tc = TrainConfig(config="tiny", batch_size=4, steps=4, log_every=2, checkpoint_every=10**9, seed=1,
                      device="cpu")
     run = tmp_path / "run"
     run.mkdir()
     (run / "log.csv").write_text("left over from an unfinished run\n")
-    seen = []
-    m, log, val, trained = book.load_or_train(run, tc, data, callbacks=[seen.append])
-    assert trained and val == {} and seen and list(log["step"]) == [i.step for i in seen]
+    seen, plot = [], book.LivePlot(every=10**9)
+    m, log, val, trained = book.load_or_train(run, tc, data, callbacks=[seen.append, plot])
+    steps = [i for i in seen if isinstance(i, StepInfo)]
+    assert trained and steps and list(log["step"]) == [i.step for i in steps] == plot.steps
     assert log["step"][-1] == tc.steps - 1  # steps are numbered from 0
+    assert list(val["step"]) == [v.step for v in plot.val] and val["step"][-1] == tc.steps
     assert (run / "model.safetensors").exists() and not (run / "checkpoint.pt").exists()
     m2, log2, _, trained2 = book.load_or_train(run, tc, data)
     assert not trained2 and np.array_equal(log2["loss"], log["loss"])
