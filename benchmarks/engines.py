@@ -126,7 +126,8 @@ def quantize_int8(folder: Path, L01: torch.Tensor, out: Path, batch: int = 8) ->
     g = _ort_session(folder / GLOBAL_FILE).run(["global_features"], {"L": L01.numpy()})[0]
     chunks = range(0, len(L01), batch)
     feeds = {GLOBAL_FILE: [{"L": L01[i:i + batch].numpy()} for i in chunks],
-             COLORIZER_FILE: [{"L": L01[i:i + batch].numpy(), "global_features": g[i:i + batch]} for i in chunks]}
+             COLORIZER_FILE: [{"L": L01[i:i + batch].numpy(), "global_features": g[i:i + batch]}
+                              for i in chunks]}
     for file, f in feeds.items():
         pre = out / f"pre-{file}"
         quant_pre_process(str(folder / file), str(pre), skip_symbolic_shape=True)
@@ -140,56 +141,31 @@ def _rgb_batch(images) -> torch.Tensor:
     return torch.from_numpy(np.stack([decode(b) for b in images.blobs])).permute(0, 3, 1, 2).float() / 255
 
 
-@torch.inference_mode()
-def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: int, n_calib: int,
-                      cache: str) -> dict | None:
-    """bf16 (torch) and int8 (ONNX Runtime) beside float32: quality and speed (module docstring)."""
-    try:
-        calib = _rgb_batch(load_miniplaces(split="train", limit=n_calib))
-        val = load_miniplaces(split="val", limit=n_val)
-    except DataError as e:
-        print(f"reduced precision skipped: {str(e).splitlines()[0]}", file=sys.stderr)
-        return None
-    model = load_model("miniplaces-full")
-    folded = fold_batchnorm(model)
-    bf16 = fold_batchnorm(model).to(torch.bfloat16)
-    fp32 = OnnxColorizer(model, cache=cache)
-    int8 = OnnxColorizer(model, cache=cache)
-    t = time.perf_counter()
-    int8.load_graphs(*quantize_int8(fp32.folder, rgb_to_lab(calib)[:, :1] / 100, Path(cache) / "int8"))
-    quantize_s = time.perf_counter() - t
-    def bf16_ab(L: torch.Tensor) -> torch.Tensor:
-        # torch has no bf16 antialiased resize: the global branch's rescaled copy is made in
-        # float32, then the whole network runs in bf16
-        g = bf16.encode_global(bf16.resize_for_global(L / 100).bfloat16())
-        return predict_ab(bf16, L, global_features=g)
-
-    variants = {"torch_fp32": lambda L: predict_ab(folded, L), "torch_bf16": bf16_ab,
-                "onnx_fp32": fp32.predict_ab, "onnx_int8": int8.predict_ab}
-    scenes = {"torch_fp32": lambda x: folded.global_branch(x)[1].float().softmax(1),
-              "torch_bf16": lambda x: bf16.global_branch(bf16.resize_for_global(x).bfloat16())[1].float().softmax(1),
-              "onnx_fp32": lambda x: fp32.global_branch(x * 100)[1],
-              "onnx_int8": lambda x: int8.global_branch(x * 100)[1]}
+def _quality(variants: dict, scenes: dict, val, gain: float) -> dict:
+    """PSNR, top-5 scene accuracy and a*b* difference from the first variant, on ``val``."""
     rgb = _rgb_batch(val)
     L = rgb_to_lab(rgb)[:, :1]
-    truth, labels, gain = to_uint8(rgb), torch.from_numpy(val.labels), output_gain(model, None)
+    truth, labels = to_uint8(rgb), torch.from_numpy(val.labels)
     quality, ref = {}, None
     for name, fn in variants.items():
         ab = fn(L).float()
         ref = ab if ref is None else ref
         top5 = (scenes[name](L / 100).topk(5, 1).indices == labels[:, None]).any(1).float().mean()
-        quality[name] = {
-            "psnr_db": round(float(psnr_uint8(to_uint8(lab_to_rgb(join_lab(L, ab * gain))), truth).mean()), 3),
-            "top5_percent": round(100 * float(top5), 2),
-            "ab_difference_from_torch_fp32": {"mean": round(float((ab - ref).abs().mean()), 4),
-                                              "max": round(float((ab - ref).abs().max()), 3)},
-        }
+        psnr = psnr_uint8(to_uint8(lab_to_rgb(join_lab(L, ab * gain))), truth).mean()
+        quality[name] = {"psnr_db": round(float(psnr), 3), "top5_percent": round(100 * float(top5), 2),
+                         "ab_difference_from_torch_fp32": {"mean": round(float((ab - ref).abs().mean()), 4),
+                                                           "max": round(float((ab - ref).abs().max()), 3)}}
         print(f"{name:>10}: {quality[name]}", file=sys.stderr, flush=True)
+    return quality
+
+
+def _speed(variants: dict, sizes: list[int], repeats: int, repeats_2048: int) -> list[dict]:
+    """Every variant at every size: a warm-up each, then rounds running them back to back."""
     rows = []
     for size in sizes:
         x = photo_L(size)
         for fn in variants.values():
-            fn(x)  # warm-up
+            fn(x)
         runs = {k: [] for k in variants}
         for _ in range(repeats_2048 if size >= 2048 else repeats):
             for k, fn in variants.items():
@@ -201,19 +177,56 @@ def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: 
         rows.append(row)
         print(f"{'precision':>16} {size:>5}: " + "  ".join(f"{k} {row[k + '_s']:.3f} s" for k in variants),
               file=sys.stderr, flush=True)
+    return rows
+
+
+VARIANTS = {"torch_fp32": "fold_batchnorm copy, float32",
+            "torch_bf16": "fold_batchnorm copy cast to bfloat16 (predict_ab casts L* to it; the global "
+                          "branch's rescaled copy is made in float32: torch has no bf16 antialiased resize)",
+            "onnx_fp32": "the exported graphs",
+            "onnx_int8": "static int8 quantisation (onnxruntime.quantization, QDQ, weights int8 per channel, "
+                         "activations uint8, min/max calibration)"}
+
+
+@torch.inference_mode()
+def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: int, n_calib: int,
+                      cache: str) -> dict | None:
+    """bf16 (torch) and int8 (ONNX Runtime) beside float32: quality and speed (module docstring)."""
+    try:
+        calib = _rgb_batch(load_miniplaces(split="train", limit=n_calib))
+        val = load_miniplaces(split="val", limit=n_val)
+    except DataError as e:
+        print(f"reduced precision skipped: {str(e).splitlines()[0]}", file=sys.stderr)
+        return None
+    model = load_model("miniplaces-full")
+    folded, bf16 = fold_batchnorm(model), fold_batchnorm(model).to(torch.bfloat16)
+    fp32, int8 = OnnxColorizer(model, cache=cache), OnnxColorizer(model, cache=cache)
+    t = time.perf_counter()
+    int8.load_graphs(*quantize_int8(fp32.folder, rgb_to_lab(calib)[:, :1] / 100, Path(cache) / "int8"))
+    quantize_s = time.perf_counter() - t
+
+    def bf16_global(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return bf16.global_branch(bf16.resize_for_global(x).bfloat16())
+
+    variants = {"torch_fp32": lambda L: predict_ab(folded, L),
+                "torch_bf16": lambda L: predict_ab(bf16, L, global_features=bf16_global(L / 100)[0]),
+                "onnx_fp32": fp32.predict_ab, "onnx_int8": int8.predict_ab}
+    scenes = {"torch_fp32": lambda x: folded.global_branch(x)[1].softmax(1),
+              "torch_bf16": lambda x: bf16_global(x)[1].float().softmax(1),
+              "onnx_fp32": lambda x: fp32.global_branch(x * 100)[1],
+              "onnx_int8": lambda x: int8.global_branch(x * 100)[1]}
+    gain = output_gain(model, None)
+    files = (GLOBAL_FILE, COLORIZER_FILE)
     return {
         "model": "miniplaces-full",
-        "variants": {"torch_fp32": "fold_batchnorm copy, float32", "torch_bf16": "fold_batchnorm copy cast to "
-                     "bfloat16 (predict_ab casts L* to it; the global branch's rescaled copy made in float32)", "onnx_fp32": "the exported graphs",
-                     "onnx_int8": "static int8 quantisation (onnxruntime.quantization, QDQ, weights int8 per "
-                     "channel, activations uint8, min/max calibration)"},
+        "variants": VARIANTS,
         "calibration": f"first {len(calib)} MiniPlaces training photos (128x128)",
         "validation": f"first {len(val)} MiniPlaces validation photos (128x128), output gain {gain}",
         "quantize_s": round(quantize_s, 2),
-        "int8_bytes": {f: (Path(cache) / "int8" / f).stat().st_size for f in (GLOBAL_FILE, COLORIZER_FILE)},
-        "fp32_bytes": {f: (fp32.folder / f).stat().st_size for f in (GLOBAL_FILE, COLORIZER_FILE)},
-        "quality": quality,
-        "sizes": rows,
+        "int8_bytes": {f: (Path(cache) / "int8" / f).stat().st_size for f in files},
+        "fp32_bytes": {f: (fp32.folder / f).stat().st_size for f in files},
+        "quality": _quality(variants, scenes, val, gain),
+        "sizes": _speed(variants, sizes, repeats, repeats_2048),
     }
 
 
@@ -225,7 +238,8 @@ def main() -> None:
     p.add_argument("--repeats-2048", type=int, default=3, help="rounds at 2048 and above (default 3)")
     p.add_argument("--precision", action="store_true", help="also bf16 and int8 (needs MiniPlaces)")
     p.add_argument("--val", type=int, default=500, help="validation photos for --precision (default 500)")
-    p.add_argument("--calibration", type=int, default=64, help="training photos calibrating int8 (default 64)")
+    p.add_argument("--calibration", type=int, default=64,
+                   help="training photos calibrating int8 (default 64)")
     p.add_argument("--threads", type=int, default=None, help="threads of both engines (default: torch's)")
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args()

@@ -4,8 +4,8 @@
 folded, float32) with ONNX Runtime and mirrors the torch calls it stands in for:
 
 * :meth:`OnnxColorizer.predict_ab` is :func:`colorlib.infer.predict_ab`: L* in [0, 100] in,
-  a*b* at full size out (the network's half-resolution output upsampled by
-  :func:`colorlib.infer.upsample_ab`), with the same ``global_L`` / ``global_features``
+  a*b* at full size out (the network's half-resolution output upsampled as
+  :func:`colorlib.infer.upsample_ab` does), with the same ``global_L`` / ``global_features``
   options (style transfer and mixing, section 4.5);
 * :meth:`OnnxColorizer.encode_global` and :meth:`OnnxColorizer.global_branch` are
   :meth:`colorlib.model.Colorizer.encode_global` / ``global_branch`` (probabilities instead of
@@ -39,7 +39,6 @@ except ImportError:
     raise ImportError('the ONNX Runtime engine needs the onnx extra: pip install "colorlib[onnx]"') from None
 
 from .export import COLORIZER_FILE, GLOBAL_FILE, export_onnx, read_manifest, weights_hash
-from .infer import upsample_ab
 from .io import WriteError
 from .lab import denormalize_ab, normalize_L
 from .model import Colorizer
@@ -102,7 +101,8 @@ class OnnxColorizer:
         self.folder = folder
 
     def _load(self, folder: Path) -> None:
-        self.load_graphs(folder / COLORIZER_FILE, folder / GLOBAL_FILE if self.cfg.variant == "full" else None)
+        full = self.cfg.variant == "full"
+        self.load_graphs(folder / COLORIZER_FILE, folder / GLOBAL_FILE if full else None)
 
     def load_graphs(self, colorizer: str | os.PathLike, global_: str | os.PathLike | None = None) -> None:
         """Run these graph files from now on instead of the exported ones: graphs with the
@@ -164,7 +164,15 @@ class OnnxColorizer:
             g = global_features.detach().to("cpu", torch.float32)
             feeds["global_features"] = np.ascontiguousarray(g.expand(L.shape[0], -1).numpy())
         (ab01,) = self._colorizer.run(None, feeds)
-        return denormalize_ab(upsample_ab(torch.from_numpy(ab01), L.shape[-2:]))
+        return denormalize_ab(_upsample_ab(torch.from_numpy(ab01), L.shape[-2:]))
+
+
+def _upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """:func:`colorlib.infer.upsample_ab` (bilinear x2, then cropped to ``size``), repeated here
+    because colorlib.infer imports this module for its ``engine="onnx"`` (no import circle);
+    tests/test_onnx.py checks that both engines give the same a*b*."""
+    up = F.interpolate(ab01.float(), scale_factor=2, mode="bilinear", align_corners=False)
+    return up[..., : size[0], : size[1]]
 
 
 def _network_input(L: torch.Tensor) -> torch.Tensor:

@@ -132,7 +132,8 @@ def _rename_dims(proto: onnx.ModelProto, names: list[str | None]) -> None:
                 d.dim_param = pattern.sub(lambda m: mapping[m.group(1)], d.dim_param)
 
 
-def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list, outputs: list) -> onnx.ModelProto:
+def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
+                outputs: list) -> onnx.ModelProto:
     """torch.onnx's exporter (torch.export + onnxscript), quietly: it prints progress on stdout
     and logs about optional packages, none of which a user asked for."""
     log = logging.getLogger("torch.onnx")
@@ -247,7 +248,8 @@ def _io_doc(cfg, kind: str) -> dict:
     if kind == "global":
         return {
             "inputs": {"L": {"shape": ["N", 1, s, s], "range": [0, 1],
-                             "meaning": "L*/100, rescaled to global_size (bilinear, antialiased when shrinking)"}},
+                             "meaning": "L*/100, rescaled to global_size "
+                                        "(bilinear, antialiased when shrinking)"}},
             "outputs": {"global_features": g,
                         "probabilities": {"shape": ["N", cfg.num_classes], "range": [0, 1],
                                           "meaning": "softmax of the scene-class logits (section 3.3)"}},
@@ -257,8 +259,9 @@ def _io_doc(cfg, kind: str) -> dict:
         inputs["global_features"] = g
     return {"inputs": inputs,
             "outputs": {"ab": {"shape": ["N", 2, "ceil(H/2)", "ceil(W/2)"], "range": [0, 1],
-                               "meaning": f"normalised a*b*: a*b* = ab * {AB_SCALE:g} - {AB_SHIFT:g} (colorlib.lab.denormalize_ab); "
-                                          "upsample bilinearly x2 and crop to H x W (colorlib.infer.upsample_ab)"}}}
+                               "meaning": f"normalised a*b*: a*b* = ab * {AB_SCALE:g} - {AB_SHIFT:g} "
+                                          "(colorlib.lab.denormalize_ab); upsample bilinearly x2 and crop "
+                                          "to H x W (colorlib.infer.upsample_ab)"}}}
 
 
 def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None = None) -> dict:
@@ -271,8 +274,6 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
     :class:`ExportError` if torch cannot export the model and :class:`colorlib.io.WriteError`
     (one line) if a file cannot be written.
     """
-    from .infer import default_saturation
-
     out = Path(out_dir)
     meta = getattr(model, "meta", {}) or {}
     protos = export_graphs(model)
@@ -294,7 +295,9 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
         "paper": "Iizuka, Simo-Serra, Ishikawa. Let there be Color! SIGGRAPH 2016",
         "config": cfg.to_dict(),
         "classes": classes,
-        "output_gain": default_saturation(model),
+        # colorlib.infer.default_saturation, read here: colorlib.infer imports colorlib.engine,
+        # which imports this module (no import circle)
+        "output_gain": float(meta.get("saturation", 1.0)),
         "opset": OPSET,
         "dtype": "float32",
         "batchnorm": "folded into the weights (section 3.4)",
@@ -305,7 +308,8 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
             "L* in [0, 100] of the photo (as seen over white); x = L*/100",
             "global features: global.onnx on x rescaled to global_size x global_size (or a given vector)",
             "colorizer.onnx(x, global features) -> ab at half size; upsample x2 bilinear, crop to H x W",
-            f"a*b* = (ab * {AB_SCALE:g} - {AB_SHIFT:g}) * output_gain; join with the photo's own L*; L*a*b* -> sRGB",
+            f"a*b* = (ab * {AB_SCALE:g} - {AB_SHIFT:g}) * output_gain; join with the photo's own L*; "
+            "L*a*b* -> sRGB",
         ],
     }
     write_json(out / MANIFEST_FILE, manifest)
@@ -321,7 +325,8 @@ def read_manifest(folder: str | os.PathLike, verify: bool = True) -> dict:
         manifest = json.loads(path.read_text())
         graphs = manifest["graphs"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a colorlib ONNX manifest ({type(e).__name__}: {e})".splitlines()[0]) from e
+        why = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise ValueError(f"{path}: not a colorlib ONNX manifest ({why})") from e
     if verify:
         for g in graphs.values():
             f = folder / g["file"]

@@ -25,7 +25,7 @@ ort = pytest.importorskip("onnxruntime")
 from colorlib.checkpoint import available_models, load_model  # noqa: E402
 from colorlib.engine import OnnxColorizer, onnx_engine  # noqa: E402
 from colorlib.export import OPSET, export_onnx, read_manifest  # noqa: E402
-from colorlib.infer import predict_ab  # noqa: E402
+from colorlib.infer import default_saturation, predict_ab  # noqa: E402
 from colorlib.io import WriteError  # noqa: E402
 from colorlib.lab import rgb_to_lab  # noqa: E402
 
@@ -105,7 +105,7 @@ def test_manifest(exports):
         assert g["sha256"] == hashlib.sha256((folder / g["file"]).read_bytes()).hexdigest()
     assert manifest["config"] == model.cfg.to_dict()
     assert manifest["classes"] == model.meta["classes"] and len(manifest["classes"]) == 100
-    assert manifest["output_gain"] == 1.2
+    assert manifest["output_gain"] == default_saturation(model) == 1.2
     assert manifest["opset"] == OPSET
     import onnx
 
