@@ -27,11 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "book" / "tools"))
 
+from make_notebooks import publish  # noqa: E402
 from vendor_assets import vendor  # noqa: E402
 
-from colorlib.checkpoint import models_dir  # noqa: E402
+from colorlib.checkpoint import load_model, models_dir  # noqa: E402
 from colorlib.data import DataError, data_root  # noqa: E402
+from colorlib.export import export_onnx, read_manifest, weights_hash  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 
 
@@ -77,6 +80,27 @@ def fresh_cache(full: bool) -> None:
         write_json(stamp, key)
 
 
+# The models the pages run in the reader's browser (book/_js/colorizer.js), each exported once
+# into _build/onnx/<weights hash> and copied to _static/onnx/<name>/ of the built HTML.
+BROWSER_MODELS = ("miniplaces-full",)
+
+
+def export_browser_models(html: Path) -> None:
+    """Export :data:`BROWSER_MODELS` as ONNX graphs (:mod:`colorlib.export`) into ``html``'s
+    ``_static/onnx/<name>/`` (manifest.json, global.onnx, colorizer.onnx); a page downloads a
+    model only when its reader first colorizes something."""
+    for name in BROWSER_MODELS:
+        model = load_model(name)
+        cache = ROOT / "_build" / "onnx" / weights_hash(model)
+        try:
+            read_manifest(cache)
+        except ValueError:  # not exported yet, or a damaged copy
+            export_onnx(model, cache, name=name)
+        target = html / "_static" / "onnx" / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(cache, target)
+
+
 def build(full: bool = False, quiet: bool = False) -> Path:
     vendor()
     fresh_cache(full)
@@ -99,6 +123,11 @@ def build(full: bool = False, quiet: bool = False) -> Path:
     if proc.returncode != 0:
         sys.exit(f"book build failed (exit {proc.returncode}) after {took:.0f} s; see the messages above")
     out = html_dir(full)
+    export_browser_models(out)
+    # every chapter as a plain .ipynb (both editions) and the classroom kit, served with the book
+    t1 = time.perf_counter()
+    kit = publish(out, output_dir(full) / "_build" / ".jupyter_cache")
+    print(f"notebooks and the classroom kit ({kit.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t1:.0f} s")
     print(f"book built in {took:.0f} s ({'full' if full else 'fast'} mode): {out / 'index.html'}")
     return out
 

@@ -1,6 +1,6 @@
-"""Fetch the book's JavaScript (widgets, require.js, MathJax) from the npm registry into book/_vendor.
+"""Fetch the book's JavaScript (widgets, require.js, MathJax, ONNX Runtime Web) from the npm registry into book/_vendor.
 
-The built book must load nothing from the internet, so the three scripts it needs are served
+The built book must load nothing from the internet, so the scripts it needs are served
 from its own ``_static`` folder (Sphinx ``html_static_path``, see ``_config.yml``). Each
 package is pinned to a version and to the registry's sha512 integrity; ``npm pack`` downloads
 the tarball (and checks it), we check it again and copy only the files the book uses.
@@ -55,6 +55,15 @@ PACKAGES = [
         # the combined TeX build Sphinx uses, plus what it loads on demand (extensions, fonts, menu)
         ["es5/tex-mml-chtml.js", "es5/input", "es5/output/chtml", "es5/ui", "es5/a11y", "es5/sre",
          "es5/adaptors", "LICENSE"],
+    ),
+    (
+        "onnxruntime-web", "1.30.0",
+        "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ==",
+        "onnxruntime-web",
+        # the WebAssembly (SIMD) build only, for book/_js/colorizer.js: the classic-script API
+        # (global `ort`), the module that loads the .wasm, and the .wasm (no WebGPU/WebGL builds)
+        ["dist/ort.wasm.min.js", "dist/ort-wasm-simd-threaded.mjs", "dist/ort-wasm-simd-threaded.wasm",
+         "LICENSE"],
     ),
 ]
 STAMP = VENDOR / "vendored.json"
