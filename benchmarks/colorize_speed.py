@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib.infer import colorize  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
-from colorlib.model import Colorizer, ColorizerConfig  # noqa: E402
+from colorlib.model import Colorizer, ModelConfig  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     import skimage.data
 
     torch.manual_seed(0)
-    model = Colorizer(ColorizerConfig()).train()
+    model = Colorizer(ModelConfig()).train()
     with torch.no_grad():
         for _ in range(3):
             model(torch.rand(4, 1, 224, 224))

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
-from colorlib.model import Colorizer, ColorizerConfig  # noqa: E402
+from colorlib.model import Colorizer, ModelConfig  # noqa: E402
 from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def build_step(cfg: ColorizerConfig, device: torch.device, compile_: bool, precision: str,
+def build_step(cfg: ModelConfig, device: torch.device, compile_: bool, precision: str,
                optimizer: str = "adadelta", alpha: float = 1 / 300):
     """The training step of ``colorlib train`` for a fresh model (compiled if asked)."""
     torch.manual_seed(0)
@@ -49,7 +49,7 @@ def build_step(cfg: ColorizerConfig, device: torch.device, compile_: bool, preci
     return make_train_step(fn, opt, autocast_for(device, precision), alpha)
 
 
-def measure(step, cfg: ColorizerConfig, batch: int, steps: int, warmup: int, mode: str,
+def measure(step, cfg: ModelConfig, batch: int, steps: int, warmup: int, mode: str,
             device: torch.device, decoded: D.DecodedImages | None, prepare=D.prepare_batch) -> dict:
     s = cfg.global_size
     if mode == "synthetic":
@@ -103,7 +103,7 @@ def main(argv=None) -> None:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    cfg = ColorizerConfig.preset(a.config)
+    cfg = ModelConfig.preset(a.config)
     precision = a.precision if a.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
     report = dict(device=torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
                   or platform.machine(), torch=torch.__version__, config=a.config,

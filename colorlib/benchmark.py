@@ -1,6 +1,6 @@
 """Run time per image size, beside the paper's Table 3 (section 4.7).
 
-By default the network is the paper's (``ColorizerConfig()``: width 1.0, 224 global size,
+By default the network is the paper's (``ModelConfig()``: width 1.0, 224 global size,
 205 classes) with random weights whose batch norm has real statistics (one forward pass in
 training mode over four photos), so activations are those of a working network, not of an
 untrained one. ``model`` may instead name a shipped model or a weights file.
@@ -37,7 +37,7 @@ from PIL import Image
 from .checkpoint import load_model
 from .infer import predict_ab
 from .lab import normalize_L, rgb_to_lab
-from .model import Colorizer, ColorizerConfig, fold_batchnorm
+from .model import Colorizer, ModelConfig, fold_batchnorm
 from .report import machine_info
 
 #: Table 3 of the paper: seconds per image, (CPU: Intel Core i7-5960X, 8 cores; GPU: GTX Titan X).
@@ -58,7 +58,7 @@ def paper_model(seed: int = 0) -> Colorizer:
     """The paper's network with random weights (``seed``) and real batch-norm statistics:
     one training-mode pass over four photos at 224 x 224 sets every running mean/variance."""
     torch.manual_seed(seed)
-    model = Colorizer(ColorizerConfig())
+    model = Colorizer(ModelConfig())
     s = model.cfg.global_size
     L = torch.cat([photo_L(s, n) for n in ("astronaut", "coffee", "chelsea", "rocket")])
     for m in model.modules():
@@ -139,7 +139,7 @@ def load_benchmark_model(spec: str) -> Colorizer:
         return paper_model()
     if spec.endswith(".paper.pt"):
         with torch.device("meta"):  # no random initialisation: the weights come from the file
-            model = Colorizer(ColorizerConfig())
+            model = Colorizer(ModelConfig())
         model.load_state_dict(torch.load(spec, map_location="cpu", weights_only=True), assign=True)
         return model.eval()
     return load_model(spec)

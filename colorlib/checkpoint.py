@@ -39,7 +39,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .io import WriteError, atomic_write
-from .model import Colorizer, ColorizerConfig
+from .model import Colorizer, ModelConfig
 
 
 class CheckpointError(RuntimeError):
@@ -337,18 +337,18 @@ def _read_weights(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return meta, state
 
 
-def _config_of(path: Path, meta: dict) -> ColorizerConfig:
+def _config_of(path: Path, meta: dict) -> ModelConfig:
     """The network config a file's meta names; one line for an unknown key or a bad value."""
     raw = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path} has no colorlib model config in it")
-    known = {f.name for f in fields(ColorizerConfig)}
+    known = {f.name for f in fields(ModelConfig)}
     unknown = [k for k in raw if k not in known]
     if unknown:
         raise CheckpointError(f"{path}: its model config has the key {unknown[0]!r}, which this version "
                               f"of colorlib does not know (known: {', '.join(sorted(known))})")
     try:
-        return ColorizerConfig(**raw)
+        return ModelConfig(**raw)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: its model config is not valid: {_first_line(e)}") from e
 

@@ -28,8 +28,15 @@ VARIANTS = ("full", "baseline")
 
 
 @dataclass
-class ColorizerConfig:
-    """Everything that varies between the paper's network and ours."""
+class ModelConfig:
+    """Everything that varies between the paper's network (Table 1, :meth:`paper`) and ours.
+
+    The network takes L*/100 shaped ``(N, 1, H, W)``, any H and W, and predicts normalised a*b*
+    at half resolution; its global branch sees a ``global_size`` square copy. Values are checked
+    when the config is made (``ValueError``: ``global_size`` not a positive multiple of 32,
+    ``width`` outside (0, 4], ``num_classes`` below 1, ``dropout`` outside [0, 1), an unknown
+    ``variant``). Presets: :meth:`preset` (``paper``, ``miniplaces``, ``tiny``).
+    """
 
     num_classes: int = 205  # scene classes of the classification head (Places205: 205, MiniPlaces: 100)
     global_size: int = 224  # side of the square copy the global network sees; multiple of 32
@@ -57,7 +64,13 @@ class ColorizerConfig:
         return asdict(self)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> ColorizerConfig:
+    def paper(cls, **overrides) -> ModelConfig:
+        """The paper's network (Table 1): full width, global features from a 224 x 224 copy, a
+        classification head over the 205 Places scene classes (section 4.1)."""
+        return cls.preset("paper", **overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> ModelConfig:
         """``paper`` (Table 1, Places205 at 224), ``miniplaces`` (100 classes at 128) or ``tiny``."""
         presets = {
             "paper": dict(num_classes=205, global_size=224, width=1.0),
@@ -110,7 +123,7 @@ class FCBlock(nn.Module):
 class LowLevelFeatures(nn.Module):
     """Table 1 (a): six convolutions, three of stride 2, so the output is H/8 x W/8 x 512."""
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         self.layers = nn.Sequential(
@@ -134,7 +147,7 @@ class GlobalFeatures(nn.Module):
     512-d layer that feeds the classification head.
     """
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         self.convs = nn.Sequential(
@@ -156,7 +169,7 @@ class GlobalFeatures(nn.Module):
 class MidLevelFeatures(nn.Module):
     """Table 1 (c): two convolutions giving the H/8 x W/8 x 256 local features."""
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         self.layers = nn.Sequential(ConvBlock(c(512), c(512)), ConvBlock(c(512), c(256)))
@@ -173,7 +186,7 @@ class FusionLayer(nn.Module):
     image, which is what ``forward`` does (no H x W copy of the global vector).
     """
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         self.global_channels = c(256)
@@ -192,7 +205,7 @@ class FusionLayer(nn.Module):
 class ColorizationNetwork(nn.Module):
     """Table 1 (d): convolutions and nearest-neighbour x2 upsampling, sigmoid a*b* at H/2 x W/2."""
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         up = nn.Upsample(scale_factor=2, mode="nearest")
@@ -213,7 +226,7 @@ class ColorizationNetwork(nn.Module):
 class ClassificationHead(nn.Module):
     """Section 3.3: FC 512 -> 256 -> N scene classes, fed by the 512-d global layer."""
 
-    def __init__(self, cfg: ColorizerConfig):
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
         self.hidden = FCBlock(c(512), c(256))
@@ -238,9 +251,9 @@ class Colorizer(nn.Module):
     features are computed once and shared, as in training.
     """
 
-    def __init__(self, cfg: ColorizerConfig | None = None):
+    def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
-        self.cfg = cfg = cfg or ColorizerConfig()
+        self.cfg = cfg = cfg or ModelConfig()
         self.low_level = LowLevelFeatures(cfg)
         self.mid_level = MidLevelFeatures(cfg)
         self.colorization = ColorizationNetwork(cfg)
@@ -260,7 +273,9 @@ class Colorizer(nn.Module):
         if L.shape[-2:] == (s, s):
             return L
         shrink = L.shape[-2] > s or L.shape[-1] > s
-        return F.interpolate(L, size=(s, s), mode="bilinear", align_corners=False, antialias=shrink)
+        # antialiased resizing has no bfloat16/float16 kernel: resize in float32, then back
+        small = F.interpolate(L.float(), size=(s, s), mode="bilinear", align_corners=False, antialias=shrink)
+        return small.to(L.dtype)
 
     def global_branch(
         self, L: torch.Tensor, low: torch.Tensor | None = None
@@ -349,7 +364,7 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
     return folded.to(memory_format=torch.channels_last)
 
 
-def describe_layers(cfg: ColorizerConfig | None = None) -> list[dict]:
+def describe_layers(cfg: ModelConfig | None = None) -> list[dict]:
     """Table 1 generated from the code: one row per conv/FC layer with kernel, stride, outputs."""
     model = Colorizer(cfg)
     rows = []

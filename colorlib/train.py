@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import data as D
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import resolve_device
-from .model import Colorizer, ColorizerConfig, ColorizerOutput
+from .model import Colorizer, ColorizerOutput, ModelConfig
 from .run import (
     VAL_FIELDS,
     LossLog,
@@ -49,7 +49,15 @@ from .run import (
 
 @dataclass
 class TrainConfig:
-    """One training run. ``config`` picks the model preset; the rest overrides it."""
+    """One training run (paper sections 3.3-3.4): the model preset, the loss of Eq. 6, the
+    optimiser and schedule, the data and how often to log, validate and checkpoint.
+
+    ``config`` picks the model preset (:meth:`colorlib.model.ModelConfig.preset`); ``width`` and
+    ``dropout`` override it. Each field's comment gives its meaning and default; ``steps`` or
+    ``epochs`` sets the length. Every value is checked when the config is made: a bad device,
+    preset, optimiser, schedule or precision, or a count below 1 or a number that is not finite,
+    raises ``ValueError`` (one line) before any folder or data is touched.
+    """
 
     config: str = "miniplaces"  # model preset: paper | miniplaces | tiny
     variant: str = "full"  # full | baseline (no global features, so no class term: see loss_alpha)
@@ -99,13 +107,13 @@ class TrainConfig:
         except ValueError as e:
             raise ValueError(f"--device: {e}") from None
 
-    def model_config(self, num_classes: int | None = None) -> ColorizerConfig:
+    def model_config(self, num_classes: int | None = None) -> ModelConfig:
         """The network this run trains: the preset with ``variant``, ``width`` and ``dropout``,
         and ``num_classes`` scene classes (None keeps the preset's). Raises ``ValueError``."""
         over = {k: v for k, v in (("width", self.width), ("dropout", self.dropout)) if v is not None}
         if num_classes:
             over["num_classes"] = num_classes
-        return ColorizerConfig.preset(self.config, variant=self.variant, **over)
+        return ModelConfig.preset(self.config, variant=self.variant, **over)
 
     def loss_alpha(self, labelled: bool = True) -> float:
         """alpha as Eq. 6 uses it: ``alpha`` for the full model on ``labelled`` data, else 0.
@@ -534,7 +542,7 @@ def _parallel(model: Colorizer, tc: TrainConfig, procs: Processes, alpha: float)
     return torch.compile(model) if tc.compile else model
 
 
-def _run_meta(tc: TrainConfig, procs: Processes, cfg: ColorizerConfig, images: D.DecodedImages,
+def _run_meta(tc: TrainConfig, procs: Processes, cfg: ModelConfig, images: D.DecodedImages,
               steps_per_epoch: int, total: int) -> dict:
     """What ``config.json`` and every checkpoint record about the run, as plain data (what a
     weights_only checkpoint can hold); ``run`` gains the step and wall time at each checkpoint,

@@ -18,10 +18,10 @@ from PIL import Image
 from safetensors.torch import save as safetensors_bytes
 
 from colorlib.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint, save_model
-from colorlib.model import Colorizer, ColorizerConfig
+from colorlib.model import Colorizer, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ColorizerConfig.preset("tiny", num_classes=4).to_dict()
+TINY = ModelConfig.preset("tiny", num_classes=4).to_dict()
 
 
 class CreatesFile:
@@ -44,7 +44,7 @@ def test_the_payload_really_runs_when_unpickled(tmp_path):
 
 def tiny_state(**cfg) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
-    return Colorizer(ColorizerConfig(**{**TINY, **cfg})).state_dict()
+    return Colorizer(ModelConfig(**{**TINY, **cfg})).state_dict()
 
 
 def weights_file(path: Path, state: dict, model_cfg: dict | None = None, gz: bool = False) -> None:
@@ -188,7 +188,7 @@ def test_resuming_a_run_whose_checkpoint_is_a_pickle_payload_is_refused(tmp_path
 def test_a_good_file_of_each_kind_loads_exactly(tmp_path):
     """The checks refuse only what is wrong: float32 weights, float16 and gzipped files load."""
     torch.manual_seed(0)
-    model = Colorizer(ColorizerConfig(**TINY)).eval()
+    model = Colorizer(ModelConfig(**TINY)).eval()
     save_model(model, tmp_path / "m.safetensors", {"classes": list("abcd")}, half=False)
     save_model(model, tmp_path / "m.safetensors.gz", {"classes": list("abcd")})
     exact = load_model(tmp_path / "m.safetensors")
@@ -202,7 +202,7 @@ def test_a_good_file_of_each_kind_loads_exactly(tmp_path):
 
 def test_a_checkpoint_holds_only_plain_data(tmp_path):
     """save_checkpoint refuses, before writing, state that weights_only loading would refuse."""
-    model = Colorizer(ColorizerConfig(**TINY))
+    model = Colorizer(ModelConfig(**TINY))
     opt = torch.optim.Adadelta(model.parameters())
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     with pytest.raises(CheckpointError, match=r"checkpoint\['meta'\]\['when'\] is a numpy\.float64") as e:
@@ -215,7 +215,7 @@ def test_a_checkpoint_holds_only_plain_data(tmp_path):
 
 
 def test_a_failed_model_write_keeps_the_previous_file(tmp_path, monkeypatch):
-    model = Colorizer(ColorizerConfig(**TINY))
+    model = Colorizer(ModelConfig(**TINY))
     target = tmp_path / "m.safetensors"
     save_model(model, target)
     before = target.read_bytes()
@@ -227,7 +227,7 @@ def test_a_failed_model_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_bytes", full_disk)
     with pytest.raises(CheckpointError) as e:
-        save_model(Colorizer(ColorizerConfig(**{**TINY, "width": 0.25})), target)
+        save_model(Colorizer(ModelConfig(**{**TINY, "width": 0.25})), target)
     monkeypatch.undo()
     assert str(e.value) == (f"could not write {target}: no space left on the device. The previous file is "
                             "intact. Free some space and retry.")

@@ -311,10 +311,10 @@ def test_classify_gives_the_top_classes_of_the_gray_image(full, photos):
 
 def test_classify_names_and_refusals(full, photos):
     from colorlib.infer import classify
-    from colorlib.model import Colorizer, ColorizerConfig
+    from colorlib.model import Colorizer, ModelConfig
 
     torch.manual_seed(0)
-    unnamed = Colorizer(ColorizerConfig.preset("tiny", num_classes=7))
+    unnamed = Colorizer(ModelConfig.preset("tiny", num_classes=7))
     names = [n for n, _ in classify(unnamed, photos["camera"][:64, :64], top=7)]
     assert sorted(names) == [str(i) for i in range(7)]
     with pytest.raises(ValueError, match="top must be at least 1"):

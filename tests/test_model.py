@@ -4,7 +4,7 @@ import torch
 from colorlib.checkpoint import load_model
 from colorlib.model import (
     Colorizer,
-    ColorizerConfig,
+    ModelConfig,
     describe_layers,
     fold_batchnorm,
     mix_global,
@@ -40,7 +40,7 @@ def trained_like(model: Colorizer) -> Colorizer:
 @pytest.fixture(scope="module")
 def paper():
     torch.manual_seed(0)
-    return Colorizer(ColorizerConfig()).eval()
+    return Colorizer(ModelConfig()).eval()
 
 
 def test_paper_weight_count_matches_table_1(paper):
@@ -60,7 +60,7 @@ def test_output_shapes_at_many_sizes(paper):
 
 
 def test_2048_square_on_cpu():
-    cfg = ColorizerConfig()
+    cfg = ModelConfig()
     model = fold_batchnorm(Colorizer(cfg))
     with torch.inference_mode():
         out = model(torch.rand(1, 1, 2048, 2048).contiguous(memory_format=torch.channels_last))
@@ -104,7 +104,7 @@ def test_global_size_input_shares_low_level_features(paper, monkeypatch):
 
 
 def test_baseline_variant():
-    base = Colorizer(ColorizerConfig(variant="baseline"))
+    base = Colorizer(ModelConfig(variant="baseline"))
     assert base.global_features is None and base.classifier is None
     names = [m.__class__.__name__ for m in base.modules()]
     assert "FusionLayer" not in names and "GlobalFeatures" not in names
@@ -125,7 +125,7 @@ def test_fusion_is_eq5_concatenation(paper):
 def test_style_transfer_wiring_and_mixing():
     """Global features from image B reach the output; (trained-model version: test_infer.py)."""
     torch.manual_seed(0)
-    model = trained_like(Colorizer(ColorizerConfig.preset("tiny")))
+    model = trained_like(Colorizer(ModelConfig.preset("tiny")))
     a, b = torch.rand(1, 1, 64, 64), torch.rand(1, 1, 96, 80)
     with torch.no_grad():
         own = model(a)
@@ -144,7 +144,7 @@ def test_style_transfer_wiring_and_mixing():
 def test_fold_batchnorm_is_equivalent():
     torch.manual_seed(0)
     for variant in ("full", "baseline"):
-        model = trained_like(Colorizer(ColorizerConfig.preset("tiny", variant=variant)))
+        model = trained_like(Colorizer(ModelConfig.preset("tiny", variant=variant)))
         folded = fold_batchnorm(model)
         assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in folded.modules())
         x = torch.rand(2, 1, 72, 88)
@@ -174,14 +174,26 @@ def test_fold_batchnorm_is_equivalent_on_the_shipped_models(name):
 
 def test_config_checks():
     with pytest.raises(ValueError, match="variant"):
-        ColorizerConfig(variant="nope")
+        ModelConfig(variant="nope")
     with pytest.raises(ValueError, match="multiple of 32"):
-        ColorizerConfig(global_size=100)
+        ModelConfig(global_size=100)
     with pytest.raises(ValueError, match="unknown config"):
-        ColorizerConfig.preset("huge")
-    assert ColorizerConfig.preset("miniplaces").num_classes == 100
+        ModelConfig.preset("huge")
+    assert ModelConfig.preset("miniplaces").num_classes == 100
 
 
 def test_bad_input_shape(paper):
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         paper(torch.rand(1, 3, 64, 64))
+
+
+def test_reduced_precision_models_resize_for_the_global_branch():
+    """Antialiased resizing has no bfloat16 kernel: a bf16 model must still shrink a large input
+    for its global branch (a crash here once stopped colorize for every photo above global_size)."""
+    model = Colorizer(ModelConfig.preset("tiny")).to(torch.bfloat16).eval()
+    L = torch.rand(1, 1, 100, 90, dtype=torch.bfloat16)
+    with torch.no_grad():
+        out = model(L)
+    assert out.ab.dtype == torch.bfloat16 and out.ab.shape == (1, 2, 50, 45)
+    small = model.resize_for_global(L)
+    assert small.dtype == torch.bfloat16 and small.shape[-2:] == (64, 64)

@@ -41,7 +41,8 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
                 stem = ".".join(base + ([node.module] if node.module else []))
             else:
                 stem = node.module or ""
-            targets = [stem] + [f"{stem}.{a.name}" for a in node.names]
+            submodules = [f"{stem}.{a.name}" for a in node.names if f"{stem}.{a.name}" in known]
+            targets = submodules if len(submodules) == len(node.names) else [stem, *submodules]
         else:
             continue
         for t in targets:
@@ -87,9 +88,15 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 def test_import_resolution_sees_relative_and_function_imports(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("from .lab import rgb_to_lab\ndef g():\n    from . import model\n    from .cli import main\n")
-    assert imports_of("colorlib.infer", f, {"colorlib", "colorlib.lab", "colorlib.model", "colorlib.cli"}) == {
-        "colorlib.lab", "colorlib.model", "colorlib.cli", "colorlib"}
+    f.write_text("from .lab import rgb_to_lab\ndef g():\n    from . import model\n    from .cli import main\n"
+                 "from . import __version__\n")
+    known = {"colorlib", "colorlib.lab", "colorlib.model", "colorlib.cli", "colorlib.cli.common"}
+    # `from . import model` is the submodule; `from . import __version__` reads the package itself
+    assert imports_of("colorlib.infer", f, known) == {"colorlib.lab", "colorlib.model", "colorlib.cli",
+                                                      "colorlib"}
+    g = tmp_path / "y.py"
+    g.write_text("from .. import model\nfrom . import common\n")
+    assert imports_of("colorlib.cli.colorize", g, known) == {"colorlib.model", "colorlib.cli.common"}
 
 
 def test_no_import_circle():

@@ -14,7 +14,7 @@ import torch
 
 from colorlib import data as D
 from colorlib.checkpoint import CheckpointError, load_model
-from colorlib.model import Colorizer, ColorizerConfig
+from colorlib.model import Colorizer, ModelConfig
 from colorlib.run import LOG_FIELDS, LossLog, Processes, StopSignals, check_finite, truncate_log
 from colorlib.train import StepInfo, TrainConfig, Validation, joint_loss, train
 
@@ -59,7 +59,7 @@ def test_loss_reaches_only_the_networks_the_paper_says():
     """Section 3.3: the colour loss trains everything but the classifier; the class loss only
     the classification, global and low-level networks; alpha = 0 leaves the classifier alone."""
     torch.manual_seed(0)
-    model = Colorizer(ColorizerConfig.preset("tiny", num_classes=4)).train()
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=4)).train()
     L, ab, y = torch.rand(4, 1, 64, 64), torch.rand(4, 2, 32, 32), torch.tensor([0, 1, 2, 3])
 
     def touched(term: str, alpha: float = 1 / 300) -> set[str]:
