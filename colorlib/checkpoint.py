@@ -39,7 +39,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from .io import WriteError, atomic_write
-from .model import Colorizer, ModelConfig
+from .model import Colorizer, ModelConfig, upgrade_state_dict
 
 
 class CheckpointError(RuntimeError):
@@ -257,7 +257,7 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module, opt: torch.
         raise _conflict_error(path, diffs)
     if "optimizer" not in state or "scheduler" not in state:
         raise CheckpointError(f"{path} holds weights but no optimiser state; it cannot be resumed")
-    model.load_state_dict(state["model"])
+    model.load_state_dict(upgrade_state_dict(state["model"]))
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     return int(state["step"])
@@ -397,7 +397,7 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
         ckpt = read_checkpoint(path)
         meta, state = ckpt.get("meta", {}), ckpt["model"]
     model = Colorizer(_config_of(path, meta))
-    model.load_state_dict(_fitted(path, model, state))
+    model.load_state_dict(_fitted(path, model, upgrade_state_dict(state)))
     model.meta = meta
     model.source = str(path)
     return model.to(device).eval()

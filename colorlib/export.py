@@ -106,7 +106,7 @@ def _graph_modules(net: Colorizer) -> dict[str, tuple[nn.Module, tuple, dict, li
     cfg, D = net.cfg, torch.export.Dim.DYNAMIC
     s, c = cfg.global_size, cfg.channels(256)
     graphs = {}
-    if net.global_features is not None:
+    if net.global_network is not None:
         graphs["global"] = (GlobalGraph(net).eval(), (torch.rand(2, 1, s, s),), {"L": {0: D}},
                             ["L"], ["global_features", "probabilities"])
         graphs["colorizer"] = (ColorizerGraph(net).eval(), (torch.rand(2, 1, 45, 67), torch.rand(2, c)),
@@ -161,7 +161,7 @@ def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
 # models share one). A template keeps its weights' names, shapes and types, not their values.
 _TEMPLATES: dict[tuple[str, str], onnx.ModelProto] = {}
 #: The parts of :class:`Colorizer` (Figure 2) each graph runs, hence whose weights it holds.
-GRAPH_PARTS = {"global": ("low_level", "global_features", "classifier"),
+GRAPH_PARTS = {"global": ("low_level", "global_network", "classifier"),
                "colorizer": ("low_level", "mid_level", "fusion", "colorization")}
 
 

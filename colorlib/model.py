@@ -258,11 +258,11 @@ class Colorizer(nn.Module):
         self.mid_level = MidLevelFeatures(cfg)
         self.colorization = ColorizationNetwork(cfg)
         if cfg.variant == "full":
-            self.global_features = GlobalFeatures(cfg)
+            self.global_network = GlobalFeatures(cfg)
             self.fusion = FusionLayer(cfg)
             self.classifier = ClassificationHead(cfg)
         else:  # the paper's baseline: a 3x3 convolution stands where fusion was
-            self.global_features = None
+            self.global_network = None
             self.fusion = ConvBlock(cfg.channels(256), cfg.channels(256))
             self.classifier = None
 
@@ -281,11 +281,11 @@ class Colorizer(nn.Module):
         self, L: torch.Tensor, low: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The 256-d global features and scene logits of ``L`` (N, 1, H, W) in [0, 1]."""
-        if self.global_features is None:
+        if self.global_network is None:
             raise ValueError("the baseline variant has no global features")
         if low is None:
             low = self.low_level(self.resize_for_global(L))
-        g, hidden = self.global_features(low)
+        g, hidden = self.global_network(low)
         return g, self.classifier(hidden)
 
     def encode_global(self, L: torch.Tensor) -> torch.Tensor:
@@ -312,7 +312,7 @@ class Colorizer(nn.Module):
         x = F.pad(L, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else L
         low = self.low_level(x)
         logits = g = None
-        if self.global_features is None:
+        if self.global_network is None:
             fused = self.fusion(self.mid_level(low))
         else:
             if global_features is not None:
@@ -326,6 +326,22 @@ class Colorizer(nn.Module):
         ab = self.colorization(fused)
         ab = ab[..., : (H + 1) // 2, : (W + 1) // 2]
         return ColorizerOutput(ab, logits, g)
+
+
+# Tensor names that changed: colorlib 0.1 called the global features network's module
+# ``global_features``, the name its output vector keeps. Files written then load under today's name.
+_RENAMED_PREFIXES = {"global_features.": "global_network."}
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict written by an earlier colorlib, with its tensors under today's names."""
+    def rename(k: str) -> str:
+        for old, new in _RENAMED_PREFIXES.items():
+            if k.startswith(old):
+                return new + k[len(old):]
+        return k
+
+    return {rename(k): v for k, v in state.items()}
 
 
 def mix_global(g_a: torch.Tensor, g_b: torch.Tensor, t: float) -> torch.Tensor:

@@ -288,3 +288,20 @@ def test_no_file_in_the_repository_loads_with_torch_load_unsafely():
     assert any(f.name == "checkpoint.py" for f in files)  # the scan sees the package
     found = {str(f.relative_to(REPO)): unsafe_loads(f.read_text(errors="replace")) for f in files}
     assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_files_with_the_old_name_of_the_global_network_load(tmp_path):
+    """colorlib 0.1 named the global features network's tensors global_features.*; the shipped
+    files still do, and load under today's name (global_network.*) with every weight in place."""
+    from safetensors.torch import load as load_safetensors
+
+    from colorlib.checkpoint import _read_bytes, resolve_model_path
+
+    path = resolve_model_path("miniplaces-full")
+    raw = load_safetensors(_read_bytes(path))
+    old = [k for k in raw if k.startswith("global_features.")]
+    model = load_model("miniplaces-full")
+    assert old, "the shipped file no longer has old names: drop this test and the upgrade"
+    for k in old:
+        new = model.state_dict()["global_network." + k[len("global_features."):]]
+        assert torch.equal(new, raw[k].float())

@@ -70,7 +70,7 @@ def colorizer_agrees(folder, name: str, photo: np.ndarray) -> None:
     with torch.no_grad():
         want = model(x)
     feeds = {"L": x.numpy()}
-    if model.global_features is not None:
+    if model.global_network is not None:
         feeds["global_features"] = want.global_features.numpy()
     session = ort.InferenceSession(str(folder / "colorizer.onnx"), providers=["CPUExecutionProvider"])
     (ab,) = session.run(None, feeds)

@@ -79,8 +79,8 @@ def test_feature_maps_have_the_sizes_of_section_3(paper, H, W):
         assert low.shape == (1, 512, H // 8, W // 8)
         low_global = paper.low_level(paper.resize_for_global(L))
         assert low_global.shape == (1, 512, 28, 28)
-        assert paper.global_features.convs(low_global).shape == (1, 512, 7, 7)
-        g, hidden = paper.global_features(low_global)
+        assert paper.global_network.convs(low_global).shape == (1, 512, 7, 7)
+        g, hidden = paper.global_network(low_global)
         assert g.shape == (1, 256) and hidden.shape == (1, 512)
         assert paper.classifier(hidden).shape == (1, 205)
         mid = paper.mid_level(low)
@@ -105,7 +105,7 @@ def test_global_size_input_shares_low_level_features(paper, monkeypatch):
 
 def test_baseline_variant():
     base = Colorizer(ModelConfig(variant="baseline"))
-    assert base.global_features is None and base.classifier is None
+    assert base.global_network is None and base.classifier is None
     names = [m.__class__.__name__ for m in base.modules()]
     assert "FusionLayer" not in names and "GlobalFeatures" not in names
     assert base.fusion.layer.kernel_size == (3, 3)

@@ -45,7 +45,7 @@ def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | 
     """The --global-image's global features (None without it), or a :class:`UserError`."""
     if not a.global_image:
         return None
-    if model.global_features is None:
+    if model.global_network is None:
         raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
     try:
         return global_features_of(model, a.global_image)
