@@ -14,8 +14,9 @@ Two runs per mutation:
   skips, as on a new user's machine (``tests/conftest.py``);
 * with data: ``COLORLIB_DATA`` is the data folder (``$COLORLIB_DATA`` or ``../shared/data``
   beside the repository). The data only adds tests (the ``miniplaces`` fixture skips them
-  otherwise), so a mutation caught without data is caught with it too; that run is made only for
-  the mutations that survive without data, unless ``--both`` asks for every run.
+  otherwise), so for a mutation caught without data the test that caught it is rerun with the data
+  folder, which settles it; a mutation that survives without data gets the full run with data.
+  ``--both`` runs every test file in both modes.
 
 A failing test counts as a catch only after it passed on the unmutated copy (run once per test
 and mode); one that fails there too is left out of every later run and listed, so a broken or
@@ -346,7 +347,7 @@ def markdown(results: list[Result], broken: dict[str, set[str]], minutes: float,
 
     def cell(run: Run) -> str:
         mark = {"survived": "**survived**"}.get(run.status, run.status)
-        return mark + ("" if run.status in ("stale", "not run", "caught*") else f" ({run.seconds:.0f} s)")
+        return mark + ("" if run.status in ("stale", "not run") else f" ({run.seconds:.0f} s)")
 
     for r in results:
         m = r.mutation
@@ -354,9 +355,9 @@ def markdown(results: list[Result], broken: dict[str, set[str]], minutes: float,
         lines.append(f"| `{m.id}`{' (issue 16)' if m.issue16 else ''} | `{m.file}` | {m.what} | "
                      f"{cell(r.without_data)} | {cell(r.with_data)} | {first.replace('|', '/')} |")
     lines += ["", "Without data: `COLORLIB_DATA` set to an empty folder (tests needing MiniPlaces skip). "
-              f"With data: {'the data folder' if data else 'no data folder on this machine'}; a mutation "
-              "caught without data is caught with it too (data only adds tests), so that run is made "
-              "for the survivors (\"caught*\": caught without data, so with it)."]
+              f"With data: {'the data folder' if data else 'no data folder on this machine'}; data only "
+              "adds tests, so a mutation caught without data is rerun with data on the test that caught "
+              "it, and a survivor gets its full run with data. Seconds: the mutant's own runs."]
     for mode, ids in broken.items():
         if ids:
             lines += ["", f"Tests failing {mode} with no mutation planted, left out: "
@@ -369,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", metavar="ID", help="run only these mutations")
     ap.add_argument("--list", action="store_true", help="say which snippets are found; run no tests")
     ap.add_argument("--markdown", type=Path, help="also write the table to this Markdown file")
-    ap.add_argument("--both", action="store_true", help="run with data even when caught without it")
+    ap.add_argument("--both", action="store_true",
+                    help="run every test file with data too, not only the test that caught it without")
     ap.add_argument("--worktree", action="store_true",
                     help="mutate the working tree's tracked files instead of the last commit")
     ap.add_argument("--timeout", type=float, default=400, help="seconds per pytest run (default 400)")
@@ -418,9 +420,9 @@ def main(argv: list[str] | None = None) -> int:
             code, _, _ = pytest(copy, [*tests, "--collect-only"], modes[mode], [], a.timeout)
             return code == 0
 
-        def run_mutant(m: Mutation, tests: list[str], mode: str) -> Run:
+        def run_mutant(m: Mutation, tests: list[str], mode: str, check: bool = True) -> Run:
             """Plant ``m``, run ``tests``; a failure counts only if that test passes unmutated
-            (else it is left out and the run repeated)."""
+            (else it is left out and the run repeated); ``check=False``: a failure counts as it is."""
             seconds = 0.0
             for _ in range(5):
                 skip = list(ALWAYS_DESELECT) + sorted(broken[mode])
@@ -432,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                 seconds += secs
                 run = verdict(code, out, seconds)
                 if run.status != "caught":
+                    return run
+                if not check:
                     return run
                 if "::" not in run.detail:  # no test failed: the tests could not even be collected
                     if collects_unmutated(mode, tests):
@@ -454,12 +458,13 @@ def main(argv: list[str] | None = None) -> int:
             if not tests:
                 results.append(Result(m, Run("stale", 0, "its test files are gone"), Run("stale", 0, "")))
                 continue
-            runs = {}
-            for mode in modes:
-                if mode == "with data" and runs["without data"].status == "caught" and not a.both:
-                    runs[mode] = Run("caught*", 0, "")
-                else:
-                    runs[mode] = run_mutant(m, tests, mode)
+            runs = {"without data": run_mutant(m, tests, "without data")}
+            first = runs["without data"].detail
+            if data and runs["without data"].status == "caught" and "::" in first and not a.both:
+                # data only adds tests: the test that caught it, rerun with the data folder, settles it
+                runs["with data"] = run_mutant(m, [first], "with data", check=False)
+            if data and runs.get("with data", Run("survived")).status != "caught":
+                runs["with data"] = run_mutant(m, tests, "with data")
             runs.setdefault("with data", Run("not run", 0, "no data folder"))
             results.append(Result(m, runs["without data"], runs["with data"], tests))
             print(f"{m.id:32} without data: {runs['without data'].status:9} with data: "
