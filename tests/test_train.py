@@ -68,8 +68,8 @@ def test_loss_reaches_only_the_networks_the_paper_says():
         {"colour": colour, "class": loss - colour, "joint": loss}[term].backward()
         return {k.split(".")[0] for k, p in model.named_parameters() if p.grad is not None and p.grad.any()}
 
-    assert touched("colour") == {"low_level", "global_features", "fusion", "mid_level", "colorization"}
-    assert touched("class") == {"low_level", "global_features", "classifier"}
+    assert touched("colour") == {"low_level", "global_network", "fusion", "mid_level", "colorization"}
+    assert touched("class") == {"low_level", "global_network", "classifier"}
     assert "classifier" not in touched("joint", alpha=0.0)
     assert all(p.grad is None for p in model.classifier.parameters())
 

@@ -130,7 +130,7 @@ def test_ch03_table1_weights_shapes_and_fusion(executed):
     assert g["ch3_fusion_difference"] < 1e-4  # FusionLayer == the literal Eq. 5
     s224, s512 = g["ch3_shapes_224"], g["ch3_shapes_384x512"]
     assert s224["low_level"] == (1, 512, 28, 28) and s224["mid_level"] == (1, 256, 28, 28)
-    assert s224["global_features"] == (1, 256) and s512["global_features"] == (1, 256)
+    assert s224["global_network"] == (1, 256) and s512["global_network"] == (1, 256)
     assert s224["a*b* out"] == (1, 2, 112, 112) and s512["a*b* out"] == (1, 2, 192, 256)
     assert g["ch3_low_level_runs"] == {"224x224": 1, "384x512": 2}
     assert 0.8 < g["ch3_global_share"] < 0.9
@@ -154,7 +154,7 @@ def test_ch05_live_training_loss_goes_down_and_alpha_sweep(executed):
         assert g["ch5_steps"][optimizer] == 120
         assert g["ch5_loss_end"][optimizer] < 0.9 * g["ch5_loss_start"][optimizer]
     reached = g["ch5_class_reaches"]
-    assert reached["low_level"] and reached["global_features"] and reached["classifier"]
+    assert reached["low_level"] and reached["global_network"] and reached["classifier"]
     assert not (reached["mid_level"] or reached["fusion"] or reached["colorization"])
     sweep = g["ch5_sweep"]
     assert set(sweep) == {"sweep-alpha-0", "sweep-alpha-1-3000", "sweep-alpha-1-300", "sweep-alpha-1-30"}
