@@ -161,6 +161,7 @@ def colorize(
     saturation: float | None = None,
     fold: bool = True,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    engine: str = "torch",
 ) -> Image.Image:
     """Colorize ``image`` (PIL image, array, path or binary file object; any mode and size) ->
     RGB PIL image of the same size (RGBA for transparent input).
@@ -170,8 +171,7 @@ def colorize(
     (:func:`colorlib.lab.lab_to_rgb_in_gamut`), not clipped per channel. How each PIL mode and
     array type is read: :mod:`colorlib.imageio` (multi-frame files: the first frame, with a
     ``UserWarning``). Transparent input gives RGBA with the input's alpha: the network sees the
-    image as it looks over white, and every pixel keeps its own L*, so the output blends as the
-    input did.
+    image over white, and every pixel keeps its own L*, so the output blends as the input did.
 
     ``global_image``: take the global features from another photo (style transfer, paper
     section 4.5); ``global_features``: a given global vector (e.g. a mix of two).
@@ -182,6 +182,9 @@ def colorize(
     upsampled bilinearly to full size and join the full-resolution L*, which bounds the memory
     to about :func:`estimate_memory`); None runs it on every pixel.
 
+    ``engine``: ``"torch"``, or ``"onnx"``: ONNX Runtime on the CPU (:mod:`colorlib.engine`, extra
+    ``colorlib[onnx]``; a model's first call exports its graphs, cached on disk); same a*b* to 1e-4.
+
     Raises ``ValueError`` for unreadable or unsupported images (see
     :func:`colorlib.imageio.rgb_and_alpha`), a bad ``saturation`` or ``max_pixels``;
     ``FileNotFoundError`` for a missing file; ``MemoryError`` (one line: the image size and an
@@ -189,6 +192,7 @@ def colorize(
     """
     gain = output_gain(model, saturation)
     _check_max_pixels(max_pixels)
+    _check_engine(engine)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
     net = _ready(model) if fold else model
     device = next(net.parameters()).device
@@ -201,8 +205,7 @@ def colorize(
         if (h, w) != (H, W):
             seen = F.interpolate(seen, size=(h, w), mode="area")
         gL = None if global_image is None else luminance(global_image, device)
-        with eval_mode(net):
-            ab = predict_ab(net, seen, gL, global_features) * gain
+        ab = _predict_with(engine, model, net, seen, gL, global_features) * gain
         del seen
         out = _to_rgb8(L, ab)
     except (MemoryError, RuntimeError) as e:
@@ -210,6 +213,25 @@ def colorize(
             raise
         raise _memory_error(net, (H, W), (h, w), max_pixels) from None
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
+
+
+ENGINES = ("torch", "onnx")
+
+
+def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor, global_L: torch.Tensor | None,
+                  global_features: torch.Tensor | None) -> torch.Tensor:
+    """:func:`predict_ab` on ``engine``: PyTorch (``net``, batch norm folded or not) or ONNX Runtime."""
+    if engine == "onnx":
+        from .engine import onnx_engine  # the optional extra colorlib[onnx]; its ImportError names it
+
+        return onnx_engine(model).predict_ab(L.cpu(), global_L, global_features).to(L.device)
+    with eval_mode(net):
+        return predict_ab(net, L, global_L, global_features)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
 def _check_max_pixels(max_pixels: int | None) -> None:

@@ -25,7 +25,7 @@ ort = pytest.importorskip("onnxruntime")
 from colorlib.checkpoint import available_models, load_model  # noqa: E402
 from colorlib.engine import OnnxColorizer, onnx_engine  # noqa: E402
 from colorlib.export import OPSET, export_onnx, read_manifest  # noqa: E402
-from colorlib.infer import default_saturation, predict_ab  # noqa: E402
+from colorlib.infer import colorize, default_saturation, predict_ab  # noqa: E402
 from colorlib.io import WriteError  # noqa: E402
 from colorlib.lab import rgb_to_lab  # noqa: E402
 
@@ -235,3 +235,19 @@ def test_load_graphs_runs_the_given_files(exports, photos, tmp_path):
     base = OnnxColorizer(exports["miniplaces-baseline"][0], cache=tmp_path)
     with pytest.raises(ValueError, match="baseline variant needs no global graph"):
         base.load_graphs(other_folder / "colorizer.onnx", other_folder / "global.onnx")
+
+
+def test_colorize_on_the_onnx_engine_matches_torch(photos, tmp_path, cli):
+    """colorize(engine="onnx") and `colorlib colorize --engine onnx` give torch's picture: the
+    a*b* agree to 1e-4 (normalised), so the 8-bit result differs by at most one level."""
+    model = load_model("miniplaces-full")
+    image = photos["chelsea"][::2, ::2]
+    want = np.asarray(colorize(model, image)).astype(int)
+    got = np.asarray(colorize(model, image, engine="onnx")).astype(int)
+    assert np.abs(got - want).max() <= 1
+    with pytest.raises(ValueError, match="engine must be one of torch, onnx"):
+        colorize(model, image, engine="tensorrt")
+    Image.fromarray(image).save(tmp_path / "cat.png")
+    status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "cat-onnx.png", "--engine", "onnx")
+    assert status == 0, err
+    assert np.abs(np.asarray(Image.open(tmp_path / "cat-onnx.png")).astype(int) - want).max() <= 1

@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..device import DEVICE_HELP
+from ..device import DEVICE_HELP, resolve_device
 from ..imageio import save_image
-from ..infer import DEFAULT_MAX_PIXELS, colorize, global_features_of, output_gain
+from ..infer import DEFAULT_MAX_PIXELS, ENGINES, colorize, global_features_of, output_gain
 from ..io import WriteError, check_writable
 from ..model import Colorizer, mix_global
 from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
@@ -36,9 +36,20 @@ def _check_colorize_options(a: argparse.Namespace) -> None:
         raise UserError(f"--mix must be in [0, 1], got {a.mix}")
     if a.max_pixels < 0:
         raise UserError(f"--max-pixels must be a number of pixels, or 0 for no bound; got {a.max_pixels}")
+    if a.engine == "onnx":
+        _check_onnx_engine(a)
     if a.global_image and not Path(a.global_image).is_file():
         why = "not a regular file" if Path(a.global_image).exists() else "no such image file"
         raise UserError(f"{why}: {a.global_image} (--global-image)")
+
+
+def _check_onnx_engine(a: argparse.Namespace) -> None:
+    if resolve_device(a.device).type != "cpu":
+        raise UserError("--engine onnx runs on the CPU: use --device cpu")
+    try:
+        import colorlib.engine  # noqa: F401 - the optional extra, checked before any work
+    except ImportError as e:
+        raise UserError(f"--engine onnx: {e}") from None
 
 
 def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | None:
@@ -72,7 +83,7 @@ def cmd_colorize(a: argparse.Namespace) -> None:
         target = targets[id(item)]
         g = other if a.mix is None else mix_global(global_features_of(model, item.source()), other, a.mix)
         result = colorize(model, item.source(), global_features=g, saturation=a.saturation,
-                          max_pixels=a.max_pixels or None)
+                          max_pixels=a.max_pixels or None, engine=a.engine)
         if target == STDIO:
             buf = io.BytesIO()
             result.save(buf, format="PNG")
@@ -232,5 +243,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the network sees at most N pixels (a larger photo is scaled down for it; a*b* are "
                         f"upsampled to full size); 0: no bound (default {DEFAULT_MAX_PIXELS:,})")
     c.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
+    c.add_argument("--engine", choices=ENGINES, default="torch",
+                   help="torch (default), or onnx: the same network exported to ONNX and run by ONNX "
+                        "Runtime on the CPU (pip install \"colorlib[onnx]\"; a model's first run exports "
+                        "its graphs, a few seconds, then cached)")
     c.add_argument("-q", "--quiet", action="store_true", help="print only failures and their count")
     c.set_defaults(func=cmd_colorize)
