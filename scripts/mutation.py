@@ -72,7 +72,8 @@ class Mutation:
 # minutes and tests no loss.
 TRAIN_TESTS = ("tests/test_train_signal.py",
                "tests/test_train.py::test_loss_reaches_only_the_networks_the_paper_says",
-               "tests/test_train.py::test_baseline_and_unlabelled_data_turn_the_class_loss_off")
+               "tests/test_train.py::test_baseline_and_unlabelled_data_turn_the_class_loss_off",
+               "tests/test_train.py::test_alpha_of_eq6_is_derived_in_one_place")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # -- the five bugs of issue 16 ---------------------------------------------------------
@@ -149,8 +150,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "style transfer ignores the other image: global features always from the input"),
     # -- infer -------------------------------------------------------------------------------
     Mutation("infer-no-gain", "colorlib/infer.py",
-             "ab = predict_ab(net, seen, gL, global_features) * gain",
-             "ab = predict_ab(net, seen, gL, global_features)",
+             "ab = _predict_with(engine, model, net, seen, gL, global_features) * gain",
+             "ab = _predict_with(engine, model, net, seen, gL, global_features)",
              ("tests/test_infer.py", "tests/test_correctness.py"),
              "colorize ignores the saturation gain"),
     Mutation("infer-nearest-upsampling", "colorlib/infer.py",
