@@ -401,3 +401,14 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
     model.meta = meta
     model.source = str(path)
     return model.to(device).eval()
+
+
+def finish_run(run_dir: str | os.PathLike) -> Path:
+    """Write a finished run's ``model.safetensors`` (float32, with the run's metadata) from its
+    ``checkpoint.pt``; returns its path. What ``colorlib train`` and the book do after
+    :func:`colorlib.train.train`. Raises :class:`CheckpointError` (one line) for a missing,
+    refused or unreadable checkpoint, and when the file cannot be written."""
+    run_dir = Path(run_dir)
+    model = load_model(run_dir / "checkpoint.pt")
+    meta = {k: v for k, v in model.meta.items() if k != "model"}
+    return save_model(model, run_dir / "model.safetensors", meta, half=False)

@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
-from .infer import eval_mode, network_input, output_gain, upsample_ab
-from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, rgb_to_lab
+from .infer import eval_mode, output_gain, predict
+from .lab import join_lab, lab_to_rgb_in_gamut, rgb_to_lab
 from .model import Colorizer
 
 #: Per-image figures of :func:`score_set`, in the order of the report's table.
@@ -38,11 +38,6 @@ METRICS = ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced", "cf_pred", "cf_
 PERCENT = ("auc", "auc_rebalanced", "top1", "top5")
 
 
-def _predict(net: Colorizer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`colorlib.infer.predict_ab` and the scene logits of the same forward pass
-    (at ``global_size`` the low-level features are shared, so classifying costs little)."""
-    out = net(network_input(net, L))
-    return denormalize_ab(upsample_ab(out.ab, L.shape[-2:])), out.logits
 
 
 @torch.no_grad()
@@ -73,7 +68,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         if model is None:
             ab, logits = torch.zeros_like(ab_true), None
         else:
-            ab, logits = _predict(model, L)
+            ab, logits = predict(model, L)
             ab = ab * gain
         pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L, ab)))
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
@@ -343,7 +338,7 @@ def _answer(a: Answer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | No
     """An answer's a*b* (times its gain) and scene logits (None without a classifier) for L*."""
     if a.net is None:
         return torch.zeros_like(L).expand(-1, 2, -1, -1), None
-    ab, logits = _predict(a.net, L)
+    ab, logits = predict(a.net, L)
     return ab * a.saturation, logits
 
 

@@ -217,8 +217,17 @@ def _from_lab(image: Image.Image) -> np.ndarray:
     L = torch.from_numpy(raw[..., 0].astype(np.float32) * (100 / 255))
     ab = torch.from_numpy(np.ascontiguousarray(raw[..., 1:]).view(np.int8).astype(np.float32))
     lab = torch.cat((L[None], ab.permute(2, 0, 1)))
-    rgb = lab_to_rgb_in_gamut(lab).permute(1, 2, 0)
-    return (rgb * 255).round().to(torch.uint8).numpy()
+    return to_uint8(lab_to_rgb_in_gamut(lab).permute(1, 2, 0)).numpy()
+
+
+def to_uint8(rgb01: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """Float values in [0, 1] (a tensor or an array, any shape) -> uint8 0..255 as an image file
+    stores them: times 255, rounded, values outside [0, 1] clipped. The one float-to-8-bit step
+    of the package (reading arrays, :func:`_from_array`, refuses out-of-range values instead)."""
+    if isinstance(rgb01, torch.Tensor):
+        return (rgb01 * 255).round().clamp(0, 255).to(torch.uint8)
+    a = np.asarray(rgb01)
+    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _from_array(image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -63,13 +63,15 @@ def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         model.train(was_training)
 
 
-def predict_ab(
+def predict(
     model: Colorizer,
     L: torch.Tensor,
     global_L: torch.Tensor | None = None,
     global_features: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """a*b* (in about [-128, 127]) for L* ``(N, 1, H, W)`` in [0, 100], at full size H x W.
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """a*b* (in about [-128, 127]) for L* ``(N, 1, H, W)`` in [0, 100], at full size H x W, and
+    the scene logits ``(N, num_classes)`` of the same forward pass (None for the baseline, and
+    when the global features come from elsewhere: ``global_L`` or ``global_features``).
 
     The network's half-resolution output is upsampled bilinearly (paper section 3.2.5).
     """
@@ -77,8 +79,19 @@ def predict_ab(
     g = None if global_L is None else network_input(model, global_L)
     if global_features is not None:
         global_features = global_features.to(x.dtype)
-    ab01 = model(x, global_L=g, global_features=global_features).ab
-    return denormalize_ab(upsample_ab(ab01, L.shape[-2:]))
+    out = model(x, global_L=g, global_features=global_features)
+    logits = out.logits if global_L is None and global_features is None else None
+    return denormalize_ab(upsample_ab(out.ab, L.shape[-2:])), logits
+
+
+def predict_ab(
+    model: Colorizer,
+    L: torch.Tensor,
+    global_L: torch.Tensor | None = None,
+    global_features: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The a*b* of :func:`predict` alone."""
+    return predict(model, L, global_L, global_features)[0]
 
 
 def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

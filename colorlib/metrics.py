@@ -27,6 +27,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from .data import LOW_COLOUR_STD, colour_std
+from .imageio import to_uint8  # noqa: F401 - scores are taken of 8-bit images, as saved
 
 AUC_MAX_T = 150
 
@@ -114,11 +115,6 @@ def psnr_uint8(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """
     mse = (pred.double() - true.double()).pow(2).flatten(1).mean(1)
     return (10 * torch.log10(255.0**2 / mse)).float()
-
-
-def to_uint8(rgb01: torch.Tensor) -> torch.Tensor:
-    """Float RGB in [0, 1] -> uint8 as an image file would store it."""
-    return (rgb01 * 255).round().clamp(0, 255).to(torch.uint8)
 
 
 def topk_accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:

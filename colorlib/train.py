@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data as D
+from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint
 from .device import resolve_device
 from .model import Colorizer, ColorizerOutput, ModelConfig
@@ -313,13 +314,12 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
         colour += F.mse_loss(out.ab.float(), ab, reduction="sum").item() / ab[0].numel()
         total += len(x)
         y = images.labels[i : i + batch_size]
-        if out.logits is not None and (y >= 0).any():
-            k = min(5, out.logits.shape[1])
-            top = out.logits.float().topk(k, dim=1).indices
-            hit = top == y[:, None]
-            top1 += int(hit[:, 0].sum())
-            top5 += int(hit.any(1).sum())
-            labelled += int((y >= 0).sum())
+        known = y >= 0
+        if out.logits is not None and known.any():
+            logits, y = out.logits.float()[known], y[known]
+            top1 += int(M.topk_accuracy(logits, y, 1).sum())
+            top5 += int(M.topk_accuracy(logits, y, 5).sum())
+            labelled += len(y)
     model.train(was_training)
     return {
         "val_colour_loss": colour / max(1, total),

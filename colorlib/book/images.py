@@ -6,20 +6,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..imageio import to_uint8
 from ..infer import luminance
 from ..lab import normalize_L
 
 #: Anything :func:`to_pil` accepts.
 ImageData = Image.Image | np.ndarray | torch.Tensor
-
-
-def _to_uint8(a: np.ndarray) -> np.ndarray:
-    """Float values in [0, 1] (any shape) -> uint8 0..255, rounded. uint8 input is returned as
-    it is. Values outside [0, 1] are clipped: a page shows what it is given, where reading an
-    image file (:mod:`colorlib.imageio`) refuses them."""
-    if a.dtype == np.uint8:
-        return a
-    return (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
 
 
 def to_pil(x: ImageData) -> Image.Image:
@@ -39,7 +31,7 @@ def to_pil(x: ImageData) -> Image.Image:
         if x.dim() == 3 and x.shape[0] in (1, 3):
             x = x.permute(1, 2, 0)
         x = x.numpy()
-    a = _to_uint8(np.asarray(x))
+    a = to_uint8(np.asarray(x))  # values outside [0, 1] clipped: a page shows what it is given
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     return Image.fromarray(a)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_model, models_dir, save_model
+from ..checkpoint import finish_run, load_model, models_dir
 from ..data import DecodedImages
 from ..model import Colorizer
 from ..train import Callback, TrainConfig, train
@@ -70,8 +70,7 @@ def load_or_train(
         if result.interrupted:
             raise KeyboardInterrupt(f"training in {run_dir} was stopped at step {result.steps}; "
                                     "run the cell again to train it from the start")
-        m = load_model(run_dir / "checkpoint.pt")
-        save_model(m, weights, {k: v for k, v in m.meta.items() if k != "model"}, half=False)
+        finish_run(run_dir)
         (run_dir / "checkpoint.pt").unlink()  # weights are enough; the optimizer state is large
         trained = True
     m = load_model(weights)

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from ..checkpoint import CheckpointError, load_model, save_model
+from ..checkpoint import CheckpointError, finish_run
 from ..data import DataError
 from ..device import DEVICE_HELP
 from ..io import WriteError
@@ -75,9 +74,7 @@ def cmd_train(a: argparse.Namespace) -> None:
         return
     if not result.interrupted:
         try:
-            model = load_model(Path(a.out) / "checkpoint.pt")
-            meta = {k: v for k, v in model.meta.items() if k != "model"}
-            save_model(model, Path(a.out) / "model.safetensors", meta, half=False)
+            finish_run(a.out)
         except CheckpointError as e:
             raise UserError(str(e)) from None
     _print_summary(a.out, result)
