@@ -26,8 +26,10 @@ _XYZ_FROM_RGB = (
     (0.019334, 0.119193, 0.950227),
 )
 _D65_WHITE = (0.95047, 1.0, 1.08883)
-_EPSILON = 0.008856  # (6/29)^3, where the cube root of f(t) meets its linear part
-_KAPPA = 7.787  # slope of that linear part
+# CIE 15:2004 (section 8.2.1), the L*a*b* function f(t) = t^(1/3) above EPSILON, else a line:
+DELTA = 6 / 29  # where the cube root meets the line, in f's output
+EPSILON = DELTA**3  # = 216/24389, about 0.008856: the same point in f's input (t = X/Xn, Y/Yn, Z/Zn)
+KAPPA = 24389 / 27  # about 903.3: L* = KAPPA * Y/Yn below EPSILON (the line, scaled to L*)
 
 #: a* and b* are mapped to [0, 1] by ``(ab + AB_SHIFT) / AB_SCALE`` (paper 3.2.5).
 AB_SHIFT = 128.0
@@ -66,22 +68,35 @@ _RGB_FROM_XYZ = _inverse(_XYZ_FROM_RGB)
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in ``[0, 1]`` -> L*a*b* with L* in ``[0, 100]``, a*, b* in about ``[-128, 127]``.
 
-    Input outside ``[0, 1]`` is clipped first. Differentiable everywhere (the
-    gradient of the gamma curve and of the cube root is finite at 0).
+    Composed of the standard's steps, as ``skimage.color.rgb2lab``:
+    ``xyz_to_lab(rgb_to_xyz(rgb))``. Input outside ``[0, 1]`` is clipped first.
+    Differentiable everywhere (the gradients of the gamma curve and of the cube root are
+    finite at 0).
     """
-    rgb = _check(rgb, "rgb").clamp(0.0, 1.0)
-    linear = torch.where(
-        rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
-    )
-    xyz = _mix([[v / w for v in row] for row, w in zip(_XYZ_FROM_RGB, _D65_WHITE)], linear)
-    f = torch.where(
-        xyz > _EPSILON, xyz.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * xyz + 16.0 / 116.0
-    )
-    fx, fy, fz = f.unbind(-3)
-    L = 116.0 * fy - 16.0
-    a = 500.0 * (fx - fy)
-    b = 200.0 * (fy - fz)
-    return torch.stack((L, a, b), dim=-3)
+    return xyz_to_lab(rgb_to_xyz(_check(rgb, "rgb").clamp(0.0, 1.0)))
+
+
+def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+    """Gamma-encoded sRGB in ``[0, 1]`` -> linear-light RGB in ``[0, 1]`` (IEC 61966-2-1)."""
+    return torch.where(rgb > 0.04045, ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+
+
+def rgb_to_xyz(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB in ``[0, 1]`` ``(..., 3, H, W)`` -> CIE XYZ relative to the D65 white (each of X/Xn,
+    Y/Yn, Z/Zn is 1 for white)."""
+    return _mix([[v / w for v in row] for row, w in zip(_XYZ_FROM_RGB, _D65_WHITE)], srgb_to_linear(rgb))
+
+
+def _f(t: torch.Tensor) -> torch.Tensor:
+    """CIE's f(t): the cube root above :data:`EPSILON`, the line ``(KAPPA t + 16) / 116`` below."""
+    return torch.where(t > EPSILON, t.clamp(min=EPSILON) ** (1.0 / 3.0), (KAPPA * t + 16.0) / 116.0)
+
+
+def xyz_to_lab(xyz: torch.Tensor) -> torch.Tensor:
+    """CIE XYZ relative to the white (:func:`rgb_to_xyz`) -> L*a*b*: ``L* = 116 f(Y/Yn) - 16``,
+    ``a* = 500 (f(X/Xn) - f(Y/Yn))``, ``b* = 200 (f(Y/Yn) - f(Z/Zn))`` (CIE 15:2004)."""
+    fx, fy, fz = _f(xyz).unbind(-3)
+    return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
@@ -133,21 +148,26 @@ def _chroma_factor(L: torch.Tensor, a: torch.Tensor, b: torch.Tensor, iterations
     by bisection with ``L*, s a*, s b*`` inside the sRGB gamut. The same arithmetic as
     :func:`_lab_to_linear`, unrolled: Y is fixed by L*, so each step recomputes X and Z only."""
     fy = (L + 16.0) / 116.0
-    Y = torch.where(fy > 0.2068966, fy * fy * fy, (fy - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[1]
+    Y = _f_inverse(fy) * _D65_WHITE[1]
     a5, b2 = a / 500.0, b / 200.0
     lo, hi = torch.zeros_like(L), torch.ones_like(L)  # lo fits (the gray of that L*), hi does not
     for _ in range(iterations):
         mid = (lo + hi) / 2
         fx = fy + mid * a5
         fz = (fy - mid * b2).clamp(min=0.0)
-        X = torch.where(fx > 0.2068966, fx * fx * fx, (fx - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[0]
-        Z = torch.where(fz > 0.2068966, fz * fz * fz, (fz - 16.0 / 116.0) / _KAPPA) * _D65_WHITE[2]
+        X = _f_inverse(fx) * _D65_WHITE[0]
+        Z = _f_inverse(fz) * _D65_WHITE[2]
         fits = torch.ones_like(L, dtype=torch.bool)
         for row in _RGB_FROM_XYZ:
             c = row[0] * X + row[1] * Y + row[2] * Z
             fits &= (c >= -_GAMUT_SLACK) & (c <= 1.0 + _GAMUT_SLACK)
         lo, hi = torch.where(fits, mid, lo), torch.where(fits, hi, mid)
     return lo
+
+
+def _f_inverse(f: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`_f`: cubed above :data:`DELTA`, the line below."""
+    return torch.where(f > DELTA, f * f * f, (116.0 * f - 16.0) / KAPPA)
 
 
 def _lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
@@ -157,7 +177,7 @@ def _lab_to_linear(lab: torch.Tensor) -> torch.Tensor:
     fx = fy + a / 500.0
     fz = (fy - b / 200.0).clamp(min=0.0)  # as skimage: negative Z is clipped
     f = torch.stack((fx, fy, fz), dim=-3)
-    xyz = torch.where(f > 0.2068966, f * f * f, (f - 16.0 / 116.0) / _KAPPA)
+    xyz = _f_inverse(f)
     return _mix([[v * w for v, w in zip(row, _D65_WHITE)] for row in _RGB_FROM_XYZ], xyz)
 
 
@@ -180,11 +200,6 @@ def _in_gamut(linear: torch.Tensor) -> torch.Tensor:
     return ((linear >= -_GAMUT_SLACK) & (linear <= 1.0 + _GAMUT_SLACK)).all(dim=-3)
 
 
-def rgb_to_gray_L(rgb: torch.Tensor) -> torch.Tensor:
-    """L* channel (``[0, 100]``) of sRGB in ``[0, 1]``, shaped ``(N, 1, H, W)`` or ``(1, H, W)``."""
-    return rgb_to_lab(rgb).narrow(-3, 0, 1)
-
-
 def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
     """L* in ``[0, 100]`` of 8-bit sRGB ``(N, 3, H, W)`` uint8 (values 0..255), ``(N, 1, H, W)``
     float32.
@@ -197,7 +212,7 @@ def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
     if rgb8.dtype != torch.uint8:
         raise TypeError(f"srgb8_to_L takes uint8 images, got {rgb8.dtype}")
     levels = torch.arange(256, dtype=torch.float64) / 255
-    table = torch.where(levels > 0.04045, ((levels + 0.055) / 1.055) ** 2.4, levels / 12.92)
+    table = srgb_to_linear(levels)
     weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64)  # Y, with white Y = 1
     lut = (table[None, :] * weights[:, None]).float().to(rgb8.device)  # (3, 256)
     N, _, H, W = rgb8.shape
@@ -206,8 +221,7 @@ def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
     for top in range(0, H, rows):
         idx = rgb8[:, :, top : top + rows].long()
         Y = lut[0][idx[:, 0]] + lut[1][idx[:, 1]] + lut[2][idx[:, 2]]
-        f = torch.where(Y > _EPSILON, Y.clamp(min=_EPSILON) ** (1.0 / 3.0), _KAPPA * Y + 16.0 / 116.0)
-        out[:, 0, top : top + rows] = 116.0 * f - 16.0
+        out[:, 0, top : top + rows] = 116.0 * _f(Y) - 16.0
     return out
 
 
