@@ -224,8 +224,9 @@ def split_gain(spec: str) -> tuple[str, float | None]:
 
 
 @dataclass
-class Answer:
-    """One row of the report: a (batch-norm-folded) model, or ``net=None`` for a*b* = 0."""
+class Candidate:
+    """A colorization to score, one row of the report: a (batch-norm-folded) model, or
+    ``net=None`` for the gray answer a*b* = 0. (Not :class:`colorlib.study.Answer`, a participant's row.)"""
 
     name: str
     net: Colorizer | None = None
@@ -271,7 +272,7 @@ def _colour_figures(row: dict[str, np.ndarray], pred: torch.Tensor, truth: _Trut
 
 
 @torch.inference_mode()
-def score_set(answers: list[Answer], images: EvalSet, batch_size: int = 100,
+def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
               device: str | torch.device = "cpu", progress: bool = True) -> dict[str, dict[str, np.ndarray]]:
     """Per-image figures of every answer: ``{name: {metric: (N,) array, "predicted": (N,)}}``.
 
@@ -334,7 +335,7 @@ def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: 
     return L, ci, truth
 
 
-def _answer(a: Answer, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _answer(a: Candidate, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """An answer's a*b* (times its gain) and scene logits (None without a classifier) for L*."""
     if a.net is None:
         return torch.zeros_like(L).expand(-1, 2, -1, -1), None

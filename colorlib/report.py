@@ -16,7 +16,7 @@ import torch
 
 from . import metrics as M
 from .data import DataError, data_root
-from .evaluate import METRICS, Answer, EvalSet, split_gain, summarise
+from .evaluate import METRICS, Candidate, EvalSet, split_gain, summarise
 
 #: (key, column title, format) of the Markdown table, in order.
 COLUMNS = (
@@ -97,7 +97,7 @@ def _clean(x):
     return x
 
 
-def build_report(images: EvalSet, answers: list[Answer], scores: dict[str, dict[str, np.ndarray]],
+def build_report(images: EvalSet, answers: list[Candidate], scores: dict[str, dict[str, np.ndarray]],
                  *, size: int, wall_s: float, cpu_s: float | None = None, device: str = "cpu",
                  per_image: bool = False, command: str = "") -> dict:
     """Everything ``colorlib evaluate`` writes to JSON (NaN written as null).

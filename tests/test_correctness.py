@@ -28,7 +28,7 @@ from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio
 
 from colorlib.checkpoint import load_model
-from colorlib.evaluate import Answer, load_eval_set, score, score_set
+from colorlib.evaluate import Candidate, load_eval_set, score, score_set
 from colorlib.infer import colorize, output_gain, predict_ab
 from colorlib.lab import rgb_to_lab
 
@@ -115,7 +115,7 @@ def test_evaluation_on_a_set_worked_by_hand(tmp_path):
         Image.fromarray(np.array(pixels, np.uint8).repeat(4, 0).repeat(4, 1)).save(tmp_path / f"{name}.png")
     images = load_eval_set(tmp_path, 8, progress=False)
     assert [Path(n).name for n in images.names] == ["a.png", "b.png"] and not images.gray.any()
-    got = score_set([Answer("gray")], images, progress=False)["gray"]
+    got = score_set([Candidate("gray")], images, progress=False)["gray"]
     assert got["auc"].tolist() == pytest.approx([(3 + 46 / 151) / 4, (2 + 2 * 17 / 151) / 4], abs=1e-6)
     rebalanced_a = (3 * 8 / 5 + 8 * 46 / 151) / (3 * 8 / 5 + 8)
     rebalanced_b = (2 * 8 / 5 + 2 * 4 * 17 / 151) / (2 * 8 / 5 + 2 * 4)
@@ -151,7 +151,7 @@ def test_evaluation_ciede2000_and_rebalanced_auc_on_photos(photo_folder, truths)
     so leaving the weights out moves it by 0.026-0.127.
     """
     images = load_eval_set(photo_folder, SIDE, progress=False)
-    got = score_set([Answer("gray")], images, progress=False)["gray"]
+    got = score_set([Candidate("gray")], images, progress=False)["gray"]
     names = [Path(n).stem for n in images.names]
     assert math.isnan(got["ciede2000"][names.index("camera")])  # a gray truth has no colour to judge
     colour = [n for n in names if n != "camera"]

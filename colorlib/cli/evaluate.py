@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..data import DataError
 from ..device import DEVICE_HELP, resolve_device
-from ..evaluate import Answer, load_eval_set, score_set, split_gain
+from ..evaluate import Candidate, load_eval_set, score_set, split_gain
 from ..infer import output_gain
 from ..io import write_text
 from ..model import fold_batchnorm
@@ -49,9 +49,9 @@ def _check_evaluate_options(a: argparse.Namespace) -> None:
         raise UserError("a model is named twice")
 
 
-def _answers(a: argparse.Namespace, device) -> list[Answer]:
+def _answers(a: argparse.Namespace, device) -> list[Candidate]:
     """The gray answer (with --gray) and each --model NAME[@GAIN], batch norm folded, on ``device``."""
-    answers = [Answer("gray")] if a.gray else []
+    answers = [Candidate("gray")] if a.gray else []
     for spec in a.model:
         name, saturation = model_spec(spec)
         model = open_model(name)
@@ -60,7 +60,7 @@ def _answers(a: argparse.Namespace, device) -> list[Answer]:
             gain = output_gain(model, saturation)
         except ValueError as e:
             raise UserError(f"{spec}: {e}") from None
-        answers.append(Answer(spec, fold_batchnorm(model).to(device), classes, gain))
+        answers.append(Candidate(spec, fold_batchnorm(model).to(device), classes, gain))
     return answers
 
 
