@@ -8,6 +8,10 @@ only, so a fast-mode result must never be reused for a full build or the other w
 For the same reason the cache is emptied when what the chapters run on changes: the
 ``colorlib`` sources (the book's helpers in ``colorlib/book`` among them), the shipped
 models, or the data folder found (``_build/.book-key``).
+After the HTML, every chapter is written as a plain ``.ipynb`` (with and without solutions) into
+``downloads/`` of the HTML, each chapter page's download menu offers both, and the classroom kit
+(``downloads/colorlib-classroom-kit.zip``: wheel, notebooks, study stimuli, README) is packed
+beside them (``book/tools/make_notebooks.py``).
 Prints where the HTML is and how long the build took; exits non-zero on any warning or
 failing cell.
 """

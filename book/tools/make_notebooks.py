@@ -140,6 +140,19 @@ def executed_notebooks(cache_dir: Path = ROOT / "_build" / ".jupyter_cache") -> 
     return out
 
 
+_MATH_LABEL = re.compile(r"^(?:`{3,}|:{3,})\{math\}\s*\n:label:\s*([\w:.-]+)", re.M)
+
+
+def equation_numbers() -> dict[str, tuple[str, int]]:
+    """Each labelled equation (``{math}`` with ``:label:``) as (chapter, number in that chapter),
+    numbered in order of appearance as the HTML book numbers them."""
+    out = {}
+    for path in chapters():
+        for n, label in enumerate(_MATH_LABEL.findall(path.read_text(encoding="utf-8")), start=1):
+            out[label] = (path.stem, n)
+    return out
+
+
 def _admonition(kind: str, title: str, body: list[str]) -> list[str]:
     heading = title.strip() or kind.replace("-", " ").capitalize()
     lines = [f"> **{heading}**\n", ">\n"]
@@ -147,21 +160,33 @@ def _admonition(kind: str, title: str, body: list[str]) -> list[str]:
     return lines + ["\n"]
 
 
-def convert_blocks(markdown: str) -> str:
+def convert_blocks(markdown: str, equations: dict[str, tuple[str, int]] | None = None) -> str:
     """Admonitions, notes and dropdowns (``` or ::: fences) become blockquotes with a bold
-    title; their options (``:class:`` ...) are dropped. Nested blocks become nested quotes."""
+    title; their options (``:class:`` ...) are dropped. Nested blocks become nested quotes.
+    A ``{math}`` block becomes ``$$ ... $$``, with ``\\tag{n}`` when ``equations`` numbers its
+    label."""
+    equations = equations or {}
     lines = markdown.splitlines(keepends=True)
     out, i = [], 0
     while i < len(lines):
         m = _FENCE.match(lines[i])
-        if not m or m.group(2) in ("code-cell", "math"):
+        if not m or m.group(2) == "code-cell":
             out.append(lines[i])
             i += 1
             continue
         fence, kind, title = m.groups()
-        j, body = i + 1, []
+        j, body, label = i + 1, [], None
         while j < len(lines) and re.match(r"^:\w[\w-]*:", lines[j]):
+            if lines[j].startswith(":label:"):
+                label = lines[j].split(":", 2)[2].strip()
             j += 1  # options
+        if kind == "math":
+            k = next((k for k in range(j, len(lines)) if lines[k].rstrip() == fence), len(lines))
+            body = [t if t.endswith("\n") else t + "\n" for t in lines[j:k] if t.strip()]
+            tag = [f"\\tag{{{equations[label][1]}}}\n"] if label in equations else []
+            out += ["$$\n", *body, *tag, "$$\n"]
+            i = k + 1
+            continue
         while j < len(lines) and lines[j].rstrip() != fence:
             body.append(lines[j])
             j += 1
@@ -174,7 +199,8 @@ def convert_blocks(markdown: str) -> str:
     return "".join(out)
 
 
-def convert_markdown(markdown: str, glued: dict[str, str], bib: dict[str, str], titles: dict[str, str]) -> str:
+def convert_markdown(markdown: str, glued: dict[str, str], bib: dict[str, str], titles: dict[str, str],
+                     equations: dict[str, tuple[str, int]] | None = None, chapter: str = "") -> str:
     """One Markdown cell of the book as plain Jupyter Markdown (see the module docstring).
 
     Raises:
@@ -196,14 +222,22 @@ def convert_markdown(markdown: str, glued: dict[str, str], bib: dict[str, str], 
         text, target = (explicit.group(1), explicit.group(2)) if explicit else (None, content)
         if name == "doc":
             stem = Path(target).stem
-            return f"[{text or titles.get(stem, stem)}]({stem}.ipynb)"
+            if stem in titles:
+                return f"[{text or titles[stem]}]({stem}.ipynb)"
+            page = BOOK / f"{stem}.md"  # a page of the book that is no notebook (glossary, ...)
+            return text or (title_of(page) if page.exists() else stem)
         if name == "eq":
-            return f"({text or target})"
+            if target not in (equations or {}):
+                return f"({text or target})"
+            where, n = equations[target]
+            if where == chapter:
+                return text or f"({n})"
+            return f"[{text or f'({n})'} of {titles.get(where, where)}]({where}.ipynb)"
         if name == "math":
             return f"${content}$"
         return text or target.replace("-", " ")  # ref, numref, term, ...
 
-    markdown = convert_blocks(markdown)
+    markdown = convert_blocks(markdown, equations)
     markdown = re.sub(r"^\([\w:.-]+\)=\s*\n", "", markdown, flags=re.M)
     markdown = re.sub(r"^(\$\$)[ \t]*\([\w:.-]+\)[ \t]*$", r"\1", markdown, flags=re.M)
     return _ROLE.sub(role, markdown)
@@ -224,7 +258,7 @@ def to_notebook(path: Path, glued: dict[str, str], student: bool = False) -> nbf
     """The chapter at ``path`` as a plain notebook without outputs; ``student`` removes the
     solutions (code cells tagged ``solution``, blocks with ``:class: ... solution``)."""
     nb = jupytext.read(path)
-    bib, titles = read_bib(), {p.stem: title_of(p) for p in chapters()}
+    bib, titles, equations = read_bib(), {p.stem: title_of(p) for p in chapters()}, equation_numbers()
     cells = [nbformat.v4.new_markdown_cell(INSTALL_NOTE.format(title=title_of(path)))]
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
@@ -232,7 +266,7 @@ def to_notebook(path: Path, glued: dict[str, str], student: bool = False) -> nbf
             continue
         if cell.cell_type == "markdown":
             source = strip_solution_blocks(cell.source)[0] if student else cell.source
-            cell.source = convert_markdown(source, glued, bib, titles)
+            cell.source = convert_markdown(source, glued, bib, titles, equations, path.stem)
             if not cell.source.strip():
                 continue
         elif cell.cell_type == "code":
@@ -303,9 +337,12 @@ packages and say so on every figure; with it, set COLORLIB_DATA to its folder.
 
 
 def stimuli_dirs() -> list[Path]:
-    """The study stimuli folders the build rendered (chapter 7 caches them in runs/book)."""
+    """The study stimuli the build rendered last (chapter 7 caches them in runs/book, one folder
+    per models and seed; older folders are of models since replaced): that folder, or none."""
     base = ROOT / "runs" / "book" / "study-stimuli"
-    return sorted(p for p in base.glob("*") if p.is_dir() and any(p.glob("manifest-*.json")))
+    found = [p for p in base.glob("*") if p.is_dir() and any(p.glob("manifest-*.json"))]
+    newest = max(found, key=lambda p: max(m.stat().st_mtime for m in p.glob("manifest-*.json")), default=None)
+    return [newest] if newest else []
 
 
 def make_kit(out: Path) -> Path:
