@@ -41,7 +41,7 @@ clean:
 	rm -rf _build .pytest_cache tests/artifacts
 
 # Plant known bugs one at a time in a copy of the last commit and report which the tests catch,
-# without and with the data folder (scripts/mutation.py; about a quarter of an hour on 2 cores).
+# without and with the data folder (scripts/mutation.py; 18 minutes on the 2-core CPU).
 .PHONY: mutation
 mutation: setup
 	$(PY) scripts/mutation.py --markdown _build/mutation.md

@@ -30,7 +30,7 @@ Usage::
     python scripts/mutation.py --list                # which snippets are found (no tests run)
 
 ``make mutation`` runs it and writes ``_build/mutation.md``. On the project's 2-core CPU
-it takes about a quarter of an hour; the result is in ``tests/README.md``.
+it took 18 minutes; the result is in ``tests/README.md``.
 """
 
 from __future__ import annotations
