@@ -72,8 +72,9 @@ def test_ab_normalisation_round_trip_and_range():
 
 
 def test_batched_and_unbatched_agree():
-    x = torch.rand(4, 3, 5, 6)
-    assert torch.allclose(rgb_to_lab(x)[2], rgb_to_lab(x[2]))
+    x = torch.rand(4, 3, 5, 6, generator=torch.Generator().manual_seed(0))
+    # float32 sums in another order: a*b* near 0 differ by about 1e-5 (measured), L* by less
+    assert torch.allclose(rgb_to_lab(x)[2], rgb_to_lab(x[2]), rtol=1e-5, atol=1e-4)
 
 
 def test_bad_input_is_refused_clearly():
