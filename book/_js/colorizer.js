@@ -431,9 +431,9 @@
   function mountMix(root) {
     var name = root.dataset.model, photos = { a: null, b: null };
     var result = figure("A colorized with the mixed global features");
-    var slider = el("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.5",
+    var slider = el("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0",
                                "class": "colorlib-t", "aria-label": "mixing t" });
-    var tText = el("span", { "class": "colorlib-t-value" }, "t = 0.50");
+    var tText = el("span", { "class": "colorlib-t-value" }, "t = 0.00");
     var busy = false, again = false;
     root.appendChild(picker("Photo A (colorized):", function (f) { pick("a", f); }));
     root.appendChild(picker("Photo B (global features):", function (f) { pick("b", f); }));
