@@ -45,6 +45,13 @@ class ModelConfig:
     dropout: float = 0.0  # dropout before the global FC layers; not in the paper (0.0 = paper)
 
     def __post_init__(self) -> None:
+        for name, top in (("num_classes", 100_000), ("global_size", 4096)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+                raise ValueError(f"{name} must be a whole number from 1 to {top:,}, got {v!r}")
+        for name in ("width", "dropout"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.global_size % 32 or self.global_size < 32:

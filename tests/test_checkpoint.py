@@ -305,3 +305,21 @@ def test_files_with_the_old_name_of_the_global_network_load(tmp_path):
     for k in old:
         new = model.state_dict()["global_network." + k[len("global_features."):]]
         assert torch.equal(new, raw[k].float())
+
+
+@pytest.mark.parametrize("field, value", [("num_classes", 3.5), ("num_classes", True), ("num_classes", 10**11),
+                                          ("global_size", 64.0), ("global_size", 32_000_000), ("width", "wide")])
+def test_config_values_of_the_wrong_type_or_size_are_one_line(tmp_path, field, value):
+    """A model file whose config has a value of the wrong type or an absurd size: one line naming
+    the file (not a traceback from deep inside torch, nor an attempt to allocate terabytes)."""
+    from safetensors.torch import save_file
+
+    from colorlib.model import Colorizer, ModelConfig
+
+    cfg = ModelConfig.preset("tiny").to_dict()
+    state = {k: v.contiguous() for k, v in Colorizer(ModelConfig.preset("tiny")).state_dict().items()}
+    path = tmp_path / "odd.safetensors"
+    save_file(state, str(path), metadata={"colorlib": json.dumps({"model": cfg | {field: value}})})
+    with pytest.raises(CheckpointError) as e:
+        load_model(path)
+    assert str(path) in str(e.value) and field in str(e.value) and "\n" not in str(e.value)
