@@ -41,6 +41,7 @@ from PIL import Image  # noqa: E402
 
 from colorlib.infer import DEFAULT_MAX_PIXELS, network_size  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
+from colorlib.report import cpu_name  # noqa: E402
 
 WIDTH, HEIGHT = 6000, 4000
 CASES = {"startup": 0, "bounded-1M": 1 << 20, "default": DEFAULT_MAX_PIXELS, "unbounded": None}
@@ -79,19 +80,14 @@ def child(case: str, photo: str, out_dir: str) -> None:
 
 def machine() -> dict:
     """The CPU model, cores, memory and library versions (no paths)."""
-    cpu = platform.processor() or platform.machine()
     mem_total = None
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 mem_total = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return dict(cpu=cpu, cores=os.cpu_count(), memory_bytes=mem_total, torch=torch.__version__,
+    return dict(cpu=cpu_name(), cores=os.cpu_count(), memory_bytes=mem_total, torch=torch.__version__,
                 numpy=np.__version__, pillow=PIL.__version__, python=platform.python_version(),
                 os=platform.system())
 

@@ -55,18 +55,22 @@ METRIC_NOTES = {
 }
 
 
-def machine_info(device: str | torch.device = "cpu") -> dict:
-    """CPU model and cores, torch threads, GPU name (on CUDA), library versions."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): how reports
+    and benchmarks name the machine they ran on, without any path."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: str | torch.device = "cpu") -> dict:
+    """CPU model and cores, torch threads, GPU name (on CUDA), library versions."""
     info = {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": str(device),

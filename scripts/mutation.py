@@ -49,6 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from colorlib.report import cpu_name  # noqa: E402
 
 # Left out of every run: a slow test no mutation below needs (a 2048 x 2048 forward pass, 40 s on
 # 2 cores), and a flaky one whose failure would pass for a catch (unseeded input: it failed 50 of
@@ -314,14 +317,7 @@ def verdict(code: int, output: str, seconds: float) -> Run:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = ""
     if hasattr(os, "getloadavg"):  # other jobs on the machine slow every run down
         load = ", load average {:.1f} / {:.1f} / {:.1f} (1 / 5 / 15 min, at the end)".format(*os.getloadavg())
