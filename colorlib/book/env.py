@@ -15,6 +15,7 @@ laptops) and full (a GPU machine), differ in one place: :meth:`BookEnv.pick`.
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,27 @@ def fast_mode() -> bool:
     """Whether ``COLORLIB_FAST`` is set to ``1``/``true``/``yes``/``on`` (CI, laptops): fewer
     steps and smaller subsets, the same data and models."""
     return os.environ.get("COLORLIB_FAST", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), for
+    naming the hardware beside a timing; ``"unknown CPU"`` when neither says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def hardware(device: torch.device) -> str:
+    """The hardware a page ran on, as a reader can compare it: the GPU's name for a CUDA
+    ``device``, else the CPU's model and its logical core count. Never a path or a load."""
+    if device.type == "cuda":
+        return f"the GPU {torch.cuda.get_device_name(device)}"
+    return f"the CPU ({cpu_name()}, {os.cpu_count()} logical cores)"
 
 
 def short_path(p: Path | None, root: Path) -> str:
@@ -87,11 +109,23 @@ class BookEnv:
         """``fast`` in fast mode, else ``full``: the one place where the two modes differ."""
         return fast if self.fast else full
 
+    def ran_on(self) -> str:
+        """One sentence for a page saying what it was executed on and in which mode, and what a
+        full run on a GPU changes (item 5 of issue 15: generated when the page runs)."""
+        mode = ("fast mode (`COLORLIB_FAST=1`: small subsets, few steps)" if self.fast
+                else "full mode (every photo, full-length runs)")
+        where = f"This page was executed on {hardware(self.device)} in {mode}."
+        if self.fast or not self.gpu:
+            where += (" Built in full mode on a GPU (`make book-full`), the same cells use all 2,000"
+                      " validation photos and train for longer, so its numbers change.")
+        return where
+
     def __repr__(self) -> str:
         mode = "fast (COLORLIB_FAST=1)" if self.fast else "full"
-        return (f"mode: {mode} | device: {self.device} | seed: {self.seed}\n"
-                f"data: {short_path(self.data, self.root)} | models: {short_path(self.models, self.root)} "
-                f"({len(available_models())} shipped)")
+        data = ("none found: package photos stand in" if self.miniplaces is None
+                else "MiniPlaces" + (" and the historical photographs" if self.historical else ""))
+        return (f"mode: {mode} | runs on: {hardware(self.device)} | seed: {self.seed}\n"
+                f"data: {data} | models: {len(available_models())} shipped")
 
 
 def setup(seed: int = 0) -> BookEnv:

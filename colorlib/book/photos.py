@@ -18,7 +18,7 @@ from PIL import Image
 
 from .. import data as D
 from ..sample_photos import sample_photos
-from .env import BookEnv, short_path
+from .env import BookEnv
 from .images import to_pil
 
 #: Where the package photos come from, for a page's note.
@@ -87,7 +87,7 @@ def validation_photos(env: BookEnv, n: int, size: int = 128, offset: int = 0) ->
     idx = torch.nonzero(colourful).flatten()[:n]
     gray_idx = torch.nonzero(~colourful).flatten()
     return Photos(dec.pixels[idx], [names[i] for i in idx], dec.labels[idx], dec.classes,
-                  f"MiniPlaces validation set ({short_path(env.miniplaces, env.root)}/val.tar.gz)",
+                  "photos of the MiniPlaces validation split (never trained on)",
                   fallback=False, removed_gray=int((~colourful[: int(idx[-1]) + 1]).sum()),
                   extra={"gray": dec.pixels[gray_idx], "gray_labels": dec.labels[gray_idx]})
 
@@ -107,8 +107,8 @@ def training_data(env: BookEnv, size: int, n_train: int | None,
     val = D.load_miniplaces(env.miniplaces, "val", limit=n_val)
     return (D.decode_all(train, size, workers=workers, progress=False),
             D.decode_all(val, size, workers=workers, progress=False),
-            (f"MiniPlaces ({short_path(env.miniplaces, env.root)}): {len(train):,} training and "
-             f"{len(val):,} validation photos"))
+            (f"MiniPlaces: the first {len(train):,} photos of the training split and "
+             f"{len(val):,} of the validation split"))
 
 
 def source_note(photos: Photos) -> Markdown:
@@ -116,11 +116,11 @@ def source_note(photos: Photos) -> Markdown:
     if photos.fallback:
         return Markdown(
             "> **Note: no data folder here.** The MiniPlaces photos were not found "
-            "(`../shared/data` or `$COLORLIB_DATA`), so this page shows the photographs that "
+            "(set `$COLORLIB_DATA` to the folder holding `miniplaces/`), so this page shows the photographs that "
             f"ship inside the installed packages instead ({photos.source}). Its figures and "
             "numbers are therefore not the ones printed in the published book."
         )
-    return Markdown(f"Photos on this page: {photos.source}, {len(photos)} images.")
+    return Markdown(f"Photos on this page: {len(photos):,} {photos.source}.")
 
 
 def historical_photos(env: BookEnv) -> list[tuple[str, Path]]:

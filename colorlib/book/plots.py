@@ -12,6 +12,19 @@ from matplotlib.figure import Figure
 from ..train import StepInfo, Validation
 from .images import ImageData, to_pil
 
+#: Width in CSS pixels of a page's text column at a 1280 px wide window (the book theme's main
+#: column); a wider figure is scaled down to it, and its type with it.
+PAGE_PX = 720
+#: Smallest height of figure text a reader should get, in CSS pixels, after that scaling.
+MIN_TEXT_PX = 10.5
+
+
+def text_pt(fig_width_in: float, dpi: float = 96) -> float:
+    """Font size (points) that is still :data:`MIN_TEXT_PX` pixels tall when a figure
+    ``fig_width_in`` inches wide at ``dpi`` is shrunk to the page column (:data:`PAGE_PX`)."""
+    shrink = min(1.0, PAGE_PX / (fig_width_in * dpi))
+    return MIN_TEXT_PX * 72 / dpi / shrink
+
 
 def grid(rows: Sequence[Sequence[ImageData | None]], titles: Sequence[Sequence[str] | None] | None = None,
          row_labels: Sequence[str] | None = None, size: float = 1.9, suptitle: str | None = None) -> Figure:
@@ -20,7 +33,8 @@ def grid(rows: Sequence[Sequence[ImageData | None]], titles: Sequence[Sequence[s
     per row, or None for a row without), ``row_labels`` and a ``suptitle``. Gray images are
     drawn in gray, 0..255. Returns the figure."""
     nr, nc = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(nr, nc, figsize=(size * nc, size * nr + (0.3 if suptitle else 0)),
+    pt = text_pt(size * nc)  # labels stay readable however many columns the page shrinks
+    fig, axes = plt.subplots(nr, nc, figsize=(size * nc, size * nr + (pt / 30 if suptitle else 0)),
                              squeeze=False)
     for i, row in enumerate(rows):
         for j in range(nc):
@@ -35,11 +49,11 @@ def grid(rows: Sequence[Sequence[ImageData | None]], titles: Sequence[Sequence[s
             im = to_pil(row[j])
             ax.imshow(im, cmap="gray" if im.mode == "L" else None, vmin=0, vmax=255)
             if titles is not None and titles[i] is not None and j < len(titles[i]):
-                ax.set_title(titles[i][j], fontsize=8)
+                ax.set_title(titles[i][j], fontsize=pt)
         if row_labels is not None:
-            axes[i][0].set_ylabel(row_labels[i], fontsize=9)
+            axes[i][0].set_ylabel(row_labels[i], fontsize=pt)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(suptitle, fontsize=pt * 1.1)
     fig.tight_layout()
     return fig
 

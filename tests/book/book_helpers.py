@@ -13,7 +13,7 @@ BOOK = ROOT / "book"
 #: the chapters, in the order of _toc.yml
 CHAPTERS = ["01_why", "02_lab", "03_network", "04_data", "05_training", "06_results", "07_user_study",
             "08_style_transfer", "09_classification", "10_past", "11_runtime", "12_limitations"]
-PAGES = ["index", *CHAPTERS, "instructors", "references"]
+PAGES = ["index", *CHAPTERS, "glossary", "instructors", "references"]
 
 
 def miniplaces_present() -> bool:

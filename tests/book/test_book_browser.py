@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -34,6 +35,27 @@ FIGURES = {"01_why": 2, "02_lab": 3, "03_network": 1, "04_data": 3, "05_training
 WIDGETS = {"02_lab": ".widget-slider", "05_training": ".widget-toggle-buttons",
            "07_user_study": ".widget-button", "08_style_transfer": ".widget-dropdown"}
 MATH = {"02_lab", "03_network", "05_training", "11_runtime"}
+
+#: What a page must not show of the machine that built it (issue 15, item 1): an absolute path
+#: (a Unix home, /work, /tmp, /root, /mnt, /srv, /var, a Windows drive) or the machine's load.
+#: A relative path a reader is told to use (the instructors' page) is no leak.
+MACHINE_LEAKS = re.compile(
+    r"(?<![\w.~])/(?:home|work|tmp|root|mnt|srv|var|Users|opt/[a-z])\S*|\b[A-Z]:\\\w"
+    r"|load[ _]av(?:erage|g)|getloadavg", re.IGNORECASE)
+
+
+def machine_leaks(text: str) -> list[str]:
+    """The snippets of ``text`` (a page's visible text) that name the build machine's paths or load."""
+    return [text[max(0, m.start() - 30): m.end() + 30] for m in MACHINE_LEAKS.finditer(text)]
+
+
+def test_machine_leaks_finds_paths_and_load_and_passes_plain_text():
+    assert machine_leaks("data from /work/shared/data/miniplaces/val.tar.gz at 128")
+    assert machine_leaks("220 s on AMD EPYC (load average 2.5 over 5 minutes)")
+    assert machine_leaks(r"saved to C:\Users\me")
+    assert machine_leaks("cache in /tmp/abc")
+    assert not machine_leaks("the 2,000 photos of the MiniPlaces validation split, 24.65 dB, a*b* / 2")
+    assert not machine_leaks("see colorlib/models/results.json and book/_vendor, 1/300 and 0.5/s")
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -108,6 +130,8 @@ def test_page_renders_offline_with_figures_widgets_and_math(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     assert page.outside == [], f"{name} tried to load from outside 127.0.0.1: {page.outside}"
     assert page.failed == [], f"{name}: {page.failed}"
+    leaks = machine_leaks(page.inner_text("main"))
+    assert leaks == [], f"{name} shows the build machine's paths or load: {leaks}"
     images = page.evaluate("""() => Array.from(document.querySelectorAll('main img'))
         .filter(i => i.offsetParent !== null || !i.closest('.jupyter-widgets'))
         .map(i => ({src: i.src.slice(0, 80), w: i.naturalWidth, h: i.naturalHeight}))""")

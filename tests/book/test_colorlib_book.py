@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from docutils import nodes
 
 from colorlib import book
 from colorlib.book import env as book_env
@@ -59,6 +60,25 @@ def test_setup_reads_fast_mode_and_seeds(bare, monkeypatch):
     monkeypatch.setenv("COLORLIB_FAST", "0")
     assert not book.fast_mode()
     assert book.setup(seed=3).pick(fast=1, full=2) == 2
+
+
+def test_setup_line_names_hardware_and_mode_but_no_path_of_the_machine(bare, tmp_path):
+    text = repr(bare) + bare.ran_on()
+    assert str(tmp_path) not in text and "/" not in repr(bare).split("|")[1].replace("a*b*", "")
+    assert "data: none found" in repr(bare)
+    assert "logical cores" in text or "GPU" in text
+    assert "fast mode" in bare.ran_on() and "make book-full" in bare.ran_on()
+    assert book.hardware(torch.device("cpu")).startswith("the CPU (") and book.cpu_name()
+
+
+def test_figure_text_stays_readable_when_the_page_shrinks_a_wide_figure():
+    narrow, wide = book.text_pt(3), book.text_pt(12)
+    assert narrow == pytest.approx(10.5 * 72 / 96)  # no shrinking: 10.5 px
+    # 12 in at 96 dpi = 1152 px shown in a 720 px column: the type grows by 1152 / 720
+    assert wide == pytest.approx(narrow * 12 * 96 / book.plots.PAGE_PX)
+    fig = book.grid([[np.zeros((4, 4, 3), np.uint8)] * 8], titles=[["a"] * 8], size=1.6)
+    shown_px = fig.axes[0].title.get_fontsize() * 96 / 72 * book.plots.PAGE_PX / (8 * 1.6 * 96)
+    assert shown_px >= book.plots.MIN_TEXT_PX - 1e-9
 
 
 def test_paths_on_a_page_are_relative_to_the_repository(tmp_path):
@@ -195,3 +215,58 @@ def test_figure_widget_and_encode():
     assert w.format == "png" and w.value[:8] == b"\x89PNG\r\n\x1a\n" and int(w.width) > 0
     assert book.encode(np.zeros((4, 4), np.uint8), "png")[:4] == b"\x89PNG"
     assert "hello" in book.caption("hello").value
+
+
+# -- results -----------------------------------------------------------------------------------
+RESULTS = {
+    "images": 2000, "colour_images": 1921, "skipped_gray": 79,
+    "machine": {"cpu": "AMD EPYC", "cpu_cores": 2, "load_avg_1_5_15_min": [3.0, 2.5, 1.9]},
+    "data": "/somewhere/miniplaces/val.tar.gz",
+    "models": {
+        "gray": {"psnr": 23.3, "ssim": 0.933, "ciede2000": 10.7, "auc": 89.4, "auc_rebalanced": 79.5,
+                 "cf_pred": 0.1, "cf_gap": 38.6, "top1": None, "top5": None, "saturation": 1.0},
+        "m-full": {"psnr": 24.65, "ssim": 0.938, "ciede2000": 9.34, "auc": 91.15, "auc_rebalanced": 83.7,
+                   "cf_pred": 24.5, "cf_gap": 14.1, "top1": 40.1, "top5": 69.0, "saturation": 1.2},
+        "m-full@raw": {"psnr": 24.9, "ssim": 0.94, "ciede2000": 9.1, "auc": 91.3, "auc_rebalanced": 83.5,
+                       "cf_pred": 20.2, "cf_gap": 18.4, "top1": 40.1, "top5": 69.0, "saturation": 1.0},
+        "sweep-alpha-0": {"auc": 90.81}, "sweep-alpha-1-300": {"auc": 91.04},
+    },
+}
+
+
+def test_results_tables_fit_the_page_explain_every_column_and_hide_the_machine():
+    md = book.results_tables(RESULTS, ["gray", "m-full", "m-full@raw"])
+    tables = [b for b in md.split("\n\n") if b.startswith("| model")]
+    assert len(tables) == 2 and all(t.splitlines()[0].count("|") <= 8 for t in tables)  # two narrow tables
+    assert "| `m-full` | 1.2 | 24.65 | 0.938 | 9.34 | 91.15 |" in tables[0]
+    assert "| `m-full` (no gain) | 1.0 |" in tables[0] and "| gray answer (a\\*b\\* = 0) | – |" in tables[0]
+    assert "| `m-full` | 1.2 | 24.5 | 14.1 | 40.1 | 69.0 |" in tables[1]
+    for header, _ in book.results.COLUMNS.values():
+        assert f"**{header}**\n: " in md
+    assert "2,000 photos of the MiniPlaces validation split" in md and "AMD EPYC, 2 cores" in md
+    assert "/somewhere" not in md and "load" not in md
+
+
+def test_ranking_sentence_orders_by_the_metric():
+    text = book.ranking_sentence(RESULTS)
+    assert text.index("sweep-alpha-1-300") < text.index("sweep-alpha-0") and "91.040" in text
+    assert "1,921" in text and book.ranking_sentence(RESULTS, prefix="nothing-") == ""
+    assert "too close to call" not in text
+    assert "too close to call" in book.ranking_sentence(RESULTS, close=0.5)  # 91.04 - 90.81 < 0.5
+
+
+# -- the Sphinx extension ---------------------------------------------------------------------
+def test_paper_equations_get_the_papers_numbers():
+    from docutils.utils import new_document
+
+    from colorlib.book import sphinx_fixes
+
+    doc = new_document("x")
+    doc += nodes.math_block("", "y", label="eq-fusion", number=1)
+    doc += nodes.math_block("", "z", label="other", number=2)
+    objects = {}
+    app = type("App", (), {"env": type("Env", (), {"docname": "book/03_network",
+                                                    "get_domain": lambda self, n: type("D", (), {"data": {"objects": objects}})()})()})()
+    sphinx_fixes.number_paper_equations(app, doc)
+    numbers = [n["number"] for n in doc.findall(nodes.math_block)]
+    assert numbers == [5, 2] and objects == {"eq-fusion": ("book/03_network", 5)}
