@@ -38,6 +38,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from .device import resolve_device
 from .io import WriteError, atomic_write
 from .model import Colorizer, ModelConfig, upgrade_state_dict
 
@@ -353,13 +354,45 @@ def _config_of(path: Path, meta: dict) -> ModelConfig:
         raise CheckpointError(f"{path}: its model config is not valid: {_first_line(e)}") from e
 
 
+def _check_meta(path: Path, meta: dict, cfg: ModelConfig) -> None:
+    """Refuse, with one line naming the file, metadata that inference would trip over later and
+    blame on something else: ``saturation`` (when present) must be a finite real number in
+    [0, 4] (not a bool, a string or a list); ``classes`` (when present) a list of exactly
+    ``num_classes`` strings."""
+    if "saturation" in meta:
+        s = meta["saturation"]
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 4:  # NaN fails too
+            raise CheckpointError(f"{path}: its metadata's saturation is {_short(s)}; a model's saturation "
+                                  "must be a number in [0, 4]")
+    if "classes" in meta:
+        classes = meta["classes"]
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise CheckpointError(f"{path}: its metadata's classes are {_short(classes)}; they must be a "
+                                  "list of class names (strings)")
+        if len(classes) != cfg.num_classes:
+            raise CheckpointError(f"{path}: its metadata names {len(classes)} classes, but its network has "
+                                  f"{cfg.num_classes} (num_classes)")
+
+
+def _short(value) -> str:
+    """``value`` for a one-line message: its repr, cut to 60 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(map(str, t.shape)) + ")"
 
 
+_REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # weights: any real float type
+_COUNTS = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)  # batch norm's step counter
+
+
 def _fitted(path: Path, model: Colorizer, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``state`` as float32, after checking it against ``model``: the same tensor names and
-    shapes, and only finite values. One line naming the file and the first mismatch."""
+    shapes, a real float type where the network has weights (not complex, bool or integers) and
+    whole numbers where it counts, and only finite values. One line naming the file and the
+    first mismatch."""
     wanted = model.state_dict()
     for name, t in wanted.items():
         if name not in state:
@@ -372,8 +405,13 @@ def _fitted(path: Path, model: Colorizer, state: dict[str, torch.Tensor]) -> dic
     if extra:
         raise CheckpointError(f"{path}: unexpected tensor {extra[0]} ({len(extra)} tensors in the file "
                               "that the network its config describes does not have)")
-    for name in wanted:
+    for name, w in wanted.items():
         t = state[name]
+        kinds = _REAL if w.is_floating_point() else _COUNTS
+        if t.dtype not in kinds:
+            raise CheckpointError(f"{path}: tensor {name} is {str(t.dtype).removeprefix('torch.')}, but the "
+                                  f"network needs {'real numbers (a float type)' if kinds is _REAL else 'whole numbers'}"
+                                  " there; refusing weights that cannot be used as they are")
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError(f"{path}: tensor {name} holds non-finite values (NaN or infinity); "
                                   "refusing weights that would colorize every photo wrongly")
@@ -388,15 +426,21 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
     run folder. Files are read as data only (safetensors, or ``torch.load(weights_only=True)``).
     Raises :class:`CheckpointError`, one line naming the file, when it is refused (a pickle that
     would call code), unreadable (empty, cut, foreign), or does not fit this code (an unknown
-    config key, a missing, unexpected or differently shaped tensor) or holds NaN/infinite weights.
+    config key, a missing, unexpected or differently shaped tensor, a tensor of complex, bool or
+    another type the network cannot use), holds NaN/infinite weights, or has metadata that
+    cannot be used (:func:`_check_meta`: its ``saturation`` or ``classes``). Raises
+    ``ValueError`` (one line naming the valid devices) for a ``device`` that is none.
     """
+    device = resolve_device(device)  # a name that is no device: a ValueError before any reading
     path = resolve_model_path(spec)
     if path.name.endswith(WEIGHT_SUFFIXES):
         meta, state = _read_weights(path)
     else:
         ckpt = read_checkpoint(path)
         meta, state = ckpt.get("meta", {}), ckpt["model"]
-    model = Colorizer(_config_of(path, meta))
+    cfg = _config_of(path, meta)
+    _check_meta(path, meta, cfg)
+    model = Colorizer(cfg)
     model.load_state_dict(_fitted(path, model, upgrade_state_dict(state)))
     model.meta = meta
     model.source = str(path)

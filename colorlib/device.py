@@ -13,18 +13,21 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``"auto"`` (CUDA when this PyTorch sees a GPU, else the CPU), ``"cpu"``, ``"cuda"``,
     ``"cuda:N"`` or ``"mps"`` (where this PyTorch has it) -> :class:`torch.device`.
 
-    Raises ``ValueError`` (one line, listing the accepted names) for any other name, and for a
-    GPU this PyTorch cannot see. Nothing is created or allocated, so callers can check a
-    device before any work.
+    Names are matched exactly (``"CPU"`` or ``" cpu"`` are not names: a typo is refused, never
+    guessed at). Raises ``ValueError`` (one line, listing the accepted names) for any other name
+    or type, and for a GPU this PyTorch cannot see. Nothing is created or allocated, so callers
+    can check a device before any work.
     """
     if isinstance(name, torch.device):
         name = str(name)
-    text = str(name).strip().lower()
+    if not isinstance(name, str):
+        raise ValueError(f"unknown device {name!r}: use {DEVICE_HELP}")
+    text = name
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if text == "cpu":
         return torch.device("cpu")
-    m = re.fullmatch(r"cuda(?::(\d+))?", text)
+    m = re.fullmatch(r"cuda(?::(0|[1-9][0-9]{0,3}))?", text)
     if m:
         if not torch.cuda.is_available():
             raise ValueError(f"device {name!r}: this PyTorch sees no CUDA GPU (use cpu or auto)")

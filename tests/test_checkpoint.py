@@ -47,9 +47,10 @@ def tiny_state(**cfg) -> dict[str, torch.Tensor]:
     return Colorizer(ModelConfig(**{**TINY, **cfg})).state_dict()
 
 
-def weights_file(path: Path, state: dict, model_cfg: dict | None = None, gz: bool = False) -> None:
-    """A ``.safetensors[.gz]`` file as :func:`save_model` writes it, with any state and config."""
-    meta = {"model": TINY if model_cfg is None else model_cfg}
+def weights_file(path: Path, state: dict, model_cfg: dict | None = None, gz: bool = False, **extra) -> None:
+    """A ``.safetensors[.gz]`` file as :func:`save_model` writes it, with any state, config and
+    further metadata (``saturation=``, ``classes=``)."""
+    meta = {"model": TINY if model_cfg is None else model_cfg, **extra}
     blob = safetensors_bytes({k: v.contiguous() for k, v in state.items()},
                              metadata={"colorlib": json.dumps(meta)})
     path.write_bytes(gzip.compress(blob) if gz else blob)
@@ -65,6 +66,7 @@ def poisoned(value: float, *names: str) -> dict:
 NAMES = list(tiny_state())  # the tensors in the network's order
 FLOATS = [k for k, v in tiny_state().items() if v.is_floating_point() and v.numel() > 1]
 FIRST_CONV = "low_level.layers.0.layer.weight"
+COUNTER = next(k for k, v in tiny_state().items() if not v.is_floating_point())  # batch norm's step count
 assert NAMES[0] == FIRST_CONV
 
 
@@ -90,6 +92,26 @@ def _cut(gz: bool):
         path.write_bytes(data[: len(data) // 2])
 
     return make
+
+
+def _meta(**extra):
+    """A good tiny weights file whose metadata holds ``extra`` (JSON writes NaN as ``NaN``)."""
+    return lambda p, m: weights_file(p, tiny_state(), **extra)
+
+
+def _retyped(dtype: torch.dtype, name: str = FIRST_CONV):
+    """A good tiny weights file with one tensor stored as ``dtype``."""
+    def make(path: Path, marker: Path) -> None:
+        state = tiny_state()
+        state[name] = state[name].to(dtype)
+        weights_file(path, state)
+
+    return make
+
+
+def _checkpoint_meta(path: Path, marker: Path) -> None:
+    """A run's checkpoint.pt whose meta names 3 classes for a 4-class network."""
+    torch.save({"step": 3, "meta": {"model": TINY, "classes": ["a", "b", "c"]}, "model": tiny_state()}, path)
 
 
 def _drop(path: Path, marker: Path) -> None:
@@ -121,6 +143,26 @@ BAD_FILES = [
     ("empty .pt", "empty.pt", lambda p, m: p.write_bytes(b""), r"cannot read .*empty"),
     ("text file named .pt", "notes.pt", lambda p, m: p.write_text("my model, trained last week\n"),
      r"cannot read .*not a PyTorch checkpoint"),
+    # metadata that inference would trip over later and blame on --saturation or on the photo
+    ("saturation a list", "s-list.safetensors", _meta(saturation=[1.2]), r"saturation is \[1\.2\]; .* \[0, 4\]"),
+    ("saturation a string", "s-str.safetensors", _meta(saturation="1.2"), r"saturation is '1\.2'; .* \[0, 4\]"),
+    ("saturation a bool", "s-bool.safetensors", _meta(saturation=True), r"saturation is True; .* \[0, 4\]"),
+    ("saturation NaN", "s-nan.safetensors", _meta(saturation=float("nan")), r"saturation is nan; .* \[0, 4\]"),
+    ("saturation too large", "s-big.safetensors", _meta(saturation=4.5), r"saturation is 4\.5; .* \[0, 4\]"),
+    ("saturation negative", "s-neg.safetensors", _meta(saturation=-1), r"saturation is -1; .* \[0, 4\]"),
+    ("classes too few", "c-few.safetensors", _meta(classes=["a", "b", "c"]),
+     r"names 3 classes, but its network has 4"),
+    ("classes too many", "c-many.pt", _checkpoint_meta, r"names 3 classes, but its network has 4"),
+    ("classes a string", "c-str.safetensors", _meta(classes="abcd"), r"classes are 'abcd'; .* \(strings\)"),
+    ("classes not strings", "c-int.safetensors", _meta(classes=[1, 2, 3, 4]), r"classes are \[1, 2, 3, 4\]"),
+    ("complex weights", "complex.safetensors", _retyped(torch.complex64),
+     rf"tensor {re.escape(FIRST_CONV)} is complex64, but the network needs real numbers"),
+    ("bool weights", "bool.safetensors", _retyped(torch.bool),
+     rf"tensor {re.escape(FIRST_CONV)} is bool, but the network needs real numbers"),
+    ("integer weights", "int.safetensors", _retyped(torch.int32),
+     rf"tensor {re.escape(FIRST_CONV)} is int32, but the network needs real numbers"),
+    ("float step counter", "count.safetensors", _retyped(torch.float32, COUNTER),
+     rf"tensor {re.escape(COUNTER)} is float32, but the network needs whole numbers"),
 ]
 
 

@@ -46,13 +46,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 def device_option(name: str) -> str:
     """argparse ``type=`` of every ``--device``: a name :func:`colorlib.device.resolve_device`
-    accepts (``cpu``, ``cuda``, ``cuda:N``, ``auto``, ``mps`` where PyTorch has it), lower-cased.
-    Any other name, or a GPU this PyTorch cannot see, is a usage error before any work."""
+    accepts (``cpu``, ``cuda``, ``cuda:N``, ``auto``, ``mps`` where PyTorch has it), exactly as
+    written. Any other name (``CPU``, `` cpu``, a typo), or a GPU this PyTorch cannot see, is a
+    usage error before any work."""
     try:
         resolve_device(name)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-    return name.strip().lower()
+    return name
 
 
 def open_model(spec: str, device: str = "cpu") -> Colorizer:
