@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -39,6 +40,7 @@ from colorlib.study import (
     save_figure,
     simulate_participant,
 )
+from colorlib.study.answers import read_format
 from colorlib.study.app import StudyApp
 from colorlib.study.stimuli import _photo_pool
 
@@ -583,3 +585,38 @@ def test_the_plot_without_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'^the Figure 5 plot needs matplotlib: pip install "colorlib\[book\]"$'):
         plot_figure5(result)
+
+
+@pytest.mark.parametrize("trial, seed", [("²", "0"), ("9" * 5000, "0"), ("١", "0"), ("1", "-" + "9" * 5000),
+                                         ("1", "³"), ("+1", "0"), ("1", "--1")])
+def test_a_number_int_would_refuse_is_a_skipped_row_not_a_traceback(tmp_path, cli, trial, seed):
+    """'²' and Arabic-Indic digits pass ``str.isdigit``; int() refuses the first and a 5000-digit
+    number: each such row is one warning, the others are read."""
+    path = tmp_path / "p1.csv"
+    path.write_text(",".join(COLUMNS) + f"\np1,1,a,full,yes,t,0\np1,{trial},b,full,no,t,{seed}\n",
+                    encoding="utf-8")
+    got = load_answers(path, quiet=True)
+    assert [(a.trial, a.line) for a in got.rows] == [(1, 2)]
+    assert len(got.warnings) == 1 and got.warnings[0].startswith("p1.csv:3: participant, trial or seed")
+    status, out, err = cli("study", path)
+    assert status == 0 and "Traceback" not in err and "1 answers from 1 participants" in out
+    assert len(err.splitlines()) == 1 and err.startswith("warning: p1.csv:3: ")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_or_device_as_answers_is_refused_without_reading_it(tmp_path, cli):
+    """Reading a FIFO (nobody writing) or /dev/zero would never end: neither is read."""
+    fifo = tmp_path / "answers.csv"
+    os.mkfifo(fifo)
+    for given in (fifo, Path("/dev/zero")):
+        if not given.exists():
+            continue
+        status, out, err = cli("study", given)
+        assert status == 2 and out == ""
+        assert err == (f"colorlib study: error: {given} is not a regular file (a device, pipe or socket); "
+                       "give a CSV file or a folder\n")
+    # a FIFO named *.csv inside a class folder is left out; the real CSVs are read
+    (tmp_path / "p1.csv").write_text(",".join(COLUMNS) + "\np1,1,a,full,yes,t,0\n")
+    assert [a.participant for a in load_answers(tmp_path, quiet=True).rows] == ["p1"]
+    with pytest.raises(StudyError, match="not a regular file"):
+        read_format(fifo)

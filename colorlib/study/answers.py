@@ -20,6 +20,7 @@ import codecs
 import csv
 import io
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -146,12 +147,18 @@ def _split(line: str, sep: str) -> list[str]:
 def read_format(path: Path) -> tuple[CsvFormat, list[tuple[int, int, list[str]]]]:
     """Read, decode and split one file (see :func:`decode_text`, :func:`parse`). Raises
     :class:`StudyError` with one line, without the file name, for anything that is not a study CSV
-    or cannot be read."""
+    or cannot be read (a folder, a device or pipe, which are never read, or a file over
+    :data:`MAX_BYTES`)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise StudyError(f"{size / 2**20:.0f} MiB is far too large for a study CSV")
-        data = path.read_bytes()
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise StudyError("it is a folder, not a CSV file")
+        if not stat.S_ISREG(info.st_mode):  # a pipe or /dev/zero: reading it may never end
+            raise StudyError("it is not a regular file (a device, pipe or socket); not read")
+        if info.st_size > MAX_BYTES:
+            raise StudyError(f"{info.st_size / 2**20:.0f} MiB is far too large for a study CSV")
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # a file that grew since stat() is still bounded
     except OSError as e:
         raise StudyError(f"could not read it ({e.strerror or e})") from None
     text, encoding = decode_text(data)
@@ -184,7 +191,7 @@ def read_rows(path: Path, conditions: Iterable[str], seen: dict | None = None,
             warns.append(f"{where}: answer {d['answer']!r} is neither 'yes' nor 'no'; skipped")
         elif d["condition"] not in conditions:
             warns.append(f"{where}: unknown condition {d['condition']!r}; skipped")
-        elif not (d["trial"].isdigit() and d["seed"].lstrip("-").isdigit() and d["participant"]):
+        elif not (_whole(d["trial"]) and _whole(d["seed"].removeprefix("-")) and d["participant"]):
             warns.append(f"{where}: participant, trial or seed is not valid ({cells!r}); skipped")
         elif (d["participant"], int(d["trial"])) in seen:
             warns.append(f"{where}: trial {d['trial']} of {d['participant']!r} was already answered "
@@ -194,6 +201,13 @@ def read_rows(path: Path, conditions: Iterable[str], seen: dict | None = None,
             rows.append(Answer(d["participant"], int(d["trial"]), d["image_id"], d["condition"], ans,
                                d["timestamp"], int(d["seed"]), str(path), line))
     return rows, warns
+
+
+def _whole(text: str) -> bool:
+    """Whether ``text`` is a whole number as a CSV writes one: ASCII digits, at most 18 of them
+    (``str.isdigit`` also accepts '²' and other digits ``int`` refuses, and ``int`` refuses
+    numbers of more than 4300 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def csv_files(folder: Path, recursive: bool = True) -> list[Path]:
@@ -226,10 +240,13 @@ def load_answers(
     (``warning: ...``) unless ``quiet``.
 
     Raises:
-        StudyError: ``path`` does not exist, or is a folder without any ``*.csv``.
+        StudyError: ``path`` does not exist, is a device, pipe or socket (never read), or is a
+            folder without any ``*.csv``.
     """
     p = Path(path)
     conditions = tuple(conditions)
+    if p.exists() and not p.is_dir() and not p.is_file():  # never read: it may never end
+        raise StudyError(f"{p} is not a regular file (a device, pipe or socket); give a CSV file or a folder")
     files = csv_files(p) if p.is_dir() else [p] if p.exists() else []
     if not files:
         raise StudyError(f"no study CSVs at {p}")
