@@ -62,11 +62,33 @@ def data_root(arg: str | os.PathLike | None = None) -> Path:
             p = Path(c).expanduser()
             if not p.exists():
                 raise DataError(f"data path {p} does not exist. {NO_DATA_HELP}")
+            if not (p.is_dir() or p.is_file()):  # a pipe or a device: reading it may never end
+                raise DataError(f"data path {p} is not a folder or a regular file (a device, pipe or "
+                                "socket); it is not read")
             return p
     for p in (repo_root().parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
         if p.is_dir():
             return p
     raise DataError(NO_DATA_HELP)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The regular files with an image suffix under ``folder`` (recursively), sorted. A folder
+    named ``x.jpg``, a pipe or a device is left out: reading them fails or never ends."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def shard_files(folder: Path, pattern: str) -> list[Path]:
+    """The regular files in ``folder`` matching ``pattern`` (tar shards), sorted; as :func:`image_files`."""
+    return sorted(p for p in folder.glob(pattern) if p.is_file())
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of one data file, or :class:`DataError` (one line naming it) when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def miniplaces_dir(root: str | os.PathLike | None = None) -> Path:
@@ -75,7 +97,7 @@ def miniplaces_dir(root: str | os.PathLike | None = None) -> Path:
     if root.is_file():
         return root.parent
     for p in (root / "miniplaces", root):
-        if (p / "categories.txt").exists() or list(p.glob("train-*.tar.gz")):
+        if (p / "categories.txt").is_file() or shard_files(p, "train-*.tar.gz"):
             return p
     raise DataError(f"{root} holds no MiniPlaces data (categories.txt, train-*.tar.gz). {NO_DATA_HELP}")
 
@@ -108,14 +130,32 @@ class ImageSet:
         return f"ImageSet({len(self)} images, {lab})"
 
 
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file of the data (a class list, a label file); :class:`DataError`
+    (one line naming it) for a file that cannot be read or is not UTF-8 text."""
+    if not path.is_file():
+        raise DataError(f"cannot read {path}: it is not a regular file")
+    try:
+        return read_file(path).decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise DataError(f"cannot read {path}: not UTF-8 text (byte {e.start})") from None
+
+
+def _whole(text: str) -> bool:
+    """ASCII digits, at most 18 (``str.isdigit`` accepts '²', which ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def read_categories(path: Path) -> list[str]:
     """MiniPlaces/Places ``categories.txt``: ``/a/abbey 0`` per line -> names by index."""
     names: dict[int, str] = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_lines(path), 1):
         if not line.strip():
             continue
         try:
             name, idx = line.rsplit(maxsplit=1)
+            if not _whole(idx):
+                raise ValueError(idx)
             names[int(idx)] = name.strip("/").split("/", 1)[-1]
         except ValueError:
             raise DataError(f"{path}:{i}: expected 'name index', got {line!r}") from None
@@ -128,11 +168,11 @@ def read_categories(path: Path) -> list[str]:
 def read_label_file(path: Path) -> dict[str, int]:
     """``path label [shard]`` per line -> {path: label}."""
     labels = {}
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
-        if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
+        if len(parts) < 2 or not _whole(parts[1].removeprefix("-")):
             raise DataError(f"{path}:{i}: expected 'path label', got {line!r}")
         labels[parts[0].lstrip("/")] = int(parts[1])
     return labels
@@ -168,7 +208,7 @@ def read_tar(path: Path, limit: int | None = None) -> tuple[list[str], list[byte
 def _attach_labels(
     names: list[str], blobs: list[bytes], label_file: Path | None, classes: list[str], skipped: int
 ) -> ImageSet:
-    if label_file is None or not label_file.exists():
+    if label_file is None or not label_file.is_file():
         return ImageSet(blobs, names, None, classes, skipped)
     labels = read_label_file(label_file)
     missing = [n for n in names if n not in labels]
@@ -196,9 +236,9 @@ def load_miniplaces(
     ``limit``: stop after N images.
     """
     d = miniplaces_dir(root)
-    classes = read_categories(d / "categories.txt") if (d / "categories.txt").exists() else []
+    classes = read_categories(d / "categories.txt") if (d / "categories.txt").is_file() else []
     label_file = d / f"{split}.txt"
-    tars = sorted(d.glob(f"{split}-*.tar.gz")) or sorted(d.glob(f"{split}.tar.gz"))
+    tars = shard_files(d, f"{split}-*.tar.gz") or shard_files(d, f"{split}.tar.gz")
     if shards is not None:
         tars = tars[:shards]
     names: list[str] = []
@@ -213,10 +253,10 @@ def load_miniplaces(
             if limit is not None and len(blobs) >= limit:
                 break
     elif (d / split).is_dir():
-        files = sorted(p for p in (d / split).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = image_files(d / split)
         files = files[:limit] if limit is not None else files
         names = [p.relative_to(d).as_posix() for p in files]
-        blobs = [p.read_bytes() for p in files]
+        blobs = [read_file(p) for p in files]
     else:
         raise DataError(f"{d} has no {split}-*.tar.gz shards and no {split}/ folder. {NO_DATA_HELP}")
     if not blobs:
@@ -234,21 +274,21 @@ def load_places365(root: Path, split: str = "train", limit: int | None = None) -
     folders = [root / "data_256", root / "data_large", root / f"{split}_256", root / f"{split}_large", root]
     names, blobs = [], []
     for rel in list(labels)[:limit]:
-        path = next((f / rel for f in folders if (f / rel).exists()), None)
+        path = next((f / rel for f in folders if (f / rel).is_file()), None)
         if path is None:
             raise DataError(f"{listing} lists {rel}, which is in none of {[str(f) for f in folders]}")
         names.append(rel)
-        blobs.append(path.read_bytes())
+        blobs.append(read_file(path))
     y = np.array([labels[n] for n in names], dtype=np.int64)
     return ImageSet(blobs, names, y, classes)
 
 
 def load_folder(root: Path, limit: int | None = None) -> ImageSet:
     """Every image under ``root`` (recursively), unlabelled: the class loss is off."""
-    files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    files = image_files(Path(root))[:limit]
     if not files:
         raise DataError(f"{root} contains no images ({', '.join(IMAGE_SUFFIXES)}). {NO_DATA_HELP}")
-    return ImageSet([p.read_bytes() for p in files], [p.relative_to(root).as_posix() for p in files])
+    return ImageSet([read_file(p) for p in files], [p.relative_to(root).as_posix() for p in files])
 
 
 def load_images(
@@ -267,13 +307,13 @@ def load_images(
             raise DataError(f"{p} contains no images")
         label_file = p.parent / (p.name.split(".")[0] + ".txt")
         cats = p.parent / "categories.txt"
-        classes = read_categories(cats) if cats.exists() else []
+        classes = read_categories(cats) if cats.is_file() else []
         return _attach_labels(names, blobs, label_file if classes else None, classes, skipped)
-    if (p / f"places365_{split}_standard.txt").exists():
+    if (p / f"places365_{split}_standard.txt").is_file():
         return load_places365(p, split, limit)
     for d in (p / "miniplaces", p):
-        if list(d.glob(f"{split}-*.tar.gz")) or list(d.glob(f"{split}.tar.gz")) or (
-            (d / "categories.txt").exists() and (d / split).is_dir()
+        if shard_files(d, f"{split}-*.tar.gz") or shard_files(d, f"{split}.tar.gz") or (
+            (d / "categories.txt").is_file() and (d / split).is_dir()
         ):
             return load_miniplaces(d, split, shards, limit)
     return load_folder(p, limit)

@@ -1,5 +1,7 @@
 import io
+import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +187,42 @@ def test_lab_batch_and_colour_std_against_skimage(photos, name):
     assert np.abs(ab[0].permute(1, 2, 0).numpy() - expected_ab).max() < 1e-6
     std = D.colour_std(torch.from_numpy(rgb).permute(2, 0, 1)[None]).item()
     assert std == pytest.approx(lab[..., 1].std(ddof=1) + lab[..., 2].std(ddof=1), rel=1e-5)
+
+
+def test_a_folder_named_like_an_image_or_a_pipe_among_the_photos_is_left_out(tmp_path, colour_photos):
+    """A folder called x.jpg (read_bytes: IsADirectoryError) and a FIFO called y.png (read_bytes:
+    waits forever) are not images: the photos beside them are read, they are left out."""
+    (tmp_path / "x.jpg").mkdir()
+    (tmp_path / "a.jpg").write_bytes(jpeg(colour_photos["coffee"]))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "y.png")
+    got = D.load_images(tmp_path)
+    assert got.names == ["a.jpg"] and len(got.blobs) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_or_device_as_data_is_one_line_before_any_run_folder(tmp_path, cli):
+    fifo = tmp_path / "data"
+    os.mkfifo(fifo)
+    for given in (fifo, Path("/dev/zero")):
+        if not given.exists():
+            continue
+        with pytest.raises(D.DataError, match="is not a folder or a regular file"):
+            D.load_images(given)
+        status, out, err = cli("train", "--data", given, "--out", tmp_path / "run", "--smoke")
+        assert status == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert f"data path {given} is not a folder or a regular file" in err
+        assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("label", ["²", "9" * 5000, "x"])
+def test_a_label_int_would_refuse_is_one_line_naming_the_file_and_line(tmp_path, label):
+    (tmp_path / "train.txt").write_text(f"train/a.jpg 0\ntrain/b.jpg {label}\n")
+    with pytest.raises(D.DataError, match=r"train\.txt:2: expected 'path label'"):
+        D.read_label_file(tmp_path / "train.txt")
+    (tmp_path / "categories.txt").write_text(f"/a/abbey 0\n/b/bar {label}\n")
+    with pytest.raises(D.DataError, match=r"categories\.txt:2: expected 'name index'"):
+        D.read_categories(tmp_path / "categories.txt")
+    (tmp_path / "categories.txt").write_bytes(b"/a/caf\xe9 0\n")  # Latin-1, not UTF-8
+    with pytest.raises(D.DataError, match=r"categories\.txt: not UTF-8 text"):
+        D.read_categories(tmp_path / "categories.txt")
