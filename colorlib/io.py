@@ -48,11 +48,13 @@ def _reason(e: BaseException) -> str:
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to write a temporary file beside ``path``, then rename it to ``path``.
 
-    The parent folder is created if missing. On any failure the temporary file is removed, an
+    Missing parent folders are created, but only inside an existing folder other than the
+    filesystem root (:func:`missing_folders`). On any failure the temporary file is removed, an
     existing ``path`` is left as it was, and :class:`WriteError` is raised with one line:
     ``could not write PATH: REASON``.
     """
     path = Path(path)
+    missing_folders(path)  # refuses folders at the filesystem root before creating anything
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -96,21 +98,45 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 1) -> Path:
     return write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise :class:`WriteError` now if ``path`` could not be written later: a parent that is
-    a file, a folder without write permission, or ``path`` itself a folder. Missing parents
-    are fine when the nearest existing one is a writable folder (they are created on write)."""
+def missing_folders(path: str | os.PathLike) -> tuple[Path, list[Path]]:
+    """``(the nearest existing folder above path, the folders below it that writing path
+    creates, outermost first)``.
+
+    Raises :class:`WriteError` when that nearest existing thing is a file, and when folders
+    would have to be created directly in the filesystem root: ``-o /nonexistent/x.png`` is far
+    more likely a typo than a wish for a new top-level folder, so colorlib creates missing
+    folders only inside an existing folder other than the root."""
     path = Path(path)
-    if path.is_dir():
-        raise WriteError(f"could not write {path}: it is a folder")
-    parent = path.parent
-    while not parent.exists():
-        if parent.parent == parent:
-            break
+    parent, missing = path.parent, []
+    while not os.path.lexists(parent) and parent.parent != parent:
+        missing.append(parent)
         parent = parent.parent
     if not parent.is_dir():
         raise WriteError(f"could not write {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise WriteError(f"could not write {path}: no permission to write in {parent}")
-    if path.exists() and not os.access(path, os.W_OK) and not os.access(parent, os.W_OK):
-        raise WriteError(f"could not write {path}: no permission")
+    if missing and parent.parent == parent:
+        raise WriteError(f"could not write {path}: the folder {missing[-1]} does not exist (colorlib "
+                         f"creates missing folders only inside an existing folder other than {parent})")
+    return parent, missing[::-1]
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`WriteError` now if ``path`` could not be written later: ``path`` itself a
+    folder, a parent that is a file, missing folders at the filesystem root
+    (:func:`missing_folders`), or a folder in which no file can be created. That last check
+    creates and removes a hidden empty file there: permission bits do not tell (root may
+    write anywhere ``os.access`` says, yet nothing can be created in ``/proc`` or ``/sys``).
+    Missing parents are fine inside a folder that passes it (they are created on write)."""
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"could not write {path}: it is a folder")
+    parent, _ = missing_folders(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=".colorlib-check.", dir=parent)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        why = (f"no permission to write in {parent}" if e.errno in (errno.EACCES, errno.EPERM)
+               else f"no file can be created in {parent} ({_reason(e)})")
+        raise WriteError(f"could not write {path}: {why}") from None
+    if path.exists() and not path.is_file():
+        raise WriteError(f"could not write {path}: it is not a regular file (a device, pipe or socket)")
