@@ -69,8 +69,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
         os.chmod(tmp, mode)  # mkstemp makes 0600; the file gets the mode a plain open() would give
         os.replace(tmp, path)
-    except Exception as e:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
+    except BaseException as e:  # noqa: BLE001 - torch.save reports a full disk as a RuntimeError
         tmp.unlink(missing_ok=True)
+        if not isinstance(e, Exception):  # Ctrl-C: no temporary file left behind, then stop
+            raise
         kept = " (the previous file is intact)" if path.exists() else ""
         raise WriteError(f"could not write {path}: {_reason(e)}{kept}") from e
     _fsync_dir(path.parent)

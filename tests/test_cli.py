@@ -138,3 +138,48 @@ def test_output_into_a_closed_pipe_is_quiet():
         os.close(write_end)
     assert p.returncode == 1
     assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+
+
+def _photos(folder, n: int, photos) -> list:
+    folder.mkdir()
+    paths = [folder / f"p{i}.png" for i in range(n)]
+    for i, path in enumerate(paths):
+        Image.fromarray(np.roll(photos["astronaut"][::4, ::4], 7 * i, axis=1)).save(path)
+    return paths
+
+
+def test_ctrl_c_in_a_batch_is_one_line_exit_130_and_leaves_whole_files(tmp_path, photos, cli, monkeypatch):
+    """Ctrl-C while the third of five photos is colorized: one line says how far it got."""
+    import colorlib.cli.colorize as command
+
+    paths = _photos(tmp_path / "in", 5, photos)
+    real = command.colorize
+
+    def colorize(model, source, **kw):
+        if str(source).endswith("p2.png"):
+            raise KeyboardInterrupt
+        return real(model, source, **kw)
+
+    monkeypatch.setattr(command, "colorize", colorize)
+    status, out, err = cli("colorize", *paths, "-o", tmp_path / "out", "-q")
+    assert status == 130
+    assert err == ("colorlib colorize: stopped after 2 of 5 (2 done, 0 failed) by Ctrl-C; "
+                   "the files written are whole\n")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0-color.png", "p1-color.png"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT as a terminal sends it")
+def test_a_real_sigint_in_a_batch_has_no_traceback(tmp_path, photos):
+    import signal
+
+    paths = _photos(tmp_path / "in", 40, photos)
+    p = subprocess.Popen([sys.executable, "-m", "colorlib", "colorize", *map(str, paths), "-o", str(tmp_path / "out")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.readline()  # the first photo is written: the batch is under way
+    assert "->" in first
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("colorlib colorize: stopped after ")
+    written = sorted((tmp_path / "out").iterdir())
+    assert written and all(Image.open(f).size == (128, 128) for f in written)  # every file whole, no temporaries

@@ -26,7 +26,7 @@ import argparse
 
 from ..io import WriteError
 from . import benchmark, classify, colorize, evaluate, export, info, study, train
-from .common import CommandFailed, OneLineParser, UserError
+from .common import CommandFailed, Interrupted, OneLineParser, UserError
 
 #: The command modules, in the order ``colorlib --help`` lists them; each has ``add_parser(sub)``.
 COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, export)
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Run ``colorlib ARGV`` (default: the process's arguments). Exit status 0 when done; 1 when
     work failed (an input, a write, an export; one line each on stderr); 2 for a usage mistake
-    found before any work (one line); 130 after Ctrl-C in ``train``."""
+    found before any work (one line); 130 after Ctrl-C (one line: in a batch, how many inputs
+    were done; ``train`` first saves a checkpoint)."""
     parser = build_parser()
     a = parser.parse_args(argv)
     if not getattr(a, "func", None):
@@ -64,6 +65,12 @@ def main(argv: list[str] | None = None) -> None:
     except (WriteError, CommandFailed) as e:  # a result that could not be saved (a full disk): one line
         print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
         sys.exit(1)
+    except Interrupted as e:  # Ctrl-C in a batch: how far it got
+        print(f"colorlib {a.command}: {e}", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:  # Ctrl-C anywhere else (train handles its own: it saves a checkpoint)
+        print(f"colorlib {a.command}: stopped by Ctrl-C; any file written is whole", file=sys.stderr)
+        sys.exit(130)
     except BrokenPipeError:  # the reader went away (`colorlib info --list | head -1`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
         sys.exit(1)

@@ -157,34 +157,50 @@ def _one_line(item: Input, e: BaseException | str) -> str:
     return text if item.name in text else f"{item.label}: {text}"
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a batch: printed as one line (how far it got), exit status 130."""
+
+
 def run_each(command: str, inputs: list[Input], work: Callable[[Input], None], progress: bool = True) -> int:
     """Call ``work(item)`` for every input; one that fails never stops the others.
 
     A failure prints one line on stderr, ``colorlib COMMAND: error: INPUT: why``; each
     ``UserWarning`` or ``RuntimeWarning`` raised for an input that succeeds (a multi-frame file,
     a damaged EXIF block, a very large image) prints one ``note:`` line. ``BrokenPipeError``
-    (the reader of standard output went away) stops the batch. ``progress``: a bar on stderr
-    for three inputs or more, when stderr is a terminal. Returns how many inputs failed.
+    (the reader of standard output went away) stops the batch; Ctrl-C stops it with
+    :class:`Interrupted` ("stopped after N of M ...": every file written so far is whole, since
+    each is renamed into place only when complete). ``progress``: a bar on stderr for three
+    inputs or more, when stderr is a terminal. Returns how many inputs failed.
     """
-    failed = 0
-    bar = None if progress and len(inputs) > 2 else True  # tqdm: None = only on a terminal
-    for item in tqdm(inputs, desc=command, unit="image", disable=bar):
-        reason = item.error
-        if reason is None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", UserWarning)  # every input's own, not once per run
-                try:
-                    work(item)
-                except BrokenPipeError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - whatever one photo's decoder raises fails that photo
-                    reason = _one_line(item, e)
-        if reason is not None:
-            failed += 1
-            tqdm.write(f"colorlib {command}: error: {reason}", file=sys.stderr)
-            continue
-        notes = [_one_line(item, str(w.message)) for w in caught
-                 if issubclass(w.category, (UserWarning, RuntimeWarning))]
-        for note in dict.fromkeys(notes):
-            tqdm.write(f"colorlib {command}: note: {note}", file=sys.stderr)
+    done = failed = 0
+    hide = None if progress and len(inputs) > 2 else True  # tqdm: None = only on a terminal
+    with tqdm(inputs, desc=command, unit="image", disable=hide) as bar:
+        try:
+            for item in bar:
+                failed += not _run_one(command, item, work)
+                done += 1
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped after {done} of {len(inputs)} ({done - failed} done, {failed} failed) "
+                              "by Ctrl-C; the files written are whole") from None
     return failed
+
+
+def _run_one(command: str, item: Input, work: Callable[[Input], None]) -> bool:
+    """:func:`run_each` for one input: True when it succeeded; its error or notes printed."""
+    reason = item.error
+    if reason is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)  # every input's own, not once per run
+            try:
+                work(item)
+            except BrokenPipeError:
+                raise
+            except Exception as e:  # noqa: BLE001 - whatever one photo's decoder raises fails that photo
+                reason = _one_line(item, e)
+    if reason is not None:
+        tqdm.write(f"colorlib {command}: error: {reason}", file=sys.stderr)
+        return False
+    notes = [_one_line(item, str(w.message)) for w in caught if issubclass(w.category, (UserWarning, RuntimeWarning))]
+    for note in dict.fromkeys(notes):
+        tqdm.write(f"colorlib {command}: note: {note}", file=sys.stderr)
+    return True
