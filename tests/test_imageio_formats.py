@@ -32,7 +32,7 @@ def colourful(photos) -> list[np.ndarray]:
 
 
 def test_the_formats_are_the_expected_ones():
-    assert {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".avif"} <= set(SUFFIXES)
+    assert {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"} <= set(SUFFIXES)
     assert not {".gif", ".pdf", ".eps", ".icns"} & set(SUFFIXES)
 
 
