@@ -21,7 +21,7 @@ for ``miniplaces-full`` only, whose trained weights make quality measurable: tor
 (the folded copy cast to bf16) and ONNX Runtime in int8 (static quantisation, QDQ, weights
 per channel, activations calibrated by min/max on ``--calibration`` training photos), beside
 both float32 engines. Quality on the first ``--val`` MiniPlaces validation photos (never seen
-in training or calibration): PSNR of the colorized photo (the model's output gain, as
+in training or calibration): PSNR of the colorized photo (the model's saturation, as
 ``colorize``), a*b* difference from torch float32, top-5 scene accuracy; and speed by size.
 
     python benchmarks/engines.py --precision --json benchmarks/results/engines_cpu.json
@@ -58,9 +58,9 @@ from colorlib.checkpoint import load_model  # noqa: E402
 from colorlib.data import DataError, decode, load_miniplaces  # noqa: E402
 from colorlib.engine import OnnxColorizer  # noqa: E402
 from colorlib.export import COLORIZER_FILE, GLOBAL_FILE, OPSET  # noqa: E402
-from colorlib.infer import output_gain, predict_ab  # noqa: E402
+from colorlib.infer import predict_ab, resolve_saturation  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
-from colorlib.lab import join_lab, lab_to_rgb, rgb_to_lab  # noqa: E402
+from colorlib.lab import join_lab, lab_to_rgb, rgb_to_L  # noqa: E402
 from colorlib.metrics import psnr_uint8, to_uint8  # noqa: E402
 from colorlib.model import fold_batchnorm  # noqa: E402
 from colorlib.report import machine_info  # noqa: E402
@@ -141,17 +141,17 @@ def _rgb_batch(images) -> torch.Tensor:
     return torch.from_numpy(np.stack([decode(b) for b in images.blobs])).permute(0, 3, 1, 2).float() / 255
 
 
-def _quality(variants: dict, scenes: dict, val, gain: float) -> dict:
+def _quality(variants: dict, scenes: dict, val, saturation: float) -> dict:
     """PSNR, top-5 scene accuracy and a*b* difference from the first variant, on ``val``."""
     rgb = _rgb_batch(val)
-    L = rgb_to_lab(rgb)[:, :1]
+    L = rgb_to_L(rgb)
     truth, labels = to_uint8(rgb), torch.from_numpy(val.labels)
     quality, ref = {}, None
     for name, fn in variants.items():
         ab = fn(L).float()
         ref = ab if ref is None else ref
         top5 = (scenes[name](L / 100).topk(5, 1).indices == labels[:, None]).any(1).float().mean()
-        psnr = psnr_uint8(to_uint8(lab_to_rgb(join_lab(L, ab * gain))), truth).mean()
+        psnr = psnr_uint8(to_uint8(lab_to_rgb(join_lab(L, ab * saturation))), truth).mean()
         quality[name] = {"psnr_db": round(float(psnr), 3), "top5_percent": round(100 * float(top5), 2),
                          "ab_difference_from_torch_fp32": {"mean": round(float((ab - ref).abs().mean()), 4),
                                                            "max": round(float((ab - ref).abs().max()), 3)}}
@@ -202,7 +202,7 @@ def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: 
     folded, bf16 = fold_batchnorm(model), fold_batchnorm(model).to(torch.bfloat16)
     fp32, int8 = OnnxColorizer(model, cache=cache), OnnxColorizer(model, cache=cache)
     t = time.perf_counter()
-    int8.load_graphs(*quantize_int8(fp32.folder, rgb_to_lab(calib)[:, :1] / 100, Path(cache) / "int8"))
+    int8.load_graphs(*quantize_int8(fp32.folder, rgb_to_L(calib) / 100, Path(cache) / "int8"))
     quantize_s = time.perf_counter() - t
 
     def bf16_global(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,17 +215,17 @@ def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: 
               "torch_bf16": lambda x: bf16_global(x)[1].float().softmax(1),
               "onnx_fp32": lambda x: fp32.global_branch(x * 100)[1],
               "onnx_int8": lambda x: int8.global_branch(x * 100)[1]}
-    gain = output_gain(model, None)
+    saturation = resolve_saturation(model, None)
     files = (GLOBAL_FILE, COLORIZER_FILE)
     return {
         "model": "miniplaces-full",
         "variants": VARIANTS,
         "calibration": f"first {len(calib)} MiniPlaces training photos (128x128)",
-        "validation": f"first {len(val)} MiniPlaces validation photos (128x128), output gain {gain}",
+        "validation": f"first {len(val)} MiniPlaces validation photos (128x128), saturation {saturation}",
         "quantize_s": round(quantize_s, 2),
         "int8_bytes": {f: (Path(cache) / "int8" / f).stat().st_size for f in files},
         "fp32_bytes": {f: (fp32.folder / f).stat().st_size for f in files},
-        "quality": _quality(variants, scenes, val, gain),
+        "quality": _quality(variants, scenes, val, saturation),
         "sizes": _speed(variants, sizes, repeats, repeats_2048),
     }
 

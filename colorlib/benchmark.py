@@ -36,7 +36,7 @@ from PIL import Image
 
 from .checkpoint import load_model
 from .infer import predict_ab
-from .lab import normalize_L, rgb_to_lab
+from .lab import normalize_L, rgb_to_L
 from .model import Colorizer, ModelConfig, fold_batchnorm
 from .report import machine_info
 
@@ -50,7 +50,7 @@ def photo_L(size: int, name: str = "astronaut") -> torch.Tensor:
     """L* in [0, 100], ``(1, 1, size, size)``, of a ``skimage.data`` photo resized (bicubic)."""
     rgb = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
     rgb = np.array(rgb.resize((size, size), Image.Resampling.BICUBIC))
-    return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0)[:, :1]
+    return rgb_to_L(torch.from_numpy(rgb).permute(2, 0, 1)[None])
 
 
 @torch.no_grad()

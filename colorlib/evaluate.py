@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
-from .infer import eval_mode, output_gain, predict
-from .lab import join_lab, lab_to_rgb_in_gamut, rgb_to_lab
+from .infer import eval_mode, predict, resolve_saturation
+from .lab import join_lab, lab_to_rgb_in_gamut, rgb_to_L, rgb_to_lab
 from .model import Colorizer
 
 #: Per-image figures of :func:`score_set`, in the order of the report's table.
@@ -47,18 +47,18 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
 
     ``pixels``: uint8 ``(N, 3, H, W)`` colour photos (the truth); the model sees their L*.
     ``model=None`` scores the gray answer (a*b* = 0). Metrics are on 8-bit RGB, as files.
-    ``saturation``: the a*b* gain, as in :func:`colorlib.infer.colorize_batch` (1.0: the
-    network's own output; None: the model's own gain, as ``colorize`` outputs it).
+    ``saturation``: the factor on a*b*, as in :func:`colorlib.infer.colorize_batch` (1.0: the
+    network's own output; None: the model's own, as ``colorize`` outputs it).
     """
     if model is None:
         return _score(None, pixels, labels, batch_size, 0.0)
-    gain = output_gain(model, saturation)
+    saturation = resolve_saturation(model, saturation)
     with eval_mode(model):
-        return _score(model, pixels, labels, batch_size, gain)
+        return _score(model, pixels, labels, batch_size, saturation)
 
 
 def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None,
-           batch_size: int, gain: float) -> dict[str, torch.Tensor]:
+           batch_size: int, saturation: float) -> dict[str, torch.Tensor]:
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in
                                            ("psnr", "auc", "cf_pred", "cf_true", "top1", "top5")}
     for i in range(0, len(pixels), batch_size):
@@ -69,7 +69,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
             ab, logits = torch.zeros_like(ab_true), None
         else:
             ab, logits = predict(model, L)
-            ab = ab * gain
+            ab = ab * saturation
         pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L, ab)))
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
@@ -211,13 +211,13 @@ def load_eval_set(data: str | os.PathLike, size: int, limit: int | None = None,
 
 
 # -- scoring several answers on one set -------------------------------------------------------
-_GAIN_SUFFIX = re.compile(r"(.+)@(raw|\d+(?:\.\d*)?)")
+_SATURATION_SUFFIX = re.compile(r"(.+)@(raw|\d+(?:\.\d*)?)")
 
 
-def split_gain(spec: str) -> tuple[str, float | None]:
-    """``NAME`` -> (NAME, None: the model's own gain, as colorize outputs it); ``NAME@raw`` ->
-    (NAME, 1.0: the network's own output); ``NAME@1.3`` -> (NAME, 1.3)."""
-    m = _GAIN_SUFFIX.fullmatch(spec)
+def split_saturation(spec: str) -> tuple[str, float | None]:
+    """``NAME`` -> (NAME, None: the model's own saturation, as colorize outputs it); ``NAME@raw``
+    -> (NAME, 1.0: the network's own output); ``NAME@1.3`` -> (NAME, saturation 1.3)."""
+    m = _SATURATION_SUFFIX.fullmatch(spec)
     if m is None:
         return spec, None
     return m[1], 1.0 if m[2] == "raw" else float(m[2])
@@ -231,7 +231,7 @@ class Candidate:
     name: str
     net: Colorizer | None = None
     classes: list[str] | None = None  # the model's scene classes; None without a classifier
-    saturation: float = 1.0  # a*b* gain, as colorize applies it (colorlib.infer.default_saturation)
+    saturation: float = 1.0  # factor on a*b*, as colorize applies it (colorlib.infer.default_saturation)
 
 
 def _ab(labs: list[np.ndarray]) -> torch.Tensor:
@@ -324,7 +324,7 @@ def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: 
     and those truths' figures (:class:`_Truth`; None when the batch has no colour image)."""
     x = images.pixels[i:j]
     ci = torch.from_numpy(np.flatnonzero(~images.gray[i:j].numpy()))  # CPU indices serve any device
-    L = rgb_to_lab(x.to(device).float() / 255.0)[:, :1]
+    L = rgb_to_L(x.to(device))
     if not len(ci):
         return L, ci, None
     truth_rgb = x.permute(0, 2, 3, 1).numpy()[ci.numpy()]
@@ -336,7 +336,7 @@ def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: 
 
 
 def _answer(a: Candidate, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """An answer's a*b* (times its gain) and scene logits (None without a classifier) for L*."""
+    """An answer's a*b* (times its saturation) and scene logits (None without a classifier) for L*."""
     if a.net is None:
         return torch.zeros_like(L).expand(-1, 2, -1, -1), None
     ab, logits = predict(a.net, L)

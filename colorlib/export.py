@@ -15,7 +15,7 @@ global feature vector, so that a caller can take that vector from another photo 
   normalised a*b* in [0, 1] (:func:`colorlib.lab.denormalize_ab` gives a*b*); upsampling to
   full size is left to the caller (:func:`colorlib.infer.upsample_ab`). The baseline
   variant has no global branch: its colorizer takes ``L`` only.
-* ``manifest.json``: the model's config, class names, output gain, the opset, each graph's
+* ``manifest.json``: the model's config, class names, saturation, the opset, each graph's
   inputs and outputs (shapes, ranges) and the sha256 of each graph file.
 
 Needs the ``onnx`` extra (``pip install "colorlib[onnx]"``: onnx, onnxscript for torch's
@@ -297,7 +297,7 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
         "classes": classes,
         # colorlib.infer.default_saturation, read here: colorlib.infer imports colorlib.engine,
         # which imports this module (no import circle)
-        "output_gain": float(meta.get("saturation", 1.0)),
+        "saturation": float(meta.get("saturation", 1.0)),
         "opset": OPSET,
         "dtype": "float32",
         "batchnorm": "folded into the weights (section 3.4)",
@@ -308,7 +308,7 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
             "L* in [0, 100] of the photo (as seen over white); x = L*/100",
             "global features: global.onnx on x rescaled to global_size x global_size (or a given vector)",
             "colorizer.onnx(x, global features) -> ab at half size; upsample x2 bilinear, crop to H x W",
-            f"a*b* = (ab * {AB_SCALE:g} - {AB_SHIFT:g}) * output_gain; join with the photo's own L*; "
+            f"a*b* = (ab * {AB_SCALE:g} - {AB_SHIFT:g}) * saturation; join with the photo's own L*; "
             "L*a*b* -> sRGB",
         ],
     }

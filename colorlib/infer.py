@@ -9,7 +9,6 @@ come from the network, so the output's lightness is the input's.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,10 +19,8 @@ from PIL import Image
 
 # The image readers live in colorlib.imageio; older code imports them from here, which still works.
 from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
-from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, normalize_L, rgb_to_lab, srgb8_to_L
-from .model import Colorizer, fold_batchnorm
-
-_FOLDED: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, Colorizer]] = weakref.WeakKeyDictionary()
+from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, normalize_L, rgb_to_L
+from .model import Colorizer, fold_batchnorm, upsample_ab
 
 
 def _uint8_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
@@ -38,12 +35,13 @@ def rgb_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
     return _uint8_tensor(rgb, device).float() / 255.0
 
 
-def luminance(image: ImageLike, device="cpu") -> torch.Tensor:
-    """L* in [0, 100] of any image, float32 ``(1, 1, H, W)`` on ``device``. Colour input keeps
-    only its L*; transparent pixels count as seen over white. How each PIL mode and array type
-    is read, and what is refused: :mod:`colorlib.imageio`."""
+def lightness(image: ImageLike, device="cpu") -> torch.Tensor:
+    """CIE lightness L* in [0, 100] of any image (file, PIL image, array), float32 ``(1, 1, H, W)``
+    on ``device`` (:func:`colorlib.lab.rgb_to_L` of its 8-bit sRGB). Colour input keeps only its
+    L*; transparent pixels count as seen over white. How each PIL mode and array type is read,
+    and what is refused: :mod:`colorlib.imageio`."""
     rgb = to_rgb_array(image)
-    return srgb8_to_L(_uint8_tensor(rgb, device))
+    return rgb_to_L(_uint8_tensor(rgb, device))
 
 
 def network_input(net: Colorizer, L: torch.Tensor) -> torch.Tensor:
@@ -94,33 +92,12 @@ def predict_ab(
     return predict(model, L, global_L, global_features)[0]
 
 
-def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """The network's half-resolution output ``(N, 2, ceil(H/2), ceil(W/2))`` -> float
-    ``(N, 2, H, W)``: bilinear x2, then cropped, so each output pixel stays centred on the two
-    input pixels it came from (also for odd H or W, where resizing to H would drift)."""
-    up = F.interpolate(ab01.float(), scale_factor=2, mode="bilinear", align_corners=False)
-    return up[..., : size[0], : size[1]]
-
-
-def _weights_key(model: Colorizer) -> tuple:
-    """Changes when the weights do: autograd's version counters see every ordinary in-place
-    update (optimizer steps, ``load_state_dict``, ``p.mul_()`` under ``no_grad``); edits made
-    through ``p.data`` bypass them, and each tensor's sum catches those that change it (scaling,
-    zeroing, adding noise; not, say, a swap of two values). One pass over the weights: about
-    1.5 ms for the shipped models on a 2-core CPU, far less than folding."""
-    tensors = list(model.state_dict().values())
-    with torch.no_grad():
-        sums = torch.stack([t.sum(dtype=torch.float32) for t in tensors]) if tensors else torch.zeros(0)
-    return sum(t._version for t in tensors), tuple(sums.nan_to_num().tolist())  # NaN != NaN
-
-
-def _ready(model: Colorizer) -> Colorizer:
-    """The model with batch norm folded (section 3.4), cached on it until its weights change."""
-    key = _weights_key(model)
-    cached = _FOLDED.get(model)
-    if cached is None or cached[0] != key:
-        cached = _FOLDED[model] = (key, fold_batchnorm(model))
-    return cached[1]
+def inference_model(model: Colorizer) -> Colorizer:
+    """The model :func:`colorize`, :func:`classify` and :func:`global_features_of` run:
+    ``model`` itself when batch norm is already folded (:attr:`Colorizer.is_folded`), else a
+    folded copy made for this call (:func:`colorlib.model.fold_batchnorm`, section 3.4; same
+    outputs, faster). Nothing is cached: to colorize many photos, fold once and pass the copy."""
+    return model if model.is_folded else fold_batchnorm(model)
 
 
 #: The most pixels :func:`colorize` runs the network on by default: 2048 x 2048, the largest size
@@ -187,40 +164,39 @@ def colorize(
     image over white, and every pixel keeps its own L*, so the output blends as the input did.
 
     ``global_image``: take the global features from another photo (style transfer, paper
-    section 4.5); ``global_features``: a given global vector (e.g. a mix of two).
-    ``saturation``: multiply the predicted a*b* by this gain in [0, 4]; None uses the model's
-    own (:func:`default_saturation`), 1.0 gives the network's raw output.
-    ``max_pixels``: run the network on at most this many pixels (:func:`network_size`: larger
-    images are scaled down with area averaging, keeping the aspect ratio; their a*b* come back
-    upsampled bilinearly to full size and join the full-resolution L*, which bounds the memory
-    to about :func:`estimate_memory`); None runs it on every pixel.
-
+    section 4.5); ``global_features``: a given global vector ``(1, 256*width)`` (e.g. a mix).
+    ``saturation``: the factor the predicted a*b* are multiplied by, in [0, 4] (chroma scales
+    with it at constant L* and hue); None uses the model's own (:func:`default_saturation`),
+    1.0 gives the network's raw output.
+    ``fold``: run batch norm folded (:func:`inference_model`: ``model`` as it is when already
+    folded, else a folded copy for this call); False runs ``model`` unfolded, in eval mode.
+    ``max_pixels``: run the network on at most this many pixels (:func:`network_size`; larger
+    images are area-averaged down, their a*b* upsampled to join the full-size L*, which bounds
+    memory, :func:`estimate_memory`); None runs it on every pixel.
     ``engine``: ``"torch"``, or ``"onnx"``: ONNX Runtime on the CPU (:mod:`colorlib.engine`, extra
     ``colorlib[onnx]``; a model's first call exports its graphs, cached on disk); same a*b* to 1e-4.
 
-    Raises ``ValueError`` for unreadable or unsupported images (see
-    :func:`colorlib.imageio.rgb_and_alpha`), a bad ``saturation`` or ``max_pixels``;
-    ``FileNotFoundError`` for a missing file; ``MemoryError`` (one line: the image size and an
-    estimate of what it needs) when memory runs out anyway.
+    Raises ``ValueError`` for unreadable or unsupported images (:func:`colorlib.imageio.rgb_and_alpha`),
+    a bad ``saturation``, ``max_pixels`` or ``global_features``; ``FileNotFoundError`` for a
+    missing file; ``MemoryError`` (one line: the image size and an estimate of what it needs).
     """
-    gain = output_gain(model, saturation)
+    saturation = resolve_saturation(model, saturation)
     _check_max_pixels(max_pixels)
     _check_engine(engine)
+    global_features = check_global_features(model, global_features)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
-    net = _ready(model) if fold else model
+    net = inference_model(model) if fold and engine == "torch" else model
     device = next(net.parameters()).device
     H, W = own.shape[:2]
     h, w = network_size(H, W, max_pixels)
     try:
-        L = luminance(own, device)
-        seen = L if alpha is None else luminance(over_white(own, alpha), device)
+        L = lightness(own, device)
+        seen = L if alpha is None else lightness(over_white(own, alpha), device)
         del own
         if (h, w) != (H, W):
             seen = F.interpolate(seen, size=(h, w), mode="area")
-        gL = None if global_image is None else luminance(global_image, device)
-        ab = _predict_with(engine, model, net, seen, gL, global_features) * gain
-        del seen
-        out = _to_rgb8(L, ab)
+        gL = None if global_image is None else lightness(global_image, device)
+        out = _to_rgb8(L, _predict_with(engine, model, net, seen, gL, global_features) * saturation)
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
@@ -240,6 +216,27 @@ def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor
         return onnx_engine(model).predict_ab(L.cpu(), global_L, global_features).to(L.device)
     with eval_mode(net):
         return predict_ab(net, L, global_L, global_features)
+
+
+def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Tensor | None:
+    """``g`` as a float tensor ``(1, 256*width)`` (a 1-d vector of that length is taken as one
+    row); None stays None. Raises ``ValueError`` for another type, shape or size, NaN or
+    infinite values, and for a baseline model (it has no global features to replace)."""
+    if g is None:
+        return None
+    if model.global_network is None:
+        raise ValueError("this is a baseline model: it has no global features to replace")
+    if not isinstance(g, torch.Tensor) or not g.is_floating_point():
+        raise ValueError(f"global_features must be a float tensor, got {type(g).__name__}"
+                         + (f" of {g.dtype}" if isinstance(g, torch.Tensor) else ""))
+    size = model.cfg.channels(256)
+    if g.dim() == 1:
+        g = g[None]
+    if g.dim() != 2 or g.shape[1] != size:
+        raise ValueError(f"global_features must be shaped (1, {size}), got {tuple(g.shape)}")
+    if not bool(torch.isfinite(g).all()):
+        raise ValueError("global_features has NaN or infinite values")
+    return g
 
 
 def _check_engine(engine: str) -> None:
@@ -297,28 +294,31 @@ def _to_rgb8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
 
 
 def default_saturation(model: Colorizer) -> float:
-    """The a*b* gain a shipped model was calibrated with (1.0 when it has none).
+    """The saturation a shipped model was calibrated with: the factor :func:`colorize`
+    multiplies its predicted a*b* by (1.0 when it has none).
 
     A network trained with the MSE of Eq. 6 predicts the mean of the plausible colours, so
     its colours come out duller than real ones; ``scripts/calibrate_saturation.py`` picks a
-    gain on training images (never on validation images) and stores it in the model file.
+    saturation on training images (never on validation images) and stores it in the model file.
     """
     return float(getattr(model, "meta", {}).get("saturation", 1.0))
 
 
-def output_gain(model: Colorizer, saturation: float | None) -> float:
-    """The a*b* gain to apply: ``saturation``, or the model's own when it is None; checked."""
-    g = default_saturation(model) if saturation is None else float(saturation)
-    if not 0 <= g <= 4:
-        raise ValueError(f"saturation must be in [0, 4], got {g}")
-    return g
+def resolve_saturation(model: Colorizer, saturation: float | None) -> float:
+    """The saturation to apply: ``saturation``, or the model's own (:func:`default_saturation`)
+    when it is None. Raises ``ValueError`` unless it is a real number in [0, 4] (not a bool or
+    a string)."""
+    s = default_saturation(model) if saturation is None else saturation
+    if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) or not 0 <= s <= 4:
+        raise ValueError(f"saturation must be a number in [0, 4], got {s!r}")
+    return float(s)
 
 
 @torch.inference_mode()
 def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
     """The 256-d global feature vector ``(1, 256*width)`` of a photo (section 4.5)."""
-    net = _ready(model)
-    return net.encode_global(network_input(net, luminance(image, next(net.parameters()).device)))
+    net = inference_model(model)
+    return net.encode_global(network_input(net, lightness(image, next(net.parameters()).device)))
 
 
 @torch.inference_mode()
@@ -327,12 +327,12 @@ def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None
     float RGB in [0, 1] with each input's own L* on every pixel (out-of-gamut colours reduced
     in chroma at constant L*, as in :func:`colorize`). ``saturation`` as in :func:`colorize`.
     Raises ``ValueError`` for NaN or infinite input and a bad ``saturation``."""
-    gain = output_gain(model, saturation)
+    saturation = resolve_saturation(model, saturation)
     if not bool(torch.isfinite(rgb).all()):
         raise ValueError("rgb has NaN or infinite values; colorize_batch takes RGB in [0, 1]")
-    L = rgb_to_lab(rgb)[:, :1]
+    L = rgb_to_L(rgb)
     with eval_mode(model):
-        ab = predict_ab(model, L) * gain
+        ab = predict_ab(model, L) * saturation
     return lab_to_rgb_in_gamut(join_lab(L, ab))
 
 
@@ -345,16 +345,16 @@ def classify(model: Colorizer, image: ImageLike, top: int = 5) -> list[tuple[str
     ``top`` larger than the number of classes gives every class.
 
     Raises ``ValueError`` for a model without a classifier (the baseline, no global features),
-    for ``top < 1``, and for an image :func:`colorlib.imageio.rgb_and_alpha` refuses.
+    for a ``top`` that is not a whole number >= 1, and for an image :func:`colorlib.imageio.rgb_and_alpha` refuses.
     """
     if model.classifier is None:
         raise ValueError("this is a baseline model: it has no classifier (no global features); "
                          "use miniplaces-full or a sweep-alpha-* model")
-    if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+        raise ValueError(f"top must be a whole number of at least 1, got {top!r}")
     classes = getattr(model, "meta", {}).get("classes") or [str(i) for i in range(model.cfg.num_classes)]
-    net = _ready(model)
-    L = luminance(image, next(net.parameters()).device)
+    net = inference_model(model)
+    L = lightness(image, next(net.parameters()).device)
     with eval_mode(net):
         probs = net.global_branch(network_input(net, L))[1].float().softmax(1)[0]
     best = probs.topk(min(top, len(classes)))

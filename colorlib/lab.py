@@ -36,7 +36,7 @@ AB_SHIFT = 128.0
 AB_SCALE = 255.0
 
 # Pixels per block where whole photos are processed a block of rows at a time (about 20 MB of
-# temporaries per block in srgb8_to_L).
+# temporaries per block in rgb_to_L).
 _BLOCK_PIXELS = 1 << 20
 
 
@@ -200,26 +200,28 @@ def _in_gamut(linear: torch.Tensor) -> torch.Tensor:
     return ((linear >= -_GAMUT_SLACK) & (linear <= 1.0 + _GAMUT_SLACK)).all(dim=-3)
 
 
-def srgb8_to_L(rgb8: torch.Tensor) -> torch.Tensor:
-    """L* in ``[0, 100]`` of 8-bit sRGB ``(N, 3, H, W)`` uint8 (values 0..255), ``(N, 1, H, W)``
-    float32.
+def rgb_to_L(rgb: torch.Tensor) -> torch.Tensor:
+    """L* in ``[0, 100]`` of sRGB ``(N, 3, H, W)`` -> float32 ``(N, 1, H, W)``: the one L*
+    function of the package (CIE lightness, ``116 f(Y/Yn) - 16``), the L* of :func:`rgb_to_lab`.
 
-    The same numbers as ``rgb_to_lab(rgb8 / 255)[:, :1]``, computed the fast way for whole
-    photos: the gamma curve is a 256-entry table and only the Y row of the XYZ matrix is needed.
-    Rows are taken a block at a time, so a 24-megapixel photo needs its 96 MB result and a few
-    MB more, never a float or int64 copy of the whole image.
+    ``rgb``: uint8 (values 0..255, the fast way for whole photos: the gamma curve is a 256-entry
+    table and only the Y row of the XYZ matrix is used; rows are taken a block at a time, so a
+    24-megapixel photo needs its 96 MB result and a few MB more), or float in ``[0, 1]``
+    (computed as :func:`rgb_to_lab` does, differentiable; outside ``[0, 1]`` clipped). Raises
+    ``TypeError`` for a non-tensor and ``ValueError`` for a shape that is not ``(N, 3, H, W)``.
     """
-    if rgb8.dtype != torch.uint8:
-        raise TypeError(f"srgb8_to_L takes uint8 images, got {rgb8.dtype}")
+    if rgb.dtype != torch.uint8:  # Y/Yn, the XYZ matrix's middle row
+        Y = _mix([[v / _D65_WHITE[1] for v in _XYZ_FROM_RGB[1]]], srgb_to_linear(_check(rgb, "rgb").clamp(0.0, 1.0)))
+        return (116.0 * _f(Y) - 16.0).float()
     levels = torch.arange(256, dtype=torch.float64) / 255
     table = srgb_to_linear(levels)
-    weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64)  # Y, with white Y = 1
-    lut = (table[None, :] * weights[:, None]).float().to(rgb8.device)  # (3, 256)
-    N, _, H, W = rgb8.shape
-    out = torch.empty((N, 1, H, W), dtype=torch.float32, device=rgb8.device)
+    weights = torch.tensor(_XYZ_FROM_RGB[1], dtype=torch.float64) / _D65_WHITE[1]  # Y, white Y = 1
+    lut = (table[None, :] * weights[:, None]).float().to(rgb.device)  # (3, 256)
+    N, _, H, W = rgb.shape
+    out = torch.empty((N, 1, H, W), dtype=torch.float32, device=rgb.device)
     rows = max(1, _BLOCK_PIXELS // max(1, N * W))
     for top in range(0, H, rows):
-        idx = rgb8[:, :, top : top + rows].long()
+        idx = rgb[:, :, top : top + rows].long()
         Y = lut[0][idx[:, 0]] + lut[1][idx[:, 1]] + lut[2][idx[:, 2]]
         out[:, 0, top : top + rows] = 116.0 * _f(Y) - 16.0
     return out

@@ -16,7 +16,7 @@ import torch
 
 from . import metrics as M
 from .data import DataError, data_root
-from .evaluate import METRICS, Candidate, EvalSet, split_gain, summarise
+from .evaluate import METRICS, Candidate, EvalSet, split_saturation, summarise
 
 #: (key, column title, format) of the Markdown table, in order.
 COLUMNS = (
@@ -50,8 +50,8 @@ METRIC_NOTES = {
     "skipped_gray": "images whose truth is gray or low colour (std a* + std b* < 3): left out of colour "
                     "metrics, kept for top-1/top-5",
     "classified": "labelled images counted for top-1/top-5",
-    "saturation": "a*b* gain applied to the network's output, as colorize does (the model's own; 1.0 "
-                  "for NAME@raw and the gray answer, GAIN for NAME@GAIN)",
+    "saturation": "factor on the network's a*b* output, as colorize applies it (the model's own; 1.0 "
+                  "for NAME@raw and the gray answer, S for NAME@S)",
 }
 
 
@@ -109,7 +109,7 @@ def build_report(images: EvalSet, answers: list[Candidate], scores: dict[str, di
     ``models``: per answer the means of :data:`colorlib.evaluate.METRICS` (AuC and top-k in
     percent), ``cf_gap``, ``images`` (colour truths scored), ``skipped_gray``, ``classified``.
     ``confusion``: per classifier, the 10 most frequent true -> predicted mistakes (once per model:
-    ``NAME@raw``/``NAME@GAIN`` classify as ``NAME`` does).
+    ``NAME@raw``/``NAME@S`` classify as ``NAME`` does).
     ``rows`` (``per_image=True``): every image's file, label and figures per answer.
     """
     gray = images.gray.numpy()
@@ -122,8 +122,8 @@ def build_report(images: EvalSet, answers: list[Candidate], scores: dict[str, di
         summary["classified"] = int((~np.isnan(s["top1"])).sum())
         summary["saturation"] = a.saturation
         models[a.name] = summary
-        base = split_gain(a.name)[0]
-        if a.classes and base not in listed:  # NAME, NAME@raw, NAME@GAIN classify alike: listed once
+        base = split_saturation(a.name)[0]
+        if a.classes and base not in listed:  # NAME, NAME@raw, NAME@S classify alike: listed once
             listed.add(base)
             labels = images.labels_for(a.classes).numpy()
             confusion[a.name] = M.confused_pairs(labels, s["predicted"], a.classes)
@@ -179,11 +179,11 @@ def _cell(value, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _gains(models: dict) -> str:
-    gains = {name: s["saturation"] for name, s in models.items() if name != "gray"}
-    if len(set(gains.values())) == 1:
-        return f"{next(iter(gains.values())):g} for every model here"
-    return ", ".join(f"{name} {g:g}" for name, g in gains.items()) or "none"
+def _saturations(models: dict) -> str:
+    saturations = {name: s["saturation"] for name, s in models.items() if name != "gray"}
+    if len(set(saturations.values())) == 1:
+        return f"{next(iter(saturations.values())):g} for every model here"
+    return ", ".join(f"{name} {g:g}" for name, g in saturations.items()) or "none"
 
 
 def markdown(report: dict) -> str:
@@ -216,8 +216,8 @@ def markdown(report: dict) -> str:
          "rebalanced: pixels weighted by the inverse frequency of their true a\\*b\\* (10x10 cells, "
          "estimated on these images). CF: Hasler and Suesstrunk colourfulness. top-k: scene classes "
          "from the gray input (– where a model has no classifier or the data no labels). "
-         "Models are scored as `colorize` outputs them: a\\*b\\* times the model's saturation gain "
-         f"({_gains(models)}); NAME@raw is the network's own output, NAME@GAIN its output at that gain."),
+         "Models are scored as `colorize` outputs them: a\\*b\\* times the model's saturation "
+         f"({_saturations(models)}); NAME@raw is the network's own output, NAME@S its output at saturation S."),
     ]
     for name, pairs in report.get("confusion", {}).items():
         if not pairs:

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.infer import luminance
+from colorlib.infer import lightness
 from colorlib.lab import lab_to_rgb
 from colorlib.metrics import to_uint8
 
@@ -20,7 +20,7 @@ def images(tmp_path_factory, photos):
         paths[name] = root / f"{name}.png"
         Image.fromarray(photos[name]).save(paths[name])
     # the gray version as the model sees it: the photo's own L*, a*b* = 0, as 8-bit RGB
-    L = luminance(photos["coffee"])
+    L = lightness(photos["coffee"])
     gray = lab_to_rgb(torch.cat([L, torch.zeros_like(L), torch.zeros_like(L)], 1))
     paths["coffee-gray"] = root / "coffee-gray.png"
     Image.fromarray(to_uint8(gray)[0].permute(1, 2, 0).numpy()).save(paths["coffee-gray"])

@@ -95,7 +95,7 @@ def test_full_model_two_graphs_and_a_manifest(full, photos):
     assert lines[1].startswith(f"wrote {folder / 'colorizer.onnx'} (") and lines[1].endswith(
         f"the colorizer graph: L (N, 1, H, W), global_features (N, {c}) -> ab (N, 2, ceil(H/2), ceil(W/2))")
     assert lines[2] == (f"wrote {folder / 'manifest.json'} (model miniplaces-full, opset {manifest['opset']}, "
-                        "output gain 1.2)")
+                        "saturation 1.2)")
     mb = (folder / "global.onnx").stat().st_size / 1e6
     assert f"({mb:.1f} MB)" in lines[0]
     colorizer_agrees(folder, "miniplaces-full", photos["astronaut"])

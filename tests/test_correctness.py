@@ -29,7 +29,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from colorlib.checkpoint import load_model
 from colorlib.evaluate import Candidate, load_eval_set, score, score_set
-from colorlib.infer import colorize, output_gain, predict_ab
+from colorlib.infer import colorize, predict_ab, resolve_saturation
 from colorlib.lab import rgb_to_lab
 
 COLOUR_PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -185,7 +185,7 @@ def test_score_matches_skimage_and_the_auc_definition(model, truths, pixels):
         assert gray["psnr"][i].item() == pytest.approx(psnr(gray_answer(t), t), abs=1e-4)
         assert gray["auc"][i].item() == pytest.approx(auc(gray_answer(t), t), abs=1e-5)
     own = score(model, pixels, saturation=None)
-    gain = output_gain(model, None)
+    gain = resolve_saturation(model, None)
     for i, t in enumerate(truths.values()):
         L = rgb_to_lab(torch.from_numpy(t.copy()).permute(2, 0, 1)[None].float() / 255)[:, :1]
         with torch.no_grad():

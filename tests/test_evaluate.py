@@ -94,7 +94,7 @@ def test_file_list(folder, tmp_path, cli):
     assert raw["saturation"] == 1.0
     if shipped["saturation"] > 1:
         assert shipped["cf_pred"] > raw["cf_pred"]
-    # NAME@GAIN: any gain; 0 is the gray answer
+    # NAME@S: any saturation; 0 is the gray answer
     strong, none = r["models"]["miniplaces-full@1.5"], r["models"]["miniplaces-full@0"]
     assert strong["saturation"] == 1.5 and strong["cf_pred"] > shipped["cf_pred"]
     assert none["saturation"] == 0 and none["cf_pred"] < 1

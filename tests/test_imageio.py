@@ -10,7 +10,7 @@ from PIL import Image, ImageCms
 import colorlib.infer
 from colorlib.checkpoint import load_model
 from colorlib.imageio import over_white, rgb_and_alpha, save_image, to_rgb_array
-from colorlib.infer import colorize, luminance
+from colorlib.infer import colorize, lightness
 
 # The 8-bit rounding of colorize's output moves L* by up to 0.25 (measured on the test photos and
 # on every L*, a*, b* grid point); 0.3 leaves a little room and stays well under the 0.5 promised.
@@ -28,7 +28,7 @@ def src(photos):
 
 
 def L_of(rgb: np.ndarray) -> torch.Tensor:
-    return luminance(np.asarray(rgb)[..., :3])[0, 0]
+    return lightness(np.asarray(rgb)[..., :3])[0, 0]
 
 
 def _lab_image(src: Image.Image) -> Image.Image:

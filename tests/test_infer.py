@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.infer import colorize, colorize_batch, global_features_of, luminance, rgb_tensor, to_rgb_array
+from colorlib.infer import colorize, colorize_batch, global_features_of, lightness, rgb_tensor, to_rgb_array
 from colorlib.lab import rgb_to_lab
 from colorlib.model import mix_global
 
@@ -64,12 +64,12 @@ def test_half_transparent_pixels_blend_as_the_input_did(full):
     for seen in (lambda im: over_white(im[..., :3], im[..., 3]), over_black):
         # the output blends to the input's lightness over white and over black alike (to within
         # what blending a colour instead of a gray in sRGB changes; blending twice was 20 off)
-        assert abs(float(luminance(seen(out)).mean() - luminance(seen(x)).mean())) < 3
+        assert abs(float(lightness(seen(out)).mean() - lightness(seen(x)).mean())) < 3
 
 
 @pytest.mark.parametrize("H", [20, 21])
 def test_half_resolution_output_stays_centred_on_its_pixels(H):
-    from colorlib.infer import upsample_ab
+    from colorlib.model import upsample_ab
 
     h = (H + 1) // 2
     ramp = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1).expand(1, 2, h, 3)  # value = half-res row
@@ -82,13 +82,13 @@ def test_half_resolution_output_stays_centred_on_its_pixels(H):
 
 def test_16_bit_gray_keeps_its_lightness(tmp_path):
     a = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 .. 64,491
-    truth = luminance(a)  # uint16 arrays: / 257
+    truth = lightness(a)  # uint16 arrays: / 257
     Image.fromarray(a).save(tmp_path / "g16.png")
     assert Image.open(tmp_path / "g16.png").mode.startswith("I")
     for image in (Image.fromarray(a), tmp_path / "g16.png"):  # PIL image, and a file
-        assert float((luminance(image) - truth).abs().max()) < 1e-4
+        assert float((lightness(image) - truth).abs().max()) < 1e-4
     dark = Image.fromarray((np.arange(48 * 64).reshape(48, 64) % 60).astype(np.uint8))
-    assert float((luminance(dark.convert("I")) - luminance(dark)).abs().max()) < 1e-4  # 8-bit in mode I
+    assert float((lightness(dark.convert("I")) - lightness(dark)).abs().max()) < 1e-4  # 8-bit in mode I
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float64])
@@ -147,21 +147,29 @@ def test_paths_and_missing_files(full, tmp_path, photos):
         colorize(full, tmp_path / "bad.jpg")
 
 
-def test_folded_model_is_cached_and_refreshed(photos):
+def test_folding_is_an_explicit_step_with_no_cache(photos):
+    """colorize folds a copy per call (nothing kept), so weight edits show at once, whichever
+    way they are made; a model folded once is used as it is and gives the same picture."""
+    from colorlib.infer import inference_model
+    from colorlib.model import fold_batchnorm
+
     m = load_model("miniplaces-baseline")
     img = photos["coffee"][:64, :64]
     first = np.asarray(colorize(m, img))
-    assert np.array_equal(first, np.asarray(colorize(m, img)))
+    folded = fold_batchnorm(m)
+    assert not m.is_folded and folded.is_folded
+    assert inference_model(folded) is folded and inference_model(m) is not m
+    assert np.abs(np.asarray(colorize(folded, img), int) - first).max() <= 1  # float rounding only
     with torch.no_grad():
-        m.colorization.output.bias += 0.5  # weights changed: the folded copy must follow
+        m.colorization.output.bias += 0.5  # weights changed: the next call sees them
     second = np.asarray(colorize(m, img))
     assert not np.array_equal(first, second)
-    m.colorization.output.bias.data -= 0.5  # through .data: no version counter sees it
-    assert not np.array_equal(second, np.asarray(colorize(m, img)))
+    m.colorization.output.bias.data -= 0.5  # through .data
+    assert np.array_equal(first, np.asarray(colorize(m, img)))
 
 
-def test_luminance_of_gray_and_colour(photos):
-    assert luminance(photos["camera"]).shape == (1, 1, 512, 512)
+def test_lightness_of_gray_and_colour(photos):
+    assert lightness(photos["camera"]).shape == (1, 1, 512, 512)
 
 
 def test_transparency_key_of_a_16_bit_png_and_premultiplied_la(tmp_path):
@@ -298,7 +306,7 @@ def test_classify_gives_the_top_classes_of_the_gray_image(full, photos):
     assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
     classes = full.meta["classes"]
     with torch.inference_mode():  # the head on L* alone, batch norm folded, as section 3.3
-        logits = fold_batchnorm(full).eval().global_branch(normalize_L(luminance(photos["coffee"])))[1]
+        logits = fold_batchnorm(full).eval().global_branch(normalize_L(lightness(photos["coffee"])))[1]
     probs = logits.softmax(1)[0]
     best = probs.topk(5)
     assert [n for n, _ in top] == [classes[i] for i in best.indices.tolist()]
@@ -317,7 +325,28 @@ def test_classify_names_and_refusals(full, photos):
     unnamed = Colorizer(ModelConfig.preset("tiny", num_classes=7))
     names = [n for n, _ in classify(unnamed, photos["camera"][:64, :64], top=7)]
     assert sorted(names) == [str(i) for i in range(7)]
-    with pytest.raises(ValueError, match="top must be at least 1"):
-        classify(full, photos["camera"], top=0)
+    for top in (0, -1, 2.5, True, "5"):
+        with pytest.raises(ValueError, match="top must be a whole number of at least 1"):
+            classify(full, photos["camera"], top=top)
     with pytest.raises(ValueError, match="baseline model: it has no classifier"):
         classify(load_model("miniplaces-baseline"), photos["camera"])
+
+
+def test_global_features_and_saturation_are_checked(full, photos):
+    """A given global vector must be a finite float (1, 256*width) tensor; saturation a real
+    number in [0, 4]: anything else is one ValueError naming the argument, before any work."""
+    from colorlib.infer import global_features_of
+
+    img = photos["coffee"][:32, :32]
+    g = global_features_of(full, img)
+    assert g.shape == (1, full.cfg.channels(256))
+    assert np.array_equal(np.asarray(colorize(full, img, global_features=g[0])),
+                          np.asarray(colorize(full, img, global_features=g)))  # a 1-d vector is one row
+    for value in (g[:, :10], g * float("nan"), g.long(), [0.0] * 128):
+        with pytest.raises(ValueError, match="global_features"):
+            colorize(full, img, global_features=value)
+    with pytest.raises(ValueError, match="baseline model"):
+        colorize(load_model("miniplaces-baseline"), img, global_features=g)
+    for value in (True, "1", float("nan"), -0.1, 4.5, [1.0]):
+        with pytest.raises(ValueError, match="saturation must be a number in"):
+            colorize(full, img, saturation=value)

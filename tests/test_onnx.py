@@ -105,7 +105,7 @@ def test_manifest(exports):
         assert g["sha256"] == hashlib.sha256((folder / g["file"]).read_bytes()).hexdigest()
     assert manifest["config"] == model.cfg.to_dict()
     assert manifest["classes"] == model.meta["classes"] and len(manifest["classes"]) == 100
-    assert manifest["output_gain"] == default_saturation(model) == 1.2
+    assert manifest["saturation"] == default_saturation(model) == 1.2
     assert manifest["opset"] == OPSET
     import onnx
 

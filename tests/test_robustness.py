@@ -25,7 +25,7 @@ import colorlib.cli.colorize
 import colorlib.cli.evaluate
 import colorlib.infer
 from colorlib.device import DEVICE_HELP
-from colorlib.infer import DEFAULT_MAX_PIXELS, luminance
+from colorlib.infer import DEFAULT_MAX_PIXELS, lightness
 from colorlib.lab import rgb_to_lab
 
 SIDE = 64
@@ -50,8 +50,8 @@ def assert_lightness_kept(source: Path | bytes, output: Path) -> None:
     image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     out = np.asarray(Image.open(output).convert("RGB"))
     L_out = rgb_to_lab(torch.from_numpy(out.copy()).permute(2, 0, 1)[None].float() / 255)[:, :1]
-    assert L_out.shape == luminance(image).shape
-    assert (L_out - luminance(image)).abs().max().item() < L_TOLERANCE, output
+    assert L_out.shape == lightness(image).shape
+    assert (L_out - lightness(image)).abs().max().item() < L_TOLERANCE, output
 
 
 def files_under(folder: Path) -> list[str]:
@@ -174,8 +174,8 @@ USAGE = [
     (["{a}", "--global-image", "{c}", "--mix", "nan"], r"--mix must be in \[0, 1\], got nan"),
     (["{a}", "--global-image", "{c}", "--mix", "2"], r"--mix must be in \[0, 1\], got 2.0"),
     (["{a}", "--global-image", "{c}", "--mix", "-0.5"], r"--mix must be in \[0, 1\], got -0.5"),
-    (["{a}", "--saturation", "nan"], r"--saturation must be in \[0, 4\], got nan"),
-    (["{a}", "--saturation", "inf"], r"--saturation must be in \[0, 4\], got inf"),
+    (["{a}", "--saturation", "nan"], r"--saturation must be a number in \[0, 4\], got nan"),
+    (["{a}", "--saturation", "inf"], r"--saturation must be a number in \[0, 4\], got inf"),
     (["{a}", "--max-pixels", "-1"], r"--max-pixels must be a number of pixels, or 0 for no bound"),
     (["{a}", "-o", "{tmp}/out.xyz"], r"cannot tell the image format of .*out.xyz"),
     (["{a}", "-o", "{tmp}/out.psd"], r"PIL cannot write PSD images in colour"),

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from ..imageio import to_uint8
-from ..infer import luminance
+from ..infer import lightness
 from ..lab import normalize_L
 
 #: Anything :func:`to_pil` accepts.
@@ -40,7 +40,7 @@ def to_pil(x: ImageData) -> Image.Image:
 def gray(x: ImageData) -> Image.Image:
     """What the network sees: the L* channel of a photo (L* in [0, 100], section 3), as a mode
     ``L`` image of the same size (L* = 100 is white)."""
-    return to_pil(normalize_L(luminance(to_pil(x))[0, 0]).clamp(0, 1).numpy())
+    return to_pil(normalize_L(lightness(to_pil(x))[0, 0]).clamp(0, 1).numpy())
 
 
 def fit(img: Image.Image, longest: int) -> Image.Image:

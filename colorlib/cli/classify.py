@@ -13,6 +13,7 @@ import sys
 
 from ..device import DEVICE_HELP
 from ..infer import classify
+from ..model import fold_batchnorm
 from .common import DEFAULT_MODEL, Input, UserError, device_option, image_inputs, open_model, run_each
 
 
@@ -22,7 +23,7 @@ def cmd_classify(a: argparse.Namespace) -> None:
     if a.top < 1:
         raise UserError("--top must be at least 1")
     inputs = image_inputs(a.images)
-    model = open_model(a.model, a.device)
+    model = fold_batchnorm(open_model(a.model, a.device))  # once for every photo (section 3.4)
     if model.classifier is None:
         raise UserError(f"{a.model} is a baseline model: it has no classifier (no global features); "
                         "use miniplaces-full or a sweep-alpha-* model")

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 
 from ..device import DEVICE_HELP, resolve_device
 from ..imageio import save_image
-from ..infer import DEFAULT_MAX_PIXELS, ENGINES, colorize, global_features_of, output_gain
+from ..infer import DEFAULT_MAX_PIXELS, ENGINES, colorize, global_features_of, resolve_saturation
 from ..io import WriteError, check_writable
-from ..model import Colorizer, mix_global
+from ..model import Colorizer, fold_batchnorm, mix_global
 from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
 
 
@@ -68,9 +68,9 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     """Colorize every input of ``a.images``; exit status 1 when any failed (each named on stderr)."""
     _check_colorize_options(a)
     jobs = _colorize_targets(image_inputs(a.images), a.global_image, a.out_dir or a.output, bool(a.out_dir))
-    model = open_model(a.model, a.device)
+    model = fold_batchnorm(open_model(a.model, a.device))  # once for every photo (section 3.4)
     try:
-        output_gain(model, a.saturation)
+        resolve_saturation(model, a.saturation)
     except ValueError as e:
         raise UserError(f"--{e}") from None
     other = _global_features(a, model)
@@ -223,7 +223,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               "  colorlib colorize - -o - < in.jpg > out.png    # a pipeline (PNG out)",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("images", nargs="+", metavar="IMAGE",
-                   help="image files (any mode; colour input is reduced to its luminance first), folders "
+                   help="image files (any mode; colour input is reduced to its lightness L* first), folders "
                         "(their image files), or - for one image from standard input")
     c.add_argument("-o", "--output", metavar="OUT",
                    help="with one input and an image suffix (.png, .jpg, ...): that file; - : PNG on "
@@ -237,8 +237,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--mix", type=float, help="with --global-image, in [0, 1]: 0 = own global features, "
                                               "1 = the other's")
     c.add_argument("--saturation", type=float,
-                   help="gain on the predicted a*b*, in [0, 4] (default: the model's own, see its card; "
-                        "1.0 = raw network)")
+                   help="factor on the predicted a*b*, in [0, 4] (default: the model's own, see its card; "
+                        "1.0 = the network's own output)")
     c.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                    help=f"the network sees at most N pixels (a larger photo is scaled down for it; a*b* are "
                         f"upsampled to full size); 0: no bound (default {DEFAULT_MAX_PIXELS:,})")

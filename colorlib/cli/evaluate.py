@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..data import DataError
 from ..device import DEVICE_HELP, resolve_device
-from ..evaluate import Candidate, load_eval_set, score_set, split_gain
-from ..infer import output_gain
+from ..evaluate import Candidate, load_eval_set, score_set, split_saturation
+from ..infer import resolve_saturation
 from ..io import write_text
 from ..model import fold_batchnorm
 from ..report import build_report, markdown
@@ -50,17 +50,17 @@ def _check_evaluate_options(a: argparse.Namespace) -> None:
 
 
 def _answers(a: argparse.Namespace, device) -> list[Candidate]:
-    """The gray answer (with --gray) and each --model NAME[@GAIN], batch norm folded, on ``device``."""
+    """The gray answer (with --gray) and each --model NAME[@S], batch norm folded, on ``device``."""
     answers = [Candidate("gray")] if a.gray else []
     for spec in a.model:
         name, saturation = model_spec(spec)
         model = open_model(name)
         classes = model.meta.get("classes") if model.classifier is not None else None
         try:
-            gain = output_gain(model, saturation)
+            saturation = resolve_saturation(model, saturation)
         except ValueError as e:
             raise UserError(f"{spec}: {e}") from None
-        answers.append(Candidate(spec, fold_batchnorm(model).to(device), classes, gain))
+        answers.append(Candidate(spec, fold_batchnorm(model).to(device), classes, saturation))
     return answers
 
 
@@ -91,9 +91,9 @@ def cmd_evaluate(a: argparse.Namespace) -> None:
 
 
 def model_spec(spec: str) -> tuple[str, float | None]:
-    """``--model NAME[@GAIN]`` -> (name, gain or None): :func:`colorlib.evaluate.split_gain`,
+    """``--model NAME[@S]`` -> (name, saturation or None): :func:`colorlib.evaluate.split_saturation`,
     except that an existing file or folder is taken whole (a run folder may be called ``seed@1``)."""
-    return (spec, None) if Path(spec).exists() else split_gain(spec)
+    return (spec, None) if Path(spec).exists() else split_saturation(spec)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -109,8 +109,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "a folder of images (labelled by class-named subfolders), or a .txt list of files")
     e.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="shipped model name, weights file or run folder; repeat for several. Scored "
-                        "as colorize outputs it (a*b* times the model's saturation gain); NAME@raw "
-                        "scores the network's own output (gain 1.0), NAME@1.3 any other gain")
+                        "as colorize outputs it (a*b* times the model's saturation); NAME@raw "
+                        "scores the network's own output (saturation 1.0), NAME@1.3 any other saturation")
     e.add_argument("--gray", action="store_true", help="also score the trivial answer a*b* = 0")
     e.add_argument("--out", required=True, help="JSON report (not overwritten without --force)")
     e.add_argument("--markdown", help="also write the table as Markdown here")

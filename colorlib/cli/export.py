@@ -27,7 +27,7 @@ dynamic.
   colorizer.onnx  the colorizer: L*/100 of any size (and, for a full model, a
                   global feature vector) -> normalised a*b* at half size;
                   upsample x2 and join with the photo's own L*.
-  manifest.json   config, class names, output gain, each graph's inputs and
+  manifest.json   config, class names, saturation, each graph's inputs and
                   outputs (shapes, ranges) and sha256; written last, so a
                   folder with a manifest holds a complete export.
 
@@ -92,7 +92,7 @@ def cmd_export(a: argparse.Namespace) -> None:
         print(f"removed {stale} (from the export this one replaces; a {manifest['config']['variant']} "
               "model has no such graph)")
     print(f"wrote {out / export.MANIFEST_FILE} (model {manifest['name']}, opset {manifest['opset']}, "
-          f"output gain {manifest['output_gain']})")
+          f"saturation {manifest['saturation']})")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

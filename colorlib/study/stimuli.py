@@ -124,11 +124,12 @@ def _render(rgb: np.ndarray, cond: str, models: dict, loaded: dict) -> Image.Ima
     condition's model (loaded once into ``loaded``)."""
     from .. import checkpoint  # see make_stimuli: only rendering needs the model code
     from ..infer import colorize
+    from ..model import fold_batchnorm
 
     if cond == "ground_truth":
         return Image.fromarray(rgb)
     if cond not in loaded:
-        loaded[cond] = checkpoint.load_model(models[cond])
+        loaded[cond] = fold_batchnorm(checkpoint.load_model(models[cond]))  # once per model
     return colorize(loaded[cond], rgb)
 
 
