@@ -13,7 +13,7 @@ global feature vector, so that a caller can take that vector from another photo 
 * ``colorizer.onnx``: ``L`` ``(N, 1, H, W)``, L*/100 in [0, 1], any H and W, and (full
   variant) ``global_features`` ``(N, 256*width)`` -> ``ab`` ``(N, 2, ceil(H/2), ceil(W/2))``,
   normalised a*b* in [0, 1] (:func:`colorlib.lab.denormalize_ab` gives a*b*); upsampling to
-  full size is left to the caller (:func:`colorlib.infer.upsample_ab`). The baseline
+  full size is left to the caller (:func:`colorlib.model.upsample_ab`). The baseline
   variant has no global branch: its colorizer takes ``L`` only.
 * ``manifest.json``: the model's config, class names, saturation, the opset, each graph's
   inputs and outputs (shapes, ranges) and the sha256 of each graph file.
@@ -261,7 +261,7 @@ def _io_doc(cfg, kind: str) -> dict:
             "outputs": {"ab": {"shape": ["N", 2, "ceil(H/2)", "ceil(W/2)"], "range": [0, 1],
                                "meaning": f"normalised a*b*: a*b* = ab * {AB_SCALE:g} - {AB_SHIFT:g} "
                                           "(colorlib.lab.denormalize_ab); upsample bilinearly x2 and crop "
-                                          "to H x W (colorlib.infer.upsample_ab)"}}}
+                                          "to H x W (colorlib.model.upsample_ab)"}}}
 
 
 def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None = None) -> dict:
