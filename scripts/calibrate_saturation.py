@@ -1,20 +1,21 @@
-"""Choose the a*b* gain ("saturation") of the shipped models on TRAINING images.
+"""Choose the saturation of the shipped models (the factor on their predicted a*b*) on TRAINING images.
 
 A network trained with the MSE of Eq. 6 predicts the average of the colours a region could
 have, so its colours are duller than real ones (colourfulness about half the truth's).
-Multiplying the predicted a*b* by a gain g > 1 restores colourfulness and costs PSNR.
+Multiplying the predicted a*b* by a saturation g > 1 restores colourfulness and costs PSNR.
 The rule: g is the smallest of 1.0, 1.1, ..., 1.5 at which the full model meets the project's
 colourfulness target (gap to the truth at most ``--target-gap``) on ``--images`` MiniPlaces
 training images, provided it still beats the gray answer there by ``--min-psnr-gain`` dB (the
-project's PSNR target); if no gain meets both, the largest that keeps the PSNR target.
+project's PSNR target); if no value meets both, the largest that keeps the PSNR target.
 Validation images are never used. Every shipped model gets the same g, so comparisons
 between them stay fair.
 
-History: until 2026-11-27 the rule was "the largest gain costing the full model at most
+History: until 2026-11-27 the rule was "the largest gain (saturation) costing the full model at most
 0.25 dB" (it gave 1.1, which missed the colourfulness target on validation images: gap 16.3).
 ``scripts/colourfulness_frontier.py`` then showed that, for this network, colour can only be
-traded against PSNR along the gain's curve, so the project's targets themselves decide the
-point on it. The rule was changed after the validation figures at 1.1 had been seen; the
+traded against PSNR along the saturation's curve, so the project's targets themselves decide the
+point on it. The JSON it writes keeps the key ``gain`` for the saturation, as the
+committed logs have it. The rule was changed after the validation figures at 1.1 had been seen; the
 model cards say so.
 
     python scripts/calibrate_saturation.py            # writes colorlib/models/logs/saturation.json
@@ -44,7 +45,7 @@ def choose(full: list[dict], gray: float, target_gap: float, min_psnr_gain: floa
     """The rule of the module docstring, on the full model's curve."""
     keeps_psnr = [r for r in full if r["psnr"] - gray >= min_psnr_gain]
     if not keeps_psnr:
-        raise SystemExit(f"no gain keeps the full model {min_psnr_gain} dB above the gray answer")
+        raise SystemExit(f"no saturation keeps the full model {min_psnr_gain} dB above the gray answer")
     meets = [r["gain"] for r in keeps_psnr if abs(r["cf"] - r["cf_truth"]) <= target_gap]
     return min(meets) if meets else max(r["gain"] for r in keeps_psnr)
 
@@ -85,10 +86,10 @@ def main() -> None:
     write_json(out, report)
     for name, rows in curves.items():
         for r in rows:
-            print(f"{name:22s} gain {r['gain']:.1f}: PSNR {r['psnr']:.3f} dB, colourfulness {r['cf']:.2f} "
+            print(f"{name:22s} saturation {r['gain']:.1f}: PSNR {r['psnr']:.3f} dB, colourfulness {r['cf']:.2f} "
                   f"(truth {r['cf_truth']:.2f})")
     print(f"gray answer: PSNR {gray:.3f} dB")
-    print(f"chosen gain {gain} -> {out}")
+    print(f"chosen saturation {gain} -> {out}")
     if a.apply:
         for name in available_models():
             model = load_model(name)

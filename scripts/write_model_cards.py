@@ -3,8 +3,9 @@
 Sources, all committed: each model file's metadata (config, training recipe and figures),
 ``colorlib/models/results.json`` (``colorlib evaluate`` on the 2,000 MiniPlaces val images),
 ``colorlib/models/logs/<name>.csv`` / ``.val.csv`` (training logs), ``logs/saturation.json``
-(the output gain), ``logs/device-call-2.results.json`` (the width comparison) and
-``logs/colourfulness_frontier.json`` (gain against fine-tuning, full model).
+(the saturation), ``logs/device-call-2.results.json`` (the width comparison) and
+``logs/colourfulness_frontier.json`` (saturation against fine-tuning, full model; both logs
+keep their original key ``gain`` for the saturation).
 Writes ``colorlib/models/<name>.md``, a training-curve plot ``logs/<name>.png`` per model,
 ``colorlib/models/README.md`` (the index) and ``SHA256SUMS``.
 
@@ -104,12 +105,12 @@ def metrics_table(rows: dict[str, dict]) -> str:
 def frontier_paragraph(f: dict) -> str:
     """What ``scripts/colourfulness_frontier.py`` found, from its JSON."""
     return (
-        "Retraining only the colorization network does not do better than the gain. "
+        "Retraining only the colorization network does not do better than the saturation. "
         "`scripts/colourfulness_frontier.py` fine-tuned it (trunk and batch-norm statistics "
         f"fixed) on {f['train_images']:,} training images for {f['epochs']} epochs with the same MSE, and "
         "with Zhang et al.'s class-rebalanced MSE (their weights and their square root), scoring "
-        f"each epoch on {f['val_images']} validation images: within the range of colourfulness the gain "
-        f"covers, the best fine-tuned point is {f['best_fine_tune_vs_gain_db']:+.2f} dB from the gain "
+        f"each epoch on {f['val_images']} validation images: within the range of colourfulness the saturation "
+        f"covers, the best fine-tuned point is {f['best_fine_tune_vs_gain_db']:+.2f} dB from the saturation "
         "curve at equal colourfulness ([figure](logs/colourfulness_frontier.png), "
         "[data](logs/colourfulness_frontier.json)); the rebalanced losses reach the truth's "
         "colourfulness at a cost of well over 1 dB of PSNR. So the gap can only be traded against PSNR "
@@ -128,9 +129,9 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
     params = sum(p.numel() for p in model.parameters())
     rows = {"gray answer (a\\*b\\* = 0)": res["gray"]}
     if f"{name}@raw" in res:
-        rows[f"{name} (network output, gain 1.0)"] = res[f"{name}@raw"]
+        rows[f"{name} (network output, saturation 1.0)"] = res[f"{name}@raw"]
     if f"{name}@1.1" in res:
-        rows[f"{name} (gain 1.1, the earlier rule)"] = res[f"{name}@1.1"]
+        rows[f"{name} (saturation 1.1, the earlier rule)"] = res[f"{name}@1.1"]
     rows[f"**{name}** (as shipped)"] = res[name]
     if name == "miniplaces-full":
         rows["miniplaces-baseline (as shipped)"] = res["miniplaces-baseline"]
@@ -163,7 +164,7 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
         f"dropout {cfg['dropout']} before the global FC layers (not in the paper).",
         f"- {params:,} parameters; stored as gzipped float16 safetensors "
         f"(`{path.name}`, {path.stat().st_size / 2**20:.1f} MiB); loads as float32.",
-        f"- Output gain (saturation) {meta.get('saturation', 1.0)}: `colorize` multiplies the "
+        f"- Saturation {meta.get('saturation', 1.0)}: `colorize` multiplies the "
         "predicted a\\*b\\* by it (see *Colourfulness* below; `--saturation 1.0` gives the raw network).",
         "",
         "## Data",
@@ -230,16 +231,16 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
         f"The colourfulness gap is {g['cf_gap']:.1f}"
         + (" (target: at most 15, **not met**)." if g["cf_gap"] > 15 else " (target: at most 15, met).")
         + " The MSE of Eq. 6 rewards the average of the colours a region could have, so the network's "
-        "own predictions (gain 1.0) are duller than the truth. `scripts/calibrate_saturation.py` chose "
-        f"the output gain {saturation['gain']} on {saturation['images']}, never on validation images, "
+        "own predictions (saturation 1.0) are duller than the truth. `scripts/calibrate_saturation.py` chose "
+        f"the saturation {saturation['gain']} on {saturation['images']}, never on validation images, "
         f"by the rule: {saturation['rule']} (the project's targets); " + calibration_sentence(saturation)
         + " A loss that does not regress to "
         "the mean (e.g. classification over quantised a\\*b\\*, Zhang et al. 2016) is the real fix.",
         "",
         "**The rule changed after validation figures had been seen.** Until 2026-11-27 it was "
-        f"\"{saturation['previous_rule']}\"; " + previous_gain_sentence(res, name) + " The frontier "
+        f"\"{saturation['previous_rule']}\"; " + previous_saturation_sentence(res, name) + " The frontier "
         f"study ({'below' if name == 'miniplaces-full' else 'in the `miniplaces-full` card'}) then "
-        "showed that colour can only be traded against PSNR along the gain's curve for this "
+        "showed that colour can only be traded against PSNR along the saturation's curve for this "
         "network, so we let the project's own targets pick the point on it, still on training "
         "images only.",
         "",
@@ -274,18 +275,18 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
 
 
 def calibration_sentence(saturation: dict) -> str:
-    """The full model's colourfulness gap on the calibration images, gain by gain."""
+    """The full model's colourfulness gap on the calibration images, saturation by saturation."""
     rows = [r for r in saturation["curves"]["miniplaces-full"] if 1.0 <= r["gain"] <= saturation["gain"]]
     gaps = ", ".join(f"{abs(r['cf'] - r['cf_truth']):.1f} at {r['gain']}" for r in rows)
     return f"there the full model's gap was {gaps}."
 
 
-def previous_gain_sentence(res: dict, name: str) -> str:
-    """The held-out figures at the gain the earlier rule gave (1.1), when results.json has them."""
+def previous_saturation_sentence(res: dict, name: str) -> str:
+    """The held-out figures at the saturation the earlier rule gave (1.1), when results.json has them."""
     prev = res.get(f"{name}@1.1")
     if prev is None:
-        return "it gave gain 1.1."
-    return (f"it gave gain 1.1, at which this model scores PSNR {prev['psnr']:.2f} dB, AuC "
+        return "it gave saturation 1.1."
+    return (f"it gave saturation 1.1, at which this model scores PSNR {prev['psnr']:.2f} dB, AuC "
             f"{prev['auc']:.2f}% and colourfulness gap {prev['cf_gap']:.1f} on the validation images.")
 
 
