@@ -216,7 +216,8 @@ def _open(source: Path | BinaryIO, name: str) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ValueError(f"{name} is too large to open safely: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"{name} is not an image PIL can read: {e}") from None
+        detail = " ".join(str(e).replace(repr(source), "").split())  # never a repr (<_io.BytesIO object at 0x..>)
+        raise ValueError(f"{name} is not an image PIL can read: {detail}") from None
 
 
 def _from_pil(image: Image.Image, name: str | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -183,3 +183,29 @@ def test_a_real_sigint_in_a_batch_has_no_traceback(tmp_path, photos):
     assert "Traceback" not in err and err.splitlines()[-1].startswith("colorlib colorize: stopped after ")
     written = sorted((tmp_path / "out").iterdir())
     assert written and all(Image.open(f).size == (128, 128) for f in written)  # every file whole, no temporaries
+
+
+def test_classify_json_key_is_what_was_asked_even_beyond_the_number_of_classes(photo):
+    """--top 1000 on a 100-class model: the key says top1000 (what was asked), the list holds
+    every class, best first; --top 3 says top3 and lists 3."""
+    p = run("classify", photo, "--json", "--top", "1000")
+    row = json.loads(p.stdout)
+    assert set(row) == {"file", "top1000"} and len(row["top1000"]) == 100
+    probs = [prob for _, prob in row["top1000"]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1, abs=0.01)
+    row = json.loads(run("classify", photo, "--json", "--top", "3").stdout)
+    assert set(row) == {"file", "top3"} and len(row["top3"]) == 3
+
+
+@pytest.mark.parametrize("command", [["classify", "-"], ["colorize", "-", "-o", "out.png"]])
+@pytest.mark.parametrize("data, says", [(b"", "standard input is empty"),
+                                        (b"not an image", "standard input is not an image PIL can read: "
+                                                          "cannot identify image file")])
+def test_empty_or_foreign_standard_input_is_named_as_such(command, data, says, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "colorlib", *command], input=data, capture_output=True,
+                       cwd=tmp_path, timeout=300)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and p.stdout == b""
+    assert err.splitlines()[0] == f"colorlib {command[0]}: error: {says}"
+    assert "BytesIO" not in err and "<" not in err and len(err.splitlines()) == 2
+    assert list(tmp_path.iterdir()) == []

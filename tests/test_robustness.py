@@ -350,7 +350,7 @@ def test_a_pipeline_reads_standard_input_and_writes_png_to_standard_output(good,
     bad = subprocess.run([sys.executable, "-m", "colorlib", "colorize", "-", "-o", "-"], input=b"junk",
                          capture_output=True, timeout=300)
     assert bad.returncode == 1 and bad.stdout == b"" and b"Traceback" not in bad.stderr
-    assert bad.stderr.decode().splitlines()[0].startswith("colorlib colorize: error: standard input: ")
+    assert bad.stderr.decode().splitlines()[0].startswith("colorlib colorize: error: standard input is not an image PIL can read")
 
 
 # -- fuzz: 200 corruptions of real JPEG and PNG files in one batch with good photos --------------

@@ -34,7 +34,8 @@ def cmd_classify(a: argparse.Namespace) -> None:
             raise ValueError(f"{item.label}: the model gave a probability that is not a number (NaN)")
         ranked = [(name, round(p, 4)) for name, p in ranked]
         if a.json:
-            print(json.dumps({"file": item.name, f"top{len(ranked)}": ranked}, allow_nan=False))
+            # the key says what was asked (--top K), on every line alike, even where fewer classes exist
+            print(json.dumps({"file": item.name, f"top{a.top}": ranked}, allow_nan=False))
         else:
             print(item.label)
             for rank, (name, p) in enumerate(ranked, 1):
@@ -58,9 +59,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="image files, folders (their image files), or - for one image from standard input")
     c.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"a model with a classifier (default {DEFAULT_MODEL})")
-    c.add_argument("--top", type=int, default=5, help="how many classes (default 5)")
+    c.add_argument("--top", type=int, default=5,
+                   help="how many classes (default 5; at most the model's number of classes are listed)")
     c.add_argument("--json", action="store_true",
                    help='one line per image: {"file": ..., "top5": [[class, probability], ...]} '
-                        "(the key is topK for --top K); failures go to stderr")
+                        "(the key is topK for --top K, as asked; a model with fewer than K classes "
+                        "lists all of them under it); failures go to stderr")
     c.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
     c.set_defaults(func=cmd_classify)

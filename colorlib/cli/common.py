@@ -111,7 +111,11 @@ class Input:
             return self.path
         if self._stdin is None:
             self._stdin = sys.stdin.buffer.read()
-        return io.BytesIO(self._stdin)
+        if not self._stdin:
+            raise ValueError("standard input is empty")
+        data = io.BytesIO(self._stdin)
+        data.name = "standard input"  # what messages call it (imageio reads .name)
+        return data
 
 
 def image_inputs(args: list[str]) -> list[Input]:
@@ -154,7 +158,8 @@ def _one_line(item: Input, e: BaseException | str) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, BaseException) and not isinstance(e, (ValueError, OSError, MemoryError)):
         text = f"{type(e).__name__}: {text}"  # an unexpected kind: say which, so it can be reported
-    return text if item.name in text else f"{item.label}: {text}"
+    named = item.label in text if item.path is None else item.name in text  # "-" is in most texts
+    return text if named else f"{item.label}: {text}"
 
 
 class Interrupted(Exception):
