@@ -139,8 +139,10 @@ def output_format(path: str | os.PathLike, size: tuple[int, int] | None = None) 
     path = Path(path)
     Image.init()
     fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt not in Image.SAVE:
+    if fmt is None:
         raise ValueError(f"cannot tell the image format of {path}: give a name ending in .png or .jpg")
+    if fmt not in Image.SAVE:
+        raise ValueError(f"PIL cannot write {fmt} images in colour ({path}): give a name ending in .png or .jpg")
     if fmt in REFUSED_FORMATS:
         raise ValueError(f"{path}: {REFUSED_FORMATS[fmt]}; give a name ending in .png, .tif or .webp "
                          "(lossless) or .jpg")

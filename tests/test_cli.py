@@ -74,8 +74,10 @@ def test_colorize_many_into_a_folder_and_style_transfer(photo, tmp_path, photos)
         (["colorize", "{photo}", "--global-image", "{missing}"], "no such image file"),
         (["colorize", "{photo}", "--global-image", "{bad}", "--mix", "0.5"], "not an image PIL can read"),
         (["colorize", "{photo}", "-o", "{tmp}/out.xyz"], "cannot tell the image format"),
-        (["colorize", "{photo}", "{photo_color}"], "refusing to overwrite the input photo"),
-        (["colorize", "{photo}", "{photo_png}"], "would both be written to"),
+        (["colorize", "{photo_png}", "-o", "{photo_png}"], r"refusing to overwrite the input photo .*astronaut\.png: "
+                                                           "give -o another name$"),
+        (["colorize", "{photo}", "-o", "{tmp}/x.gif"], r"x\.gif: GIF holds at most 256 colours.*give a name ending in"),
+        (["colorize", "{photo}", "-o", "{tmp}/x.ico"], r"a 300x200 image is too large for ICO, which holds at most 256x256"),
         (["train", "--out", "{tmp}/r", "--data", "{tmp}/nowhere"], "does not exist"),
         (["info", "--model", "{tmp}"], "neither model.safetensors nor checkpoint.pt"),
     ],
@@ -209,3 +211,30 @@ def test_empty_or_foreign_standard_input_is_named_as_such(command, data, says, t
     assert err.splitlines()[0] == f"colorlib {command[0]}: error: {says}"
     assert "BytesIO" not in err and "<" not in err and len(err.splitlines()) == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_inputs_with_the_same_name_get_distinct_outputs_never_one_over_the_other(tmp_path, photos, cli):
+    """a/x.png and b/x.jpg into one folder; x.png and x.jpg beside each other; an input that is
+    another's natural output name: each gets its own file, a note says which was renamed."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = tmp_path / "a" / "x.png", tmp_path / "b" / "x.jpg"
+    Image.fromarray(photos["astronaut"][::4, ::4]).save(a)
+    Image.fromarray(photos["coffee"][::4, ::4]).save(b)
+    out = tmp_path / "out"
+    status, _, err = cli("colorize", a, b, "-o", out, "-q")
+    assert status == 0, err
+    assert err == f"colorlib colorize: note: {out / 'x-color.png'} is another input's output; {b} is written to " \
+                  f"{out / 'x-jpg-color.png'}\n"
+    assert sorted(p.name for p in out.iterdir()) == ["x-color.png", "x-jpg-color.png"]
+    assert Image.open(out / "x-color.png").size == (128, 128) and Image.open(out / "x-jpg-color.png").size == (150, 100)
+
+    # beside their inputs, with an input named like an output and the same file given twice
+    c = tmp_path / "a" / "x-color.png"
+    Image.fromarray(photos["chelsea"][::4, ::4]).save(c)
+    before = c.read_bytes()
+    status, _, err = cli("colorize", a, c, a, "-q")
+    assert status == 0 and "is an input" in err, err
+    assert c.read_bytes() == before  # the input is never overwritten
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x-color-color.png", "x-color.png",
+                                                                  "x-png-color.png", "x.png"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import itertools
 import os
 import sys
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..device import DEVICE_HELP, resolve_device
-from ..imageio import save_image
+from ..imageio import image_size, output_format, save_image
 from ..infer import DEFAULT_MAX_PIXELS, ENGINES, colorize, global_features_of, resolve_saturation
 from ..io import WriteError, check_writable
 from ..model import Colorizer, fold_batchnorm, mix_global
@@ -102,15 +103,23 @@ def cmd_colorize(a: argparse.Namespace) -> None:
 
 
 def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | None,
-                     out_is_folder: bool = False) -> list[tuple[Input, Path | str | None]]:
+                      out_is_folder: bool = False) -> list[tuple[Input, Path | str | None]]:
     """Each input with where its colorized image goes (``-``: standard output; None for an
-    input already known to fail). Images found in a folder that this run writes are not
-    inputs of it (a second run over a folder does not colorize the first run's results).
+    input already known to fail). A file named twice is colorized once. Images found in a
+    folder that this run writes are not inputs of it (a second run over a folder does not
+    colorize the first run's results).
 
-    Raises :class:`UserError`, before any work, for an output that is an input photo, two
-    inputs sharing an output, and those of :func:`_output_place` and :func:`_check_image_target`.
+    Each output is distinct and never an input: where ``STEM-color.png`` is an input or another
+    input's output (``a/x.png`` and ``b/x.jpg`` into one folder), the later input gets
+    ``STEM-EXT-color.png`` (then ``STEM-EXT-2-color.png``, ...), with a note on stderr.
+    Raises :class:`UserError`, before any work, for ``-o FILE`` naming an input photo, and
+    those of :func:`_output_place` and :func:`_check_image_target`.
     """
     place = _output_place(inputs, out, out_is_folder)
+    once: dict[Path | None, Input] = {}
+    for i in inputs:  # the same file named twice: once (standard input is one input anyway)
+        once.setdefault(i.path.resolve() if i.path else None, i)
+    inputs = list(once.values())
 
     def target(item: Input) -> Path | str:
         if place == STDIO:
@@ -123,21 +132,34 @@ def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | 
     jobs = [(i, None if i.error else target(i)) for i in inputs]
     written = {Path(t).resolve() for _, t in jobs if t not in (None, STDIO)}
     jobs = [(i, t) for i, t in jobs if not (i.in_folder and i.path.resolve() in written)]
-    named = [i.path for i in inputs if i.path and not i.in_folder]
-    named += [Path(global_image)] if global_image else []
-    given = {p.resolve() for p in named}
-    seen: dict[Path, str] = {}
-    for item, t in jobs:
-        if t in (None, STDIO):
-            continue
-        r = t.resolve()
-        if r in given:
-            raise UserError(f"refusing to overwrite the input photo {t} (use -o or --out-dir)")
-        if r in seen:
-            raise UserError(f"{seen[r]} and {item.label} would both be written to {t}; use --out-dir")
-        seen[r] = item.label
-        _check_image_target(t)
+    avoid = {i.path.resolve() for i, _ in jobs if i.path} | ({Path(global_image).resolve()} if global_image else set())
+    if isinstance(place, _Place) and not place.is_folder:  # one input, one named file
+        if place.path.resolve() in avoid:
+            raise UserError(f"refusing to overwrite the input photo {place.path}: give -o another name")
+        _check_image_target(place.path, image_size(jobs[0][0].path) if jobs[0][0].path else None)
+        return jobs
+    taken: set[Path] = set()
+    for k, (item, t) in enumerate(jobs):
+        if t not in (None, STDIO):
+            t = _distinct(item, t, avoid, taken)
+            taken.add(t.resolve())
+            _check_image_target(t)
+            jobs[k] = (item, t)
     return jobs
+
+
+def _distinct(item: Input, t: Path, inputs: set[Path], taken: set[Path]) -> Path:
+    """``t``, or where it is an input or already another input's output, the first free name of
+    ``STEM-EXT-color.png``, ``STEM-EXT-2-color.png``, ... (a note on stderr says so)."""
+    if t.resolve() not in inputs | taken:
+        return t
+    ext = "stdin" if item.path is None else item.path.suffix.lstrip(".").lower() or "file"
+    stem = t.name.removesuffix("-color.png")
+    names = (f"{stem}-{ext}{'' if n == 1 else f'-{n}'}-color.png" for n in itertools.count(1))
+    free = next(t.with_name(n) for n in names if t.with_name(n).resolve() not in inputs | taken)
+    why = "is an input" if t.resolve() in inputs else "is another input's output"
+    print(f"colorlib colorize: note: {t} {why}; {item.label} is written to {free}", file=sys.stderr)
+    return free
 
 
 @dataclass
@@ -180,13 +202,15 @@ def _output_place(inputs: list[Input], out: str | None, out_is_folder: bool) -> 
     return _Place(path, is_folder=not single)
 
 
-def _check_image_target(path: Path) -> None:
-    """Refuse now a colour image that could not be written to ``path`` later: a suffix that names
-    no format, a format PIL cannot write in colour, a place :func:`colorlib.io.check_writable`
-    refuses. Raises :class:`UserError`."""
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise UserError(f"cannot tell the image format of {path}: give a name ending in .png or .jpg")
+def _check_image_target(path: Path, size: tuple[int, int] | None = None) -> None:
+    """Refuse now a colour image that could not be written to ``path`` later: what
+    :func:`colorlib.imageio.output_format` refuses (a suffix that names no format, a format
+    that would not keep the image, an image of ``size`` too large for it), a format PIL cannot
+    write in colour, a place :func:`colorlib.io.check_writable` refuses. Raises :class:`UserError`."""
+    try:
+        fmt = output_format(path, size)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     if not _writes_colour(fmt):
         raise UserError(f"PIL cannot write {fmt} images in colour ({path}): "
                         "give a name ending in .png or .jpg")
@@ -216,7 +240,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "only a*b* come from the network. Transparent input is colorized as seen\n"
                                    "over white; PNG, WebP and TIFF outputs keep its alpha. Every input that\n"
                                    "can be read is colorized; each one that cannot gets one line on stderr,\n"
-                                   "and the exit status is then 1 (2: a usage mistake, found before any work).",
+                                   "and the exit status is then 1 (2: a usage mistake, found before any work).\n"
+                                   "Lightness is kept in the file too: lossless formats exactly, WebP lossless,\n"
+                                   "JPEG at quality 100 4:4:4 (L* within 1.5), AVIF 4:4:4 (within 1.0); GIF,\n"
+                                   "PDF, EPS and ICNS are refused, ICO holds up to 256x256. Inputs with the\n"
+                                   "same name get distinct outputs (STEM-EXT-color.png, with a note).",
                        epilog="examples:\n"
                               "  colorlib colorize old.jpg -o old-color.png     # one file\n"
                               "  colorlib colorize scans/ -o colored/           # every image in scans/\n"
