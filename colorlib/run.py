@@ -264,22 +264,45 @@ def check_finite(rows: list[dict]) -> None:
 
 # -- a run folder's figures -------------------------------------------------------------------
 def _read_rows(path: Path) -> list[dict]:
-    """A log CSV as dicts of numbers (``step`` an int, the rest floats; a non-finite value None)."""
-    if not path.exists():
+    """A log CSV as dicts of numbers (``step`` an int, the rest floats; a non-finite value None).
+    Rows whose ``step`` or ``images`` is not a whole number (a damaged or hand-edited file) are
+    left out; a file that is not a regular file (a pipe) is never read."""
+    if not path.is_file():
         return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return []
 
-    def number(k: str, v: str):
-        if k in ("step", "images"):
-            return int(float(v))
+    def number(k: str, v):
         try:
             x = float(v)
         except (TypeError, ValueError):
-            return None
+            x = math.nan
+        if k in ("step", "images"):
+            if not (math.isfinite(x) and x == int(x) and x >= 0):
+                raise ValueError(k)
+            return int(x)
         return x if math.isfinite(x) else None
 
-    return [{k: number(k, v) for k, v in r.items()} for r in rows]
+    kept = []
+    for r in rows:
+        try:
+            kept.append({k: number(k, v) for k, v in r.items() if k is not None})
+        except ValueError:
+            continue
+    return kept
+
+
+def _counts(where: Path, section: dict, keys: tuple[str, ...]) -> dict:
+    """``section`` (a run's ``train`` or ``run`` dict), checked: each of ``keys`` it has is a
+    whole number >= 0 or None. Raises :class:`CheckpointError` (one line naming ``where``)."""
+    for k in keys:
+        v = section.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise CheckpointError(f"{where}: its run's {k} is {str(v)[:40]!r}, not a whole number")
+    return section
 
 
 def run_summary(folder: str | os.PathLike, meta: dict | None = None) -> dict | None:
@@ -300,15 +323,22 @@ def run_summary(folder: str | os.PathLike, meta: dict | None = None) -> dict | N
     if not config.is_file():
         return None
     try:
-        saved = json.loads(config.read_text())
-    except (OSError, ValueError):
+        saved = json.loads(config.read_bytes())
+    except (OSError, ValueError):  # ValueError: not JSON, or not UTF-8
         return None
     if not isinstance(saved, dict) or "train" not in saved:
         return None
-    if not (meta and "run" in meta) and (folder / "checkpoint.pt").exists():
-        meta = read_checkpoint(folder / "checkpoint.pt").get("meta", {})
-    run = {**saved.get("run", {}), **((meta or {}).get("run") or {})}
-    tc = {**saved["train"], **((meta or {}).get("train") or {})}
+    source = folder / "checkpoint.pt"
+    if not (meta and "run" in meta) and source.is_file():
+        meta = read_checkpoint(source).get("meta", {})
+    parts = {"config.json run": saved.get("run") or {}, "config.json train": saved["train"],
+             "run": (meta or {}).get("run") or {}, "train": (meta or {}).get("train") or {}}
+    for name, part in parts.items():
+        if not isinstance(part, dict):
+            raise CheckpointError(f"{folder}: its {name} is not a table of settings ({type(part).__name__})")
+    counts = ("step", "total_steps", "steps_per_epoch", "train_images", "batch_size", "world_size")
+    run = _counts(folder, {**parts["config.json run"], **parts["run"]}, counts)
+    tc = _counts(folder, {**parts["config.json train"], **parts["train"]}, counts)
     log = _read_rows(folder / "log.csv")
     val = _read_rows(folder / "val.csv")
     steps = run.get("step")
