@@ -358,7 +358,7 @@ def _check_meta(path: Path, meta: dict, cfg: ModelConfig) -> None:
     """Refuse, with one line naming the file, metadata that inference would trip over later and
     blame on something else: ``saturation`` (when present) must be a finite real number in
     [0, 4] (not a bool, a string or a list); ``classes`` (when present) a list of exactly
-    ``num_classes`` strings."""
+    ``num_classes`` strings, or empty (a run trained without labels names none)."""
     if "saturation" in meta:
         s = meta["saturation"]
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 4:  # NaN fails too
@@ -369,7 +369,7 @@ def _check_meta(path: Path, meta: dict, cfg: ModelConfig) -> None:
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise CheckpointError(f"{path}: its metadata's classes are {_short(classes)}; they must be a "
                                   "list of class names (strings)")
-        if len(classes) != cfg.num_classes:
+        if classes and len(classes) != cfg.num_classes:
             raise CheckpointError(f"{path}: its metadata names {len(classes)} classes, but its network has "
                                   f"{cfg.num_classes} (num_classes)")
 

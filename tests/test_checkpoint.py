@@ -240,6 +240,9 @@ def test_a_good_file_of_each_kind_loads_exactly(tmp_path):
     assert all(p.dtype == torch.float32 for p in half.parameters())
     assert all(torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-3)
                for a, b in zip(model.state_dict().values(), half.state_dict().values()))
+    # a run trained on a folder of unlabelled photos names no classes; saturation as an int is fine
+    save_model(model, tmp_path / "unlabelled.safetensors", {"classes": [], "saturation": 1})
+    assert load_model(tmp_path / "unlabelled.safetensors").meta["classes"] == []
 
 
 def test_a_checkpoint_holds_only_plain_data(tmp_path):
