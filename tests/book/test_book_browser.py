@@ -2,8 +2,9 @@
 
 The book is served from 127.0.0.1 on a free port; every request to anywhere else is recorded
 and refused. Each page must show its figures (images that actually decoded), its widgets
-(rendered from the embedded state, no kernel) and its typeset equations; moving a jslinked
-control must change the image shown. One screenshot per page goes to tests/artifacts/.
+(rendered from the embedded state, no kernel) and its typeset equations, and log no error in
+the console; moving a jslinked control must change the image shown. One screenshot per page goes
+to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def page(browser, server):
     pg = context.new_page()
     pg.outside = []  # requests that tried to leave 127.0.0.1
     pg.failed = []  # local responses with an error status
+    pg.errors = []  # console errors and uncaught exceptions (issue 15, item 8: none on any page)
 
     def route(r):
         url = r.request.url
@@ -103,6 +105,8 @@ def page(browser, server):
 
     pg.route("**/*", route)
     pg.on("response", lambda resp: pg.failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None)
+    pg.on("console", lambda msg: pg.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    pg.on("pageerror", lambda exc: pg.errors.append(f"uncaught: {exc}"))
     pg.base = server
     yield pg
     context.close()
@@ -130,6 +134,7 @@ def test_page_renders_offline_with_figures_widgets_and_math(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     assert page.outside == [], f"{name} tried to load from outside 127.0.0.1: {page.outside}"
     assert page.failed == [], f"{name}: {page.failed}"
+    assert page.errors == [], f"{name} logs errors in the browser's console: {page.errors}"
     leaks = machine_leaks(page.inner_text("main"))
     assert leaks == [], f"{name} shows the build machine's paths or load: {leaks}"
     images = page.evaluate("""() => Array.from(document.querySelectorAll('main img'))
@@ -158,6 +163,7 @@ def test_lab_slider_changes_the_plane_shown(page):
     after = _visible_widget_images(page)
     assert before and after and before != after
     assert page.locator(".widget-readout").first.inner_text().strip() == "70"
+    assert page.errors == []
 
 
 def test_alpha_buttons_switch_the_model_shown(page):
@@ -168,6 +174,7 @@ def test_alpha_buttons_switch_the_model_shown(page):
     after = _visible_widget_images(page)
     assert before and after and before != after
     assert page.locator("text=sweep-alpha-0").count() > 0
+    assert page.errors == []
 
 
 def test_style_transfer_pickers_and_mix_slider(page):
@@ -183,3 +190,4 @@ def test_style_transfer_pickers_and_mix_slider(page):
         page.keyboard.press("ArrowRight")
     page.wait_for_timeout(500)
     assert _visible_widget_images(page) != after
+    assert page.errors == []
