@@ -6,6 +6,7 @@ stores its key results with ``myst_nb.glue``, and these tests check them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -101,26 +102,58 @@ def test_chapter_ran_in_fast_mode_without_errors(executed, chapter):
     assert figures, f"{chapter} shows no figure"
 
 
+def historical_present() -> bool:
+    """Whether the data folder has the historical photographs chapter 10 colorizes."""
+    from colorlib.data import DataError, data_root
+
+    try:
+        return any((data_root() / "historical").glob("*.jpg"))
+    except DataError:
+        return False
+
+
 def test_ch01_colorization_keeps_lightness_and_size(executed):
     g = glued(executed["01_why"])
     assert g["ch1_same_size"] is True
-    assert 0 <= g["ch1_lightness_error"] < 2.0
+    # only a*b* come from the network: L* changes by the 8-bit rounding of the RGB result and the
+    # gamut step alone (measured 0.07-0.09 L* on average; half an 8-bit step is up to ~0.2 L*)
+    assert g["ch1_lightness_error"] < 0.2
 
 
-def test_ch02_lab_plane_and_ranges(executed):
+def test_ch02_lab_plane_and_ranges_agree_with_scikit_image(executed):
+    import warnings
+
+    import numpy as np
+    from skimage.color import lab2rgb, rgb2lab
+
     g = glued(executed["02_lab"])
-    assert g["ch2_plane_shape"] == (3, 256, 256)
-    assert 0.1 < g["ch2_gamut_fraction_50"] < 0.5
+    # the reach of a* and b* over the same 64-level RGB cube, by scikit-image's conversion
+    levels = np.linspace(0, 1, 64)
+    cube = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 1, 3)
+    lab = rgb2lab(cube)
     a_lo, a_hi = map(int, re.findall(r"-?\d+", g["ch2_a_range"]))
     b_lo, b_hi = map(int, re.findall(r"-?\d+", g["ch2_b_range"]))
-    assert -90 <= a_lo < -80 and 95 <= a_hi <= 100 and -110 <= b_lo < -100 and 90 <= b_hi <= 96
-    assert g["ch2_slider_levels"] == list(range(10, 100, 10))
+    reach = [lab[..., 1].min(), lab[..., 1].max(), lab[..., 2].min(), lab[..., 2].max()]
+    # whole numbers on the page; the two conversions' constants differ in the 4th digit
+    assert [a_lo, a_hi, b_lo, b_hi] == pytest.approx(reach, abs=0.6)
+    # the displayable share of the a*b* plane at L* = 50, by the same test (a colour is
+    # displayable when clipping to sRGB moves it by less than 1) done with scikit-image
+    a = np.linspace(-128, 127, 256)
+    b = np.linspace(127, -128, 256)
+    B, A = np.meshgrid(b, a, indexing="ij")
+    plane = np.stack([np.full_like(A, 50.0), A, B], -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lab2rgb warns about the colours it clips
+        back = rgb2lab(lab2rgb(plane))
+    inside = float((np.linalg.norm(back - plane, axis=-1) < 1.0).mean())
+    assert g["ch2_plane_shape"] == (3, 256, 256)
+    assert g["ch2_gamut_fraction_50"] == pytest.approx(inside, abs=0.005)
     assert 0.2 < g["ch2_near_gray"] < 1  # photos crowd around gray
     state = widget_state(executed["02_lab"])
-    models = {s["model_name"] for s in state.values()}
-    assert {"SelectionSliderModel", "StackModel", "LinkModel", "ImageModel"} <= models
-    stack = next(s for s in state.values() if s["model_name"] == "StackModel")
-    assert len(stack["state"]["children"]) == 9
+    slider = next(s["state"] for s in state.values() if s["model_name"] == "SelectionSliderModel")
+    stack = next(s["state"] for s in state.values() if s["model_name"] == "StackModel")
+    assert len(stack["children"]) == len(slider["_options_labels"])  # one plane per slider level
+    assert any(s["model_name"] == "LinkModel" for s in state.values())
 
 
 def test_ch03_table1_weights_shapes_and_fusion(executed):
@@ -138,12 +171,12 @@ def test_ch03_table1_weights_shapes_and_fusion(executed):
 
 def test_ch04_data_filter_and_augmentation(executed):
     g = glued(executed["04_data"])
-    if g["ch4_classes"] is not None:
+    if miniplaces_present():  # the branch that read MiniPlaces ran
         assert g["ch4_classes"] == 100 and g["ch4_train_images"] == 45_000
-    assert g["ch4_threshold"] == 3.0
-    assert 0 <= g["ch4_gray_fraction"] < 0.15
-    if miniplaces_present():
-        assert g["ch4_gray_fraction"] > 0  # MiniPlaces val has some gray photos
+        assert 0 < g["ch4_gray_fraction"] < 0.15  # MiniPlaces val has a few gray photos
+    else:  # the package photos stood in: no class list, and every one of them is in colour
+        assert g["ch4_classes"] is None and g["ch4_train_images"] is None
+        assert g["ch4_gray_fraction"] == 0
     assert g["ch4_augment_shape"] == (8, 3, 128, 128)
     assert g["ch4_lab_shapes"] == ((8, 1, 128, 128), (8, 2, 64, 64))
 
@@ -158,11 +191,15 @@ def test_ch05_live_training_loss_goes_down_and_alpha_sweep(executed):
     assert not (reached["mid_level"] or reached["fusion"] or reached["colorization"])
     sweep = g["ch5_sweep"]
     assert set(sweep) == {"sweep-alpha-0", "sweep-alpha-1-3000", "sweep-alpha-1-300", "sweep-alpha-1-30"}
-    assert sweep["sweep-alpha-0"]["alpha"] == 0
+    for name, r in sweep.items():  # each model file was trained with the alpha its name says
+        n, _, d = name.removeprefix("sweep-alpha-").partition("-")
+        assert r["alpha"] == pytest.approx(int(n) / int(d) if d else 0, abs=1e-3)
     assert all(15 < r["psnr"] < 40 for r in sweep.values())
     if miniplaces_present():  # scene labels to score against
         assert sweep["sweep-alpha-0"]["top5"] < 15  # an untrained classifier: chance is 5%
         assert sweep["sweep-alpha-1-30"]["top5"] > sweep["sweep-alpha-0"]["top5"] + 20
+    else:  # the package photos have no scene labels: nothing to score
+        assert all(math.isnan(r["top5"]) for r in sweep.values())
     state = widget_state(executed["05_training"])
     stacks = [s for s in state.values() if s["model_name"] == "StackModel"]
     assert any(len(s["state"]["children"]) == 4 for s in stacks)
@@ -174,10 +211,36 @@ def test_ch06_metrics(executed):
     summary = g["ch6_summary"]
     assert set(summary) == {"full", "baseline", "gray"}
     for s in summary.values():
-        assert 15 < s["psnr"] < 40 and 50 < s["auc"] <= 100
         assert s["images"] == (100 if miniplaces_present() else COLOUR_SAMPLE_PHOTOS)
-    assert summary["gray"]["cf_pred"] < 1 < summary["full"]["cf_pred"]
-    assert 0 <= g["ch6_full_wins"] <= 1
+    # the paper's finding, and issue 16's: both models beat leaving the photo gray on colour,
+    # and the full model beats the baseline on most photos it is compared on
+    for model in ("full", "baseline"):
+        assert summary[model]["auc"] > summary["gray"]["auc"]
+        assert summary[model]["psnr"] > summary["gray"]["psnr"]
+    assert g["ch6_full_wins"] > 0.5
+    assert summary["gray"]["cf_pred"] < 1 < summary["full"]["cf_pred"] < summary["full"]["cf_true"]
+
+
+def _naturalness_from_the_csv_files(folder) -> dict[str, float]:
+    """Median over participants of the % "yes" per condition, read with the csv module from the
+    files the chapter wrote: the first answer to each (participant, trial) counts, a line that
+    is no answer (the header, the typo) does not."""
+    import csv
+    import statistics
+
+    from colorlib.study import CONDITIONS
+
+    seen, answers = set(), {}
+    for path in sorted(folder.rglob("*.csv")):
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                if len(row) != 7 or row[3] not in CONDITIONS or row[4] not in ("yes", "no"):
+                    continue
+                if (row[0], row[1]) in seen:
+                    continue
+                seen.add((row[0], row[1]))
+                answers.setdefault(row[3], {}).setdefault(row[0], []).append(row[4] == "yes")
+    return {c: statistics.median(100 * sum(v) / len(v) for v in per.values()) for c, per in answers.items()}
 
 
 def test_ch07_study_merge_and_analysis(executed):
@@ -186,41 +249,44 @@ def test_ch07_study_merge_and_analysis(executed):
     per_condition = 8 if miniplaces_present() else COLOUR_SAMPLE_PHOTOS // 3  # fast mode
     assert g["ch7_answers"] == 10 * 3 * per_condition
     assert g["ch7_skipped"] == 3 * per_condition + 1  # the duplicated file and the typo
-    assert set(g["ch7_median"]) == {"ground_truth", "full", "baseline"}
-    assert all(0 <= v <= 100 for v in g["ch7_median"].values())
-
-
-def test_ch08_style_transfer(executed):
-    g = glued(executed["08_style_transfer"])
-    assert len(g["ch8_gallery"]) == 6
-    assert g["ch8_mean_change"] > 0.5 and g["ch8_mix_change"] > 0.5
-    models = [s["model_name"] for s in widget_state(executed["08_style_transfer"]).values()]
-    assert models.count("DropdownModel") == 2 and "FileUploadModel" in models
-    assert "FloatSliderModel" in models and "SelectionSliderModel" in models
-    assert models.count("LinkModel") >= 6 + 1 + 1  # inner stacks, outer stack, mix slider
+    expected = _naturalness_from_the_csv_files(ROOT / "runs" / "book" / "study-class-simulated")
+    assert g["ch7_median"] == {c: round(v, 1) for c, v in expected.items()}
+    # participants simulated with the paper's rates (baseline 69.8%, ground truth 97.7%)
+    assert g["ch7_median"]["baseline"] < g["ch7_median"]["ground_truth"]
 
 
 def test_ch09_classification(executed):
     g = glued(executed["09_classification"])
-    if g["ch9_images"]:
-        assert 5 < g["ch9_top1"] <= g["ch9_top5"] <= 100  # well above chance (1% / 5%)
+    if miniplaces_present():  # the branch that scores labelled MiniPlaces photos ran
         assert g["ch9_images"] == 300
+        assert 5 < g["ch9_top1"] <= g["ch9_top5"] <= 100  # well above chance (1% / 5%)
+        assert g["ch9_top5"] > 5 * 5
+        stored = json.loads((ROOT / "colorlib" / "models" / "results.json").read_text())
+        top5_all = stored["models"]["miniplaces-full"]["top5"]  # colorlib evaluate, 2,000 photos
+        # 300 of the same photos: within four standard errors of a proportion near 0.7
+        assert abs(g["ch9_top5"] - top5_all) < 4 * 100 * math.sqrt(0.7 * 0.3 / 300)
+    else:  # the package photos have no scene labels: the page says so and scores nothing
+        assert g["ch9_images"] == 0 and g["ch9_top1"] is None and g["ch9_top5"] is None
+        assert g["ch9_top_confusions"] == "(no labelled photos here)"
 
 
 def test_ch10_historical_photos(executed):
     g = glued(executed["10_past"])
-    assert g["ch10_longest"] == 512
     assert g["ch10_sizes_kept"] is True
-    if g["ch10_count"]:
+    if historical_present():  # fast mode colorizes the chapter's eight favourites
         assert g["ch10_count"] == 8 and g["ch10_all_credited"] is True
+    else:
+        assert g["ch10_count"] == 0
 
 
 def test_ch11_runtime_and_folding(executed):
     g = glued(executed["11_runtime"])
     assert g["ch11_fold_difference"] < 1e-3
     assert g["ch11_bn_after"] == 0
-    for times in g["ch11_times"].values():  # timings on a shared CPU: only their sanity
-        assert set(times) == {"224", "512"} and all(0 < t < 60 for t in times.values())
+    times = g["ch11_times"]
+    assert set(times) == {"paper, folded", "paper, with BN", "miniplaces-full"}
+    for t in times.values():  # 512x512 has 5.2 times the pixels of 224x224; even on a busy
+        assert set(t) == {"224", "512"} and 2 * t["224"] < t["512"] < 60  # CPU it takes longer
 
 
 def test_ch12_limitations(executed):
@@ -228,7 +294,7 @@ def test_ch12_limitations(executed):
     # photos with the same L* but other colours get the same colorization (up to rounding)
     assert g["ch12_input_difference"] > 10 and g["ch12_output_difference"] < 2
     assert 0 < g["ch12_colourfulness_ratio"] < 1
-    assert -1 < g["ch12_frontier_best"] < 0.1  # no head-only fine-tune beats the gain curve
+    assert -1 < g["ch12_frontier_best"] < 0.1  # no head-only fine-tune beats raising the saturation
 
 
 def test_instructor_page_tool_demo():
