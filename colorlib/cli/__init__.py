@@ -25,11 +25,11 @@ if sys.argv[1:2] == ["evaluate"]:
 import argparse
 
 from ..io import WriteError
-from . import benchmark, classify, colorize, evaluate, export, info, study, train
+from . import apps, benchmark, classify, colorize, evaluate, export, info, study, train
 from .common import CommandFailed, Interrupted, OneLineParser, UserError
 
 #: The command modules, in the order ``colorlib --help`` lists them; each has ``add_parser(sub)``.
-COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, export)
+COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, apps, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,88 @@
+"""``colorlib apps``: start the class apps (:mod:`colorlib.apps`) in Voila, which runs each
+notebook in a kernel of its own for every browser tab and shows its widgets, never its code.
+
+    colorlib apps study --answers class-answers/      # the naturalness study, one CSV per participant
+    colorlib apps style                               # style transfer: two photos and a mixing slider
+    colorlib apps style --ip 0.0.0.0 --port 8866      # for a class: reachable from other machines
+
+Voila comes with the ``apps`` extra (``pip install "colorlib[apps]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from ..apps import INSTALL_APPS, STUDY_ANSWERS, STUDY_SEED, STUDY_STIMULI, STUDY_TRIALS, notebook
+from .common import UserError
+
+
+def _study_settings(a: argparse.Namespace) -> dict[str, str]:
+    """The study app's environment: the stimuli (loaded from ``--stimuli``, else rendered once
+    here, so no participant waits for it), the answers folder, trials per condition and seed."""
+    from ..study import Stimuli, StudyError, make_stimuli  # loads torch only when rendering
+
+    try:
+        stimuli = Stimuli.load(a.stimuli) if a.stimuli else make_stimuli(n_images=a.images, seed=a.seed)
+    except StudyError as e:
+        raise UserError(str(e)) from None
+    trials = a.trials or len(stimuli) // len(stimuli.conditions)
+    if trials < 1 or trials * len(stimuli.conditions) > len(stimuli):
+        raise UserError(f"--trials {trials} per condition x {len(stimuli.conditions)} conditions needs "
+                        f"{trials * len(stimuli.conditions)} photos; the stimuli have {len(stimuli)}")
+    answers = Path(a.answers).resolve()
+    answers.mkdir(parents=True, exist_ok=True)
+    print(f"stimuli: {len(stimuli)} photos x {len(stimuli.conditions)} conditions ({stimuli.manifest})\n"
+          f"answers: {answers} (one CSV per participant; merge them with `colorlib study {a.answers}`)")
+    return {STUDY_STIMULI: str(stimuli.manifest.resolve()), STUDY_ANSWERS: str(answers),
+            STUDY_TRIALS: str(trials), STUDY_SEED: str(a.seed)}
+
+
+def cmd_apps(a: argparse.Namespace) -> None:
+    """Print the app's notebook path (``--path``), or replace this process by Voila serving it."""
+    path = notebook(a.app)
+    if a.path:
+        print(path)
+        return
+    if importlib.util.find_spec("voila") is None:
+        raise UserError(f"the apps run in Voila, which is not installed: {INSTALL_APPS}")
+    env = dict(os.environ)
+    if a.app == "study":
+        env.update(_study_settings(a))
+    args = [sys.executable, "-m", "voila", str(path), f"--port={a.port}", f"--Voila.ip={a.ip}"]
+    args += ["--no-browser"] if a.no_browser else []
+    print(f"starting Voila on http://{a.ip}:{a.port}/ (Ctrl-C stops it)", flush=True)
+    sys.stderr.flush()
+    os.execve(sys.executable, args, env)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``colorlib apps`` and its options."""
+    s = sub.add_parser("apps", help="start a class app in Voila: the user study or style transfer",
+                       description="Serve one of colorlib's apps with Voila (pip install \"colorlib[apps]\"): "
+                                   "'study', the naturalness study of Figure 5 (each participant types an id; "
+                                   "answers go to --answers, one CSV per participant, the format "
+                                   "`colorlib study` merges), or 'style', style transfer through the global "
+                                   "features (section 4.5). Voila has no login: on a shared network, serve "
+                                   "it behind the class's JupyterHub or a proxy with one.")
+    s.add_argument("app", choices=["study", "style"])
+    s.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
+    s.add_argument("--ip", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a class)")
+    s.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    s.add_argument("--path", action="store_true", help="print the app's notebook path (for voila) and exit")
+    g = s.add_argument_group("study")
+    g.add_argument("--answers", default="study-answers",
+                   help="folder of the participants' CSVs (default study-answers)")
+    g.add_argument("--stimuli", metavar="MANIFEST",
+                   help="a rendered stimuli set (manifest-n*.json of colorlib.study.make_stimuli, the "
+                        "classroom kit's study-stimuli/); default: render --images photos once")
+    g.add_argument("--images", type=int, default=6,
+                   help="photos to render without --stimuli (MiniPlaces val when found, else the "
+                        "packages' photos; default 6)")
+    g.add_argument("--trials", type=int, help="trials per condition (default: as many as the photos allow)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the participants' orders (default 0)")
+    s.set_defaults(func=cmd_apps)

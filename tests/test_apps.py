@@ -1,0 +1,231 @@
+"""The class apps (issue 13, item 6): the naturalness study and style transfer served by Voila,
+started as the README says (``colorlib apps study|style``) on 127.0.0.1 and a free port, and used
+in Debian's Chromium driven by Playwright. Each app must show no code; moving the style app's
+slider or dropdown must change the colorization shown; the study's answers, clicked in the page,
+must land in the participant's CSV in the order :class:`colorlib.study.Study` plans, and
+``colorlib study`` must merge them.
+
+Every request that tries to leave 127.0.0.1 is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from colorlib.apps import APPS, notebook
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: Seconds allowed for Voila to start, and for a kernel to run an app and show it (a slow CI
+#: machine imports torch, the models and the photos); a bound on waiting, never an assertion on time.
+START_S = 240
+#: What a page would show if Voila left code in it.
+CODE_SELECTORS = ".jp-InputArea-editor, .jp-CodeMirrorEditor, .cm-editor, .CodeMirror, .jp-InputPrompt"
+
+
+def test_every_app_notebook_is_shipped_without_outputs(cli):
+    for name in APPS:
+        path = notebook(name)
+        assert path.is_file() and path.parent == ROOT / "colorlib" / "apps"
+        nb = nbformat.read(path, as_version=4)
+        assert [c.cell_type for c in nb.cells] == ["code"] and not nb.cells[0].outputs
+        assert f"colorlib.apps.{'style' if name == 'style' else 'study'}" in nb.cells[0].source
+        status, out, _ = cli("apps", name, "--path")
+        assert status == 0 and out.strip() == str(path)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(app: str, folder: Path, *options: str) -> Iterator[tuple[str, Path]]:
+    """``colorlib apps APP`` running in ``folder`` (its own cache there): yields the app's URL
+    and the server's log once Voila answers; stops Voila and its kernels (the process group it leads) afterwards."""
+    port = free_port()
+    log = folder / f"voila-{app}.log"
+    env = dict(os.environ, COLORLIB_CACHE=str(folder / "cache"))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "colorlib", "apps", app, "--port", str(port),
+                                 "--no-browser", *options], cwd=folder, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            assert proc.poll() is None, f"colorlib apps {app} stopped:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"Voila did not answer:\n{log.read_text()[-3000:]}"
+            try:
+                urllib.request.urlopen(url + "voila/static/", timeout=5)
+                break
+            except OSError as e:
+                if getattr(e, "code", None):  # an HTTP status: the server is up
+                    break
+                time.sleep(0.5)
+        yield url, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def open_page(browser, url: str, log: Path):
+    """A page of ``url`` that may reach 127.0.0.1 only; ``page.outside`` lists refused requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(START_S * 1000)
+    page.outside = []
+    page.errors = []
+    page.log = log  # the server's, for failures
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith((url, "data:", "blob:")):
+            r.continue_()
+        else:
+            page.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(url)
+    yield page
+    context.close()
+
+
+def wait_for_app(page, shown) -> None:
+    """Wait until the kernel has run the app and ``shown`` (a locator) appears, or Voila reports
+    that the app's cell failed (then fail with the server's log, which holds the traceback)."""
+    failed = page.get_by_text("There was an error when executing cell")
+    shown.or_(failed).first.wait_for()
+    assert not failed.count(), f"the app's cell failed:\n{page.log.read_text()[-4000:]}"
+
+
+def assert_no_code(page) -> None:
+    assert page.locator(CODE_SELECTORS).count() == 0, "the app shows a code cell"
+    text = page.inner_text("body")
+    for code in ("import ", "from colorlib", "_page()"):
+        assert code not in text, f"the app shows code: {code!r} in its text"
+
+
+def result_image(page):
+    """The style app's colorization: the widget image of 256 pixels (thumbnails are 96)."""
+    return page.locator(".widget-image[width='256']")
+
+
+def test_style_app_shows_no_code_and_its_controls_change_the_colorization(browser, tmp_path):
+    with serve("style", tmp_path) as (url, log), open_page(browser, url, log) as page:
+        image = result_image(page)
+        wait_for_app(page, image)
+        caption = page.get_by_text("colorized with (1 - t)")
+        assert "t = 0.50" in caption.inner_text()
+        assert page.locator(".widget-image").count() >= 3  # the gallery's thumbnails and the result
+        assert_no_code(page)
+
+        before_src, before_png = image.get_attribute("src"), image.screenshot()
+        handle = page.locator(".widget-hslider .noUi-handle")
+        handle.focus()
+        for _ in range(10):  # t from 0.50 to 1.00, a step of 0.05 per key, as a reader would
+            handle.press("ArrowRight")
+        page.get_by_text("t = 1.00").wait_for()
+        page.wait_for_function("([el, src]) => el.src !== src", arg=[image.element_handle(), before_src])
+        after_png = image.screenshot()
+        assert after_png != before_png, "moving t did not change the picture"
+
+        selects = page.locator(".widget-dropdown select")
+        assert selects.count() == 2
+        options = selects.nth(1).locator("option").all_inner_texts()
+        other = options[2]
+        src = image.get_attribute("src")
+        selects.nth(1).select_option(label=other)
+        page.get_by_text(f"B = {other}").wait_for()
+        page.wait_for_function("([el, src]) => el.src !== src", arg=[image.element_handle(), src])
+        assert image.screenshot() not in (after_png, before_png), "another photo B did not change it"
+        assert_no_code(page)
+        assert not page.errors, page.errors
+
+
+def click_and_wait(page, button: str, next_progress: str) -> None:
+    """Answer as a participant: look at the image for a moment (the app ignores answers within
+    0.3 s of an image appearing), click, and wait for the next image's progress line."""
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name=button).click()
+    page.get_by_text(next_progress).wait_for()
+
+
+def test_study_app_answers_land_in_the_participants_csv(browser, tmp_path, cli):
+    from colorlib.study import Stimuli, Study, load_answers
+
+    answers = tmp_path / "answers"
+    with serve("study", tmp_path, "--answers", "answers", "--images", "6", "--trials", "2") as (url, log):
+        with open_page(browser, url, log) as page:
+            wait_for_app(page, page.get_by_role("button", name="Start"))
+            assert_no_code(page)
+            page.get_by_placeholder("e.g. anna or s12").fill("bad id!")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("use letters, digits").wait_for()  # the study's own check, shown
+            page.get_by_placeholder("e.g. anna or s12").fill("p01")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("trial 1 of 6").wait_for()
+            image = page.locator(".widget-image").first
+            shown = [image.get_attribute("src")]
+            for n, button in enumerate(["Yes (y)", "No (n)", "Yes (y)"], start=2):
+                click_and_wait(page, button, f"trial {n} of 6")
+                shown.append(image.get_attribute("src"))
+            assert len(set(shown)) == 4, "each answer must bring the next image"
+            assert_no_code(page)
+            assert not page.errors, page.errors
+
+        with open_page(browser, url, log) as page:  # the same participant, back after closing the tab
+            page.get_by_placeholder("e.g. anna or s12").fill("p01")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_text("Welcome back: 3 answered already.").wait_for()
+            page.get_by_text("trial 4 of 6").wait_for()
+
+    got = load_answers(answers / "p01.csv", quiet=True)
+    assert not got.warnings
+    assert [(r.participant, r.trial, r.answer, r.seed) for r in got.rows] == [
+        ("p01", 1, "yes", 0), ("p01", 2, "no", 0), ("p01", 3, "yes", 0)]
+    manifest = next((tmp_path / "cache" / "study").glob("*/manifest-n6.json"))
+    plan = Study("p01", Stimuli.load(manifest), 2, seed=0, csv_path=answers, resume=True)
+    assert plan.n_answered == 3 and plan.n_trials == 6
+    assert [(r.image_id, r.condition) for r in got.rows] == [(t.image_id, t.condition) for t in plan.trials[:3]]
+    status, out, err = cli("study", answers)
+    assert status == 0, err
+    assert "3 answers from 1 participants" in out
