@@ -217,15 +217,20 @@ def test_study_app_answers_land_in_the_participants_csv(browser, tmp_path, cli):
             page.get_by_role("button", name="Start").click()
             page.get_by_text("Welcome back: 3 answered already.").wait_for()
             page.get_by_text("trial 4 of 6").wait_for()
+            click_and_wait(page, "No (n)", "trial 5 of 6")
+            click_and_wait(page, "No (n)", "trial 6 of 6")
+            click_and_wait(page, "Yes (y)", "Thank you, p01!")  # the last answer: the participant's rates
+            assert page.get_by_role("button", name="Yes (y)").is_hidden()
 
     got = load_answers(answers / "p01.csv", quiet=True)
     assert not got.warnings
     assert [(r.participant, r.trial, r.answer, r.seed) for r in got.rows] == [
-        ("p01", 1, "yes", 0), ("p01", 2, "no", 0), ("p01", 3, "yes", 0)]
+        ("p01", n, answer, 0) for n, answer in enumerate(["yes", "no", "yes", "no", "no", "yes"], start=1)]
     manifest = next((tmp_path / "cache" / "study").glob("*/manifest-n6.json"))
     plan = Study("p01", Stimuli.load(manifest), 2, seed=0, csv_path=answers, resume=True)
-    assert plan.n_answered == 3 and plan.n_trials == 6
-    assert [(r.image_id, r.condition) for r in got.rows] == [(t.image_id, t.condition) for t in plan.trials[:3]]
+    assert plan.done and plan.n_trials == 6
+    assert [(r.image_id, r.condition) for r in got.rows] == [(t.image_id, t.condition) for t in plan.trials]
+    assert sorted(r.condition for r in got.rows) == sorted(plan.stimuli.conditions * 2)  # 2 per condition
     status, out, err = cli("study", answers)
     assert status == 0, err
-    assert "3 answers from 1 participants" in out
+    assert "6 answers from 1 participants" in out
