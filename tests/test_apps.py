@@ -51,6 +51,24 @@ def test_every_app_notebook_is_shipped_without_outputs(cli):
         assert status == 0 and out.strip() == str(path)
 
 
+def test_apps_command_says_what_is_missing_or_wrong_before_starting(cli, tmp_path, monkeypatch):
+    import importlib.util
+    import json
+
+    missing = tmp_path / "none.json"
+    status, _, err = cli("apps", "study", "--stimuli", missing)
+    assert status == 2 and f"stimuli manifest {missing}" in err and len(err.splitlines()) == 1
+    manifest = tmp_path / "manifest-n3.json"
+    manifest.write_text(json.dumps({"image_ids": ["a", "b", "c"], "size": 224, "seed": 0, "source": "test",
+                                    "models": {"ground_truth": "photo", "full": "f", "baseline": "b"}}))
+    status, _, err = cli("apps", "study", "--stimuli", manifest, "--trials", "2", "--answers", tmp_path / "a")
+    assert status == 2 and "needs 6 photos; the stimuli have 3" in err
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "voila" else find_spec(name, *a))
+    status, _, err = cli("apps", "style")
+    assert status == 2 and 'pip install "colorlib[apps]"' in err
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
