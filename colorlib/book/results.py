@@ -38,9 +38,9 @@ def read_results(models: Path) -> dict | None:
 
 def model_label(name: str) -> str:
     """A model name for a table row, its ``@`` variant in words: ``miniplaces-full@raw`` ->
-    ```miniplaces-full` (no gain)``, ``miniplaces-full@1.1`` -> ```miniplaces-full` (gain 1.1)``."""
+    ```miniplaces-full` (saturation 1.0)``, ``miniplaces-full@1.1`` -> ```miniplaces-full` (saturation 1.1)``."""
     base, _, variant = name.partition("@")
-    return f"`{base}` ({'no gain' if variant == 'raw' else 'gain ' + variant})" if variant else f"`{base}`"
+    return f"`{base}` (saturation {'1.0' if variant == 'raw' else variant})" if variant else f"`{base}`"
 
 
 def _cell(value: float | None, digits: int) -> str:
@@ -49,8 +49,8 @@ def _cell(value: float | None, digits: int) -> str:
 
 def results_tables(results: dict, names: list[str] | None = None) -> str:
     """Two Markdown tables (colour fidelity; colourfulness and scenes) of the models ``names``
-    (default: every model in ``results``, gray first), each with a gain column (the factor
-    applied to the predicted a\\*b\\*, chapter 6), followed by what each column means and on
+    (default: every model in ``results``, gray first), each with a saturation column (the
+    factor the predicted a\\*b\\* are multiplied by, chapter 6), followed by what each column means and on
     which photos and hardware it was measured. No path and no load of the machine appears."""
     models = results["models"]
     names = names or list(models)
@@ -64,13 +64,13 @@ def results_tables(results: dict, names: list[str] | None = None) -> str:
         f"on a CPU ({m.get('cpu', 'unknown')}, {m.get('cpu_cores', '?')} cores)."
     ]
     for columns in TABLES:
-        head = ["model", "gain", *(COLUMNS[c][0] for c in columns)]
+        head = ["model", "saturation", *(COLUMNS[c][0] for c in columns)]
         rows = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
         for n in names:
             r = models[n]
-            gain = "–" if n == "gray" else f"{r.get('saturation', 1.0):.1f}"
+            saturation = "–" if n == "gray" else f"{r.get('saturation', 1.0):.1f}"
             label = "gray answer (a\\*b\\* = 0)" if n == "gray" else model_label(n)
-            rows.append("| " + " | ".join([label, gain, *(_cell(r.get(c), digits[c]) for c in columns)]) + " |")
+            rows.append("| " + " | ".join([label, saturation, *(_cell(r.get(c), digits[c]) for c in columns)]) + " |")
         parts.append("\n".join(rows))
     parts.append("\n".join(f"**{COLUMNS[c][0]}**\n: {COLUMNS[c][1]}\n" for cols in TABLES for c in cols))
     return "\n\n".join(parts)

@@ -239,7 +239,7 @@ def test_results_tables_fit_the_page_explain_every_column_and_hide_the_machine()
     tables = [b for b in md.split("\n\n") if b.startswith("| model")]
     assert len(tables) == 2 and all(t.splitlines()[0].count("|") <= 8 for t in tables)  # two narrow tables
     assert "| `m-full` | 1.2 | 24.65 | 0.938 | 9.34 | 91.15 |" in tables[0]
-    assert "| `m-full` (no gain) | 1.0 |" in tables[0] and "| gray answer (a\\*b\\* = 0) | – |" in tables[0]
+    assert "| `m-full` (saturation 1.0) | 1.0 |" in tables[0] and "| gray answer (a\\*b\\* = 0) | – |" in tables[0]
     assert "| `m-full` | 1.2 | 24.5 | 14.1 | 40.1 | 69.0 |" in tables[1]
     for header, _ in book.results.COLUMNS.values():
         assert f"**{header}**\n: " in md
