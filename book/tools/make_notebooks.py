@@ -144,12 +144,16 @@ _MATH_LABEL = re.compile(r"^(?:`{3,}|:{3,})\{math\}\s*\n:label:\s*([\w:.-]+)", r
 
 
 def equation_numbers() -> dict[str, tuple[str, int]]:
-    """Each labelled equation (``{math}`` with ``:label:``) as (chapter, number in that chapter),
-    numbered in order of appearance as the HTML book numbers them."""
+    """Each labelled equation (``{math}`` with ``:label:``) as (chapter, number), numbered as the
+    HTML book numbers it: the paper's number for the paper's equations
+    (:data:`colorlib.book.sphinx_fixes.PAPER_EQUATIONS`), else in order of appearance in its
+    chapter."""
+    from colorlib.book.sphinx_fixes import PAPER_EQUATIONS
+
     out = {}
     for path in chapters():
         for n, label in enumerate(_MATH_LABEL.findall(path.read_text(encoding="utf-8")), start=1):
-            out[label] = (path.stem, n)
+            out[label] = (path.stem, PAPER_EQUATIONS.get(label, n))
     return out
 
 
@@ -229,10 +233,10 @@ def convert_markdown(markdown: str, glued: dict[str, str], bib: dict[str, str], 
         if name == "eq":
             if target not in (equations or {}):
                 return f"({text or target})"
-            where, n = equations[target]
+            where, n = equations[target]  # "Eq. 5", as the HTML book writes it (_config.yml)
             if where == chapter:
-                return text or f"({n})"
-            return f"[{text or f'({n})'} of {titles.get(where, where)}]({where}.ipynb)"
+                return text or f"Eq. {n}"
+            return f"[{text or f'Eq. {n}'}]({where}.ipynb)"
         if name == "math":
             return f"${content}$"
         return text or target.replace("-", " ")  # ref, numref, term, ...

@@ -60,11 +60,18 @@ def test_labelled_equations_keep_their_number_and_references_link_to_them():
     equations = {"eq-fusion": ("03_network", 1), "eq-loss": ("05_training", 2)}
     text = "See {eq}`eq-fusion` and {eq}`eq-loss`:\n\n```{math}\n:label: eq-fusion\ny = \\sigma(b + W x)\n```\n"
     assert M.convert_markdown(text, {}, BIB, TITLES, equations, chapter="03_network") == (
-        "See (1) and [(2) of 05_training](05_training.ipynb):\n\n$$\ny = \\sigma(b + W x)\n\\tag{1}\n$$\n")
-    # the book's own labels (none until its equations get :label:, issue 15 item 9) number from 1
+        "See Eq. 1 and [Eq. 2](05_training.ipynb):\n\n$$\ny = \\sigma(b + W x)\n\\tag{1}\n$$\n")
+
+
+def test_the_books_equations_carry_the_papers_numbers():
+    # the paper (Iizuka et al. 2016): Eq. 5 is the fusion layer (section 3.2.4), Eq. 6 the joint
+    # loss (section 3.3); the book labels both and refers to them, and nothing else is labelled
     numbers = M.equation_numbers()
-    assert all(n >= 1 and (BOOK / f"{c}.md").is_file() for c, n in numbers.values())
-    assert sorted(n for _, n in numbers.values()) == list(range(1, len(numbers) + 1))
+    assert numbers == {"eq-fusion": ("03_network", 5), "eq-joint-loss": ("05_training", 6)}
+    fusion = convert("See {eq}`eq-fusion`.\n")
+    assert fusion == "See (eq-fusion).\n"  # without the table: the label as text, never a number
+    assert M.convert_markdown("{eq}`eq-joint-loss`", {}, BIB, TITLES, numbers, chapter="09_classification") \
+        == "[Eq. 6](05_training.ipynb)"
 
 
 def test_a_page_that_is_no_notebook_is_named_not_linked():
