@@ -6,23 +6,24 @@
 // The colour maths mirrors colorlib/lab.py function for function (same names in camelCase, same
 // constants), and colorize() mirrors colorlib.infer.colorize: sRGB -> L* at full resolution, the
 // network on L*/100 (a downscaled copy above maxPixels), a*b* upsampled x2 and cropped, times
-// the model's output gain, joined with the photo's own L*, -> sRGB in gamut at constant L*.
+// the model's saturation, joined with the photo's own L*, -> sRGB in gamut at constant L*.
 //
 // Opened from disk (file://) the browser refuses to fetch the models, so the page says instead
-// the one command that serves the book.
+// the one command that serves the book (with this copy's folder, read from the page's address).
 (function () {
   "use strict";
   var SCRIPT = document.currentScript && document.currentScript.src;
   var STATIC = SCRIPT ? new URL("./", SCRIPT).href : "";
-  var SERVE = "python3 -m http.server --directory _build/html 8000";
 
   // ---- colorlib/lab.py ------------------------------------------------------------------
   var XYZ_FROM_RGB = [[0.412453, 0.357580, 0.180423],
                       [0.212671, 0.715160, 0.072169],
                       [0.019334, 0.119193, 0.950227]];
   var D65_WHITE = [0.95047, 1.0, 1.08883];
-  var EPSILON = 0.008856;
-  var KAPPA = 7.787;
+  // CIE 15:2004 (section 8.2.1), the L*a*b* function f(t) = t^(1/3) above EPSILON, else a line:
+  var DELTA = 6 / 29;  // where the cube root meets the line, in f's output
+  var EPSILON = DELTA * DELTA * DELTA;  // the same point in f's input
+  var KAPPA = 24389 / 27;  // L* = KAPPA * Y/Yn below EPSILON
   var AB_SHIFT = 128.0;
   var AB_SCALE = 255.0;
   var GAMUT_SLACK = 1e-5;
@@ -38,8 +39,14 @@
             [C / det, -(a * h - b * g) / det, (a * e - b * d) / det]];
   }
 
-  // lab.srgb8_to_L: L* in [0, 100] of 8-bit RGBA pixels (canvas ImageData order) -> Float32Array
-  function srgb8ToL(rgba, n) {
+  // lab._f: the cube root above EPSILON, the line (KAPPA t + 16) / 116 below
+  function f(t) { return t > EPSILON ? Math.cbrt(t) : (KAPPA * t + 16) / 116; }
+
+  // lab._f_inverse: cubed above DELTA, the line below
+  function fInverse(v) { return v > DELTA ? v * v * v : (116 * v - 16) / KAPPA; }
+
+  // lab.rgb_to_L of 8-bit input: L* in [0, 100] of RGBA pixels (canvas ImageData order) -> Float32Array
+  function rgbToL(rgba, n) {
     var lut = [new Float32Array(256), new Float32Array(256), new Float32Array(256)];
     for (var v = 0; v < 256; v++) {
       var c = v / 255;
@@ -49,19 +56,18 @@
     var L = new Float32Array(n);
     for (var p = 0; p < n; p++) {
       var Y = lut[0][rgba[4 * p]] + lut[1][rgba[4 * p + 1]] + lut[2][rgba[4 * p + 2]];
-      var f = Y > EPSILON ? Math.cbrt(Y) : KAPPA * Y + 16 / 116;
-      L[p] = 116 * f - 16;
+      L[p] = 116 * f(Y) - 16;
     }
     return L;
   }
 
-  function finv(t) { return t > 0.2068966 ? t * t * t : (t - 16 / 116) / KAPPA; }
-
-  // lab._lab_to_linear for one pixel -> [r, g, b] linear light, not clipped
-  function labToLinear(L, a, b) {
+  // lab._lab_to_linear for one pixel -> linear-light [r, g, b] (into `out`), not clipped
+  function labToLinear(L, a, b, out) {
+    out = out || new Float64Array(3);
     var fy = (L + 16) / 116, fx = fy + a / 500, fz = Math.max(fy - b / 200, 0);
-    var X = finv(fx) * D65_WHITE[0], Y = finv(fy) * D65_WHITE[1], Z = finv(fz) * D65_WHITE[2];
-    return RGB_FROM_XYZ.map(function (r) { return r[0] * X + r[1] * Y + r[2] * Z; });
+    var X = fInverse(fx) * D65_WHITE[0], Y = fInverse(fy) * D65_WHITE[1], Z = fInverse(fz) * D65_WHITE[2];
+    for (var k = 0; k < 3; k++) out[k] = RGB_FROM_XYZ[k][0] * X + RGB_FROM_XYZ[k][1] * Y + RGB_FROM_XYZ[k][2] * Z;
+    return out;
   }
 
   function encode(c) {  // lab._encode
@@ -69,28 +75,33 @@
   }
 
   function inGamut(lin) {  // lab._in_gamut
-    return lin.every(function (c) { return c >= -GAMUT_SLACK && c <= 1 + GAMUT_SLACK; });
+    return lin[0] >= -GAMUT_SLACK && lin[0] <= 1 + GAMUT_SLACK && lin[1] >= -GAMUT_SLACK &&
+      lin[1] <= 1 + GAMUT_SLACK && lin[2] >= -GAMUT_SLACK && lin[2] <= 1 + GAMUT_SLACK;
   }
+
+  var LIN = new Float64Array(3);  // one pixel's linear RGB (a photo's pixels reuse it)
 
   // lab._chroma_factor: the largest s in [0, 1) (bisection) with L*, s a*, s b* in sRGB
   function chromaFactor(L, a, b, iterations) {
     var lo = 0, hi = 1;
     for (var i = 0; i < iterations; i++) {
       var mid = (lo + hi) / 2;
-      if (inGamut(labToLinear(L, mid * a, mid * b))) lo = mid; else hi = mid;
+      if (inGamut(labToLinear(L, mid * a, mid * b, LIN))) lo = mid; else hi = mid;
     }
     return lo;
   }
 
-  // lab.lab_to_rgb_in_gamut for one pixel -> sRGB [r, g, b] in [0, 1]
-  function labToRgbInGamut(L, a, b, iterations) {
+  // lab.lab_to_rgb_in_gamut for one pixel -> sRGB [r, g, b] in [0, 1] (into `out`)
+  function labToRgbInGamut(L, a, b, iterations, out) {
+    out = out || [0, 0, 0];
     L = Math.min(Math.max(L, 0), 100);
-    var lin = labToLinear(L, a, b);
+    var lin = labToLinear(L, a, b, LIN);
     if (!inGamut(lin)) {
       var s = chromaFactor(L, a, b, iterations || 16);
-      lin = labToLinear(L, s * a, s * b);
+      lin = labToLinear(L, s * a, s * b, LIN);
     }
-    return lin.map(function (c) { return Math.min(Math.max(encode(c), 0), 1); });
+    for (var k = 0; k < 3; k++) out[k] = Math.min(Math.max(encode(lin[k]), 0), 1);
+    return out;
   }
 
   function denormalizeAb(ab01) { return ab01 * AB_SCALE - AB_SHIFT; }  // lab.denormalize_ab
@@ -239,8 +250,17 @@
     return models[name];
   }
 
+  // The model's a*b* factor from its manifest ("saturation"; exports before the rename wrote
+  // "output_gain"); 1 when it has none, as infer.default_saturation
+  function modelSaturation(manifest) {
+    if (typeof manifest.saturation === "number") return manifest.saturation;
+    if (typeof manifest.output_gain === "number") return manifest.output_gain;
+    return 1;
+  }
+
   // ---- the pipeline (colorlib.infer / colorlib.engine) --------------------------------
-  // The global branch of L* (Float32Array h*w in [0, 100]) -> {features, probabilities}
+  // The global branch of L* (Float32Array h*w in [0, 100]), rescaled as model.resize_for_global
+  // -> {features, probabilities}
   function globalBranch(model, L, h, w) {
     var s = model.manifest.config.global_size, x = new Float32Array(h * w);
     for (var i = 0; i < x.length; i++) x[i] = L[i] / 100;
@@ -253,7 +273,7 @@
     });
   }
 
-  // a*b* (Float32Array 2*h*w, about [-128, 127], before the gain) of L* h x w; features given
+  // a*b* (Float32Array 2*h*w, about [-128, 127], before the saturation) of L* h x w; features given
   function predictAb(model, L, h, w, features) {
     var x = new Float32Array(h * w);
     for (var i = 0; i < x.length; i++) x[i] = L[i] / 100;
@@ -262,7 +282,7 @@
     return model.colorizer.run(feeds).then(function (out) {
       var ab = out.ab, h2 = ab.dims[2], w2 = ab.dims[3];
       var up = resizeBilinear(ab.data, 2, h2, w2, 2 * h2, 2 * w2), res = new Float32Array(2 * h * w);
-      for (var c = 0; c < 2; c++) {  // crop to h x w (infer.upsample_ab)
+      for (var c = 0; c < 2; c++) {  // crop to h x w (model.upsample_ab)
         for (var y = 0; y < h; y++) {
           for (var xx = 0; xx < w; xx++) res[(c * h + y) * w + xx] = denormalizeAb(up[(c * 2 * h2 + y) * 2 * w2 + xx]);
         }
@@ -271,12 +291,12 @@
     });
   }
 
-  // infer._to_rgb8: L* (H*W) and a*b* (2*h*w, gain applied) -> RGBA bytes, in gamut at constant L*
+  // infer._to_rgb8: L* (H*W) and a*b* (2*h*w, saturation applied) -> RGBA bytes, in gamut at constant L*
   function toRgb8(L, H, W, ab, h, w) {
     if (h !== H || w !== W) ab = resizeBilinear(ab, 2, h, w, H, W);
-    var out = new Uint8ClampedArray(4 * H * W), n = H * W;
+    var out = new Uint8ClampedArray(4 * H * W), n = H * W, rgb = [0, 0, 0];
     for (var p = 0; p < n; p++) {
-      var rgb = labToRgbInGamut(L[p], ab[p], ab[n + p]);
+      labToRgbInGamut(L[p], ab[p], ab[n + p], 16, rgb);
       out[4 * p] = Math.round(rgb[0] * 255);
       out[4 * p + 1] = Math.round(rgb[1] * 255);
       out[4 * p + 2] = Math.round(rgb[2] * 255);
@@ -285,27 +305,29 @@
     return out;
   }
 
-  // A photo's L* at full size and at the network's size: {L, H, W, seen, h, w}
-  function luminance(image, maxPixels) {
-    var H = image.height, W = image.width, L = srgb8ToL(image.data, H * W);
+  // infer.lightness of a photo, at full size and at the network's size (infer.network_size):
+  // {L, H, W, seen, h, w}
+  function lightness(image, maxPixels) {
+    var H = image.height, W = image.width, L = rgbToL(image.data, H * W);
     var hw = networkSize(H, W, maxPixels || DEFAULT_MAX_PIXELS), h = hw[0], w = hw[1];
     var seen = (h === H && w === W) ? L : resizeArea(L, H, W, h, w);
     return { L: L, H: H, W: W, seen: seen, h: h, w: w };
   }
 
   // infer.colorize of ImageData -> {image: ImageData, probabilities, features, seconds}.
-  // opts.features: a given global vector (a mix, section 4.5); opts.gain: the a*b* gain.
+  // opts.features: a given global vector (a mix, section 4.5); opts.saturation: the factor on
+  // a*b* (default: the model's own, infer.default_saturation).
   function colorize(modelName, image, opts) {
     opts = opts || {};
     var t0 = performance.now();
     return loadModel(modelName).then(function (model) {
-      var lum = image.L ? image : luminance(image, opts.maxPixels);
+      var lum = image.L ? image : lightness(image, opts.maxPixels);
       var g = (opts.features || !model.global) ? Promise.resolve({ features: opts.features, probabilities: null })
         : globalBranch(model, lum.seen, lum.h, lum.w);
       return g.then(function (gb) {
         return predictAb(model, lum.seen, lum.h, lum.w, gb.features).then(function (ab) {
-          var gain = opts.gain === undefined ? model.manifest.output_gain : opts.gain;
-          for (var i = 0; i < ab.length; i++) ab[i] *= gain;
+          var saturation = opts.saturation === undefined ? modelSaturation(model.manifest) : opts.saturation;
+          for (var i = 0; i < ab.length; i++) ab[i] *= saturation;
           var rgba = toRgb8(lum.L, lum.H, lum.W, ab, lum.h, lum.w);
           return { image: new ImageData(rgba, lum.W, lum.H), probabilities: gb.probabilities,
                    features: gb.features, classes: model.manifest.classes,
@@ -317,9 +339,9 @@
 
   // The gray the network sees: L* with a*b* = 0, as sRGB
   function grayImage(lum) {
-    var n = lum.H * lum.W, out = new Uint8ClampedArray(4 * n);
+    var n = lum.H * lum.W, out = new Uint8ClampedArray(4 * n), rgb = [0, 0, 0];
     for (var p = 0; p < n; p++) {
-      var v = Math.round(labToRgbInGamut(lum.L[p], 0, 0)[0] * 255);
+      var v = Math.round(labToRgbInGamut(lum.L[p], 0, 0, 16, rgb)[0] * 255);
       out[4 * p] = out[4 * p + 1] = out[4 * p + 2] = v; out[4 * p + 3] = 255;
     }
     return new ImageData(out, lum.W, lum.H);
@@ -330,18 +352,23 @@
     return idx.slice(0, k).map(function (i) { return [classes ? classes[i] : String(i), probabilities[i]]; });
   }
 
-  // A picked or dropped file -> ImageData of its pixels as stored (no colour management)
-  function readImage(file) {
-    return createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" })
-      .then(function (bmp) {
-        var c = document.createElement("canvas");
-        c.width = bmp.width; c.height = bmp.height;
-        var ctx = c.getContext("2d");
-        ctx.fillStyle = "#fff";  // transparent photos as seen over white, as colorlib does
-        ctx.fillRect(0, 0, c.width, c.height);
-        ctx.drawImage(bmp, 0, 0);
-        return ctx.getImageData(0, 0, c.width, c.height);
-      }, function () { throw new Error(file.name + ": not an image this browser can read"); });
+  // A picked or dropped file, or an <img> of the page -> ImageData of its pixels as stored (no
+  // colour management, as PIL reads them). Transparent pixels are seen over white, as the
+  // network sees them in colorlib (which also keeps the alpha; this page shows opaque results).
+  function readImage(source) {
+    var name = source.name || source.alt || "the photo";
+    var ready = source.decode ? source.decode() : Promise.resolve();
+    return ready.then(function () {
+      return createImageBitmap(source, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    }).then(function (bmp) {
+      var c = document.createElement("canvas");
+      c.width = bmp.width; c.height = bmp.height;
+      var ctx = c.getContext("2d");
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(0, 0, c.width, c.height);
+      ctx.drawImage(bmp, 0, 0);
+      return ctx.getImageData(0, 0, c.width, c.height);
+    }, function () { throw new Error(name + ": not an image this browser can read"); });
   }
 
   // ---- the controls ------------------------------------------------------------------
@@ -396,14 +423,15 @@
     var pair = el("div", { "class": "colorlib-pair" });
     pair.appendChild(gray.figure); pair.appendChild(result.figure);
     root.appendChild(picker("Pick or drop a photo (it stays on your computer):", run));
-    root.appendChild(el("p", { "class": "colorlib-status", role: "status" }, "No photo yet."));
+    root.appendChild(el("p", { "class": "colorlib-status", role: "status" },
+                        "No photo yet. The network (" + name + ") is downloaded when you pick the first one."));
     root.appendChild(pair); root.appendChild(top); root.appendChild(link);
     root.dataset.state = "idle";
 
     function run(file) {
       setStatus(root, "busy", "Loading the model (first time only) and colorizing " + file.name + "...");
       readImage(file).then(function (image) {
-        var lum = luminance(image);
+        var lum = lightness(image);
         show(gray.canvas, grayImage(lum));
         return colorize(name, lum).then(function (r) {
           show(result.canvas, r.image);
@@ -420,90 +448,177 @@
             link.hidden = false;
             root.dataset.seconds = r.seconds.toFixed(3);
             setStatus(root, "done", image.width + "x" + image.height + " colorized in " + r.seconds.toFixed(2) +
-                      " s (" + name + ", ONNX Runtime Web).");
+                      " s (" + name + ", ONNX Runtime Web, in this browser). Top-5 scene classes:");
           }, "image/png");
         });
       }).catch(function (e) { fail(root, e); });
     }
   }
 
-  // data-colorlib="mix": photo A colorized with (1 - t) x A's global features + t x B's (section 4.5)
+  // data-colorlib="mix": photo A colorized with (1 - t) x A's global features + t x B's (section
+  // 4.5). Each photo is the reader's (picked or dropped) or one of the gallery's: the
+  // <img class="colorlib-gallery" alt="name"> the page put inside the element; data-a and
+  // data-b name the gallery photos chosen at first. Nothing is computed before the reader acts.
   function mountMix(root) {
-    var name = root.dataset.model, photos = { a: null, b: null };
+    var name = root.dataset.model;
+    var gallery = Array.prototype.slice.call(root.querySelectorAll("img.colorlib-gallery"));
+    var photos = { a: null, b: null }, rows = {};
+    root.textContent = "";
     var result = figure("A colorized with the mixed global features");
     var slider = el("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0",
                                "class": "colorlib-t", "aria-label": "mixing t" });
-    var tText = el("span", { "class": "colorlib-t-value" }, "t = 0.00");
+    var tText = el("span", { "class": "colorlib-t-value" }, " t = 0.00");
     var busy = false, again = false;
-    root.appendChild(picker("Photo A (colorized):", function (f) { pick("a", f); }));
-    root.appendChild(picker("Photo B (global features):", function (f) { pick("b", f); }));
-    var row = el("p", {}, "");
+    rows.a = choices("a", "Photo A (colorized):");
+    rows.b = choices("b", "Photo B (lends its global features):");
+    var row = el("p", { "class": "colorlib-slider" }, "");
     row.appendChild(slider); row.appendChild(tText);
     root.appendChild(row);
-    root.appendChild(el("p", { "class": "colorlib-status", role: "status" }, "Pick photos A and B."));
+    root.appendChild(el("p", { "class": "colorlib-status", role: "status" }, ""));
     root.appendChild(result.figure);
-    root.dataset.state = "idle";
+    select("a", root.dataset.a, true);
+    select("b", root.dataset.b, true);
+    setStatus(root, "idle", photos.a && photos.b
+      ? "Move t, or choose other photos: the network (" + name + ") is downloaded when first needed."
+      : "Choose photos A and B.");
     slider.addEventListener("input", function () {
-      tText.textContent = "t = " + Number(slider.value).toFixed(2);
+      tText.textContent = " t = " + Number(slider.value).toFixed(2);
       update();
     });
 
-    function pick(which, file) {
-      setStatus(root, "busy", "Reading " + file.name + "...");
-      readImage(file).then(function (image) {
-        var lum = luminance(image);
-        return loadModel(name).then(function (model) {
-          return globalBranch(model, lum.seen, lum.h, lum.w);
-        }).then(function (g) { photos[which] = { lum: lum, features: g.features }; update(); });
-      }).catch(function (e) { fail(root, e); });
+    function choices(which, label) {
+      var p = el("div", { "class": "colorlib-choices" });
+      p.appendChild(el("span", { "class": "colorlib-choice-label" }, label));
+      var buttons = gallery.map(function (img) {
+        var b = el("button", { type: "button", "class": "colorlib-thumb", title: img.alt,
+                               "aria-pressed": "false", "data-name": img.alt });
+        b.appendChild(img.cloneNode());
+        b.addEventListener("click", function () { select(which, img.alt, false); });
+        p.appendChild(b);
+        return b;
+      });
+      p.appendChild(picker("or your own:", function (f) { use(which, f.name, f); }));
+      root.appendChild(p);
+      return buttons;
+    }
+
+    function select(which, galleryName, quietly) {
+      var img = gallery.filter(function (g) { return g.alt === galleryName; })[0];
+      if (!img) return;
+      use(which, img.alt, img, quietly);
+    }
+
+    // photo `which` is now `source`; its L* and global features are computed when first needed
+    function use(which, label, source, quietly) {
+      var features = null;
+      rows[which].forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.name === label)); });
+      photos[which] = {
+        label: label,
+        ready: function () {
+          if (!features) {
+            features = readImage(source).then(function (image) {
+              var lum = lightness(image);
+              return loadModel(name).then(function (model) { return globalBranch(model, lum.seen, lum.h, lum.w); })
+                .then(function (g) { return { lum: lum, features: g.features }; });
+            });
+          }
+          return features;
+        },
+      };
+      if (!quietly) update();
     }
 
     function update() {
       if (!photos.a || !photos.b) {
-        setStatus(root, "idle", photos.a || photos.b ? "Now pick the other photo." : "Pick photos A and B.");
+        setStatus(root, "idle", photos.a || photos.b ? "Now choose the other photo." : "Choose photos A and B.");
         return;
       }
       if (busy) { again = true; return; }
       busy = true;
-      var t = Number(slider.value), ga = photos.a.features, gb = photos.b.features;
-      var g = new Float32Array(ga.length);
-      for (var i = 0; i < g.length; i++) g[i] = ga[i] + t * (gb[i] - ga[i]);  // torch.lerp (model.mix_global)
-      setStatus(root, "busy", "Colorizing at t = " + t.toFixed(2) + "...");
-      colorize(name, photos.a.lum, { features: g }).then(function (r) {
+      var t = Number(slider.value), a = photos.a, b = photos.b;
+      setStatus(root, "busy", "Colorizing " + a.label + " at t = " + t.toFixed(2) + " (the first time also " +
+                "downloads the network)...");
+      Promise.all([a.ready(), b.ready()]).then(function (got) {
+        var ga = got[0].features, gb = got[1].features, g = new Float32Array(ga.length);
+        for (var i = 0; i < g.length; i++) g[i] = ga[i] + t * (gb[i] - ga[i]);  // torch.lerp (model.mix_global)
+        return colorize(name, got[0].lum, { features: g });
+      }).then(function (r) {
         show(result.canvas, r.image);
-        root.dataset.t = String(t);
+        root.dataset.t = String(t); root.dataset.a = a.label; root.dataset.b = b.label;
+        root.dataset.seconds = r.seconds.toFixed(3);
         busy = false;
         if (again) { again = false; update(); return; }
-        setStatus(root, "done", "t = " + t.toFixed(2) + ": colorized in " + r.seconds.toFixed(2) + " s.");
-      }).catch(function (e) { busy = false; fail(root, e); });
+        setStatus(root, "done", a.label + " with the global features of " + b.label + " at t = " + t.toFixed(2) +
+                  ": colorized in " + r.seconds.toFixed(2) + " s in this browser.");
+      }).catch(function (e) {
+        busy = false; again = false;
+        if (photos.a === a) photos.a = null;
+        if (photos.b === b) photos.b = null;
+        fail(root, e);
+      });
     }
   }
 
   var MOUNT = { colorize: mountColorize, mix: mountMix };
 
+  // The one command that serves this copy of the book: its folder comes from the page's own
+  // file:// address, so it is right wherever the reader keeps the book.
+  function serveCommand() {
+    var folder = decodeURIComponent(new URL("../", STATIC).pathname).replace(/\/$/, "");
+    if (/^\/[A-Za-z]:/.test(folder)) folder = folder.slice(1);  // file:///C:/... on Windows
+    return 'python3 -m http.server 8000 --bind 127.0.0.1 --directory "' + folder + '"';
+  }
+
+  var STYLE = [
+    "[data-colorlib] { border: 1px solid #ccc; border-radius: 6px; padding: 0.6em 0.8em; margin: 1em 0; }",
+    ".colorlib-drop { display: block; margin: 0.3em 0; }",
+    ".colorlib-pair { display: flex; flex-wrap: wrap; gap: 1em; }",
+    ".colorlib-figure { margin: 0.5em 0; }",
+    ".colorlib-figure canvas { max-width: 100%; max-height: 24em; }",
+    ".colorlib-figure canvas[width='0'], .colorlib-figure canvas:not([width]) { display: none; }",
+    ".colorlib-choices { margin: 0.4em 0; }",
+    ".colorlib-choice-label { display: block; font-weight: bold; }",
+    ".colorlib-thumb { padding: 2px; margin: 2px; border: 2px solid transparent; background: none; }",
+    ".colorlib-thumb[aria-pressed='true'] { border-color: #2a7ae2; }",
+    ".colorlib-thumb img { width: 64px; height: 64px; object-fit: cover; display: block; }",
+    ".colorlib-slider input { width: 16em; vertical-align: middle; }",
+  ].join("\n");
+
   function mountAll() {
+    if (!document.getElementById("colorlib-style")) {
+      var style = el("style", { id: "colorlib-style" });
+      style.textContent = STYLE;
+      document.head.appendChild(style);
+    }
     document.querySelectorAll("[data-colorlib]").forEach(function (root) {
       if (root.dataset.mounted) return;
       root.dataset.mounted = "1";
-      root.textContent = "";
       if (location.protocol === "file:") {
+        root.textContent = "";
         root.dataset.state = "needs-server";
+        var page = location.href.slice(new URL("../", STATIC).href.length).split("#")[0];
         var p = el("p", { "class": "colorlib-status colorlib-serve" },
-                   "This page was opened from disk, where the browser does not let it load the model. " +
-                   "Serve the book and open it from there (http://127.0.0.1:8000/), from the repository: ");
-        p.appendChild(el("code", {}, SERVE));
+                   "This page was opened from disk, where the browser does not let it load the network. " +
+                   "Serve the book with this one command (Python 3, in a terminal): ");
+        p.appendChild(el("code", {}, serveCommand()));
+        p.appendChild(document.createTextNode(" and open "));
+        var url = "http://127.0.0.1:8000/" + page;
+        p.appendChild(el("a", { href: url }, url));
+        p.appendChild(document.createTextNode(" instead."));
         root.appendChild(p);
         return;
       }
+      if (root.dataset.colorlib !== "mix") root.textContent = "";
       MOUNT[root.dataset.colorlib](root);
     });
   }
 
   window.colorlib = {
-    srgb8ToL: srgb8ToL, labToRgbInGamut: labToRgbInGamut, labToLinear: labToLinear, encode: encode,
+    rgbToL: rgbToL, labToRgbInGamut: labToRgbInGamut, labToLinear: labToLinear, encode: encode,
     chromaFactor: chromaFactor, denormalizeAb: denormalizeAb, resizeBilinear: resizeBilinear,
     resizeAntialias: resizeAntialias, resizeArea: resizeArea, networkSize: networkSize,
-    luminance: luminance, colorize: colorize, loadModel: loadModel, topK: topK, mountAll: mountAll,
+    lightness: lightness, colorize: colorize, loadModel: loadModel, topK: topK, mountAll: mountAll,
+    readImage: readImage, modelSaturation: modelSaturation, serveCommand: serveCommand,
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
   else mountAll();
