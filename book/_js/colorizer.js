@@ -574,7 +574,8 @@
     ".colorlib-drop { display: block; margin: 0.3em 0; }",
     ".colorlib-pair { display: flex; flex-wrap: wrap; gap: 1em; }",
     ".colorlib-figure { margin: 0.5em 0; }",
-    ".colorlib-figure canvas { max-width: 100%; max-height: 24em; }",
+    // small photos (the gallery's 128x128) shown at least 256 px wide, large ones within the page
+    ".colorlib-figure canvas { min-width: min(256px, 100%); max-width: 100%; max-height: 24em; object-fit: contain; }",
     ".colorlib-figure canvas[width='0'], .colorlib-figure canvas:not([width]) { display: none; }",
     ".colorlib-choices { margin: 0.4em 0; }",
     ".colorlib-choice-label { display: block; font-weight: bold; }",
