@@ -78,3 +78,43 @@ def test_user_study_app_records_answers(fast, tmp_path):
         assert state["n_trials"] == (12 if miniplaces_present() else 6)
     rows = (tmp_path / "reader.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[1].split(",")[4] == "yes" and rows[2].split(",")[4] == "no"
+
+
+def test_alpha_lab_trains_caches_and_compares(fast, tmp_path):
+    nb = jupytext.read(BOOK / "05_training.md")
+    lab_cell = _index(nb, "lab = AlphaLab(")
+    with testbook(nb, execute=False, timeout=900) as tb:
+        for i in range(lab_cell + 1):
+            tb.execute_cell(i)
+        assert tb.value("lab.comparison()") == []
+        tb.inject(  # a tiny step budget, and runs in a fresh folder
+            f"""
+            from dataclasses import replace
+            from pathlib import Path
+            lab.runs_dir = Path({str(tmp_path)!r})
+            _config = lab.config
+            lab.config = lambda a: replace(_config(a), steps=6, log_every=1)
+            lab.every = 2
+            """,
+            pop=True,
+        )
+        tb.inject("lab.slider.value = 1 / 30\nlab.train_button.click()", pop=True)
+        assert [r["label"] for r in tb.value("lab.comparison()")] == ["1/30"]
+        # what was trained is what the slider said, for the budget given
+        assert tb.value("lab.runs[1 / 30].model.meta['train']['alpha']") == pytest.approx(1 / 30)
+        assert tb.value("len(lab.runs[1 / 30].log['step'])") == 6
+        assert tb.value("lab.curve.value[:8] == b'\\x89PNG\\r\\n\\x1a\\n'") is True  # the live curve
+        tb.inject("lab.slider.value = 0.0\nlab.train_button.click()", pop=True)
+        rows = tb.value("lab.comparison()")
+        assert [r["label"] for r in rows] == ["0", "1/30"]  # ordered by alpha
+        assert tb.value("lab.runs[0.0].model.meta['train']['alpha']") == 0
+        assert all(10 < r["psnr"] < 45 and 0 <= r["auc"] <= 100 for r in rows)
+        table = tb.value("lab.table.value")
+        assert table.count("<tr>") == 1 + 1 + 2 and f"{rows[1]['psnr']:.2f}" in table
+        # trying 1/30 again is instant: the cached run, nothing trained or written
+        folders = sorted(p.name for p in tmp_path.iterdir())
+        assert folders == ["alpha-0", "alpha-1-30"]
+        tb.inject("lab.slider.value = 1 / 30\nlab.train_button.click()", pop=True)
+        assert "cached" in tb.value("lab.status.value")
+        assert len(tb.value("lab.comparison()")) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == folders
