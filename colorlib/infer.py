@@ -209,13 +209,20 @@ ENGINES = ("torch", "onnx")
 
 def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor, global_L: torch.Tensor | None,
                   global_features: torch.Tensor | None) -> torch.Tensor:
-    """:func:`predict_ab` on ``engine``: PyTorch (``net``, batch norm folded or not) or ONNX Runtime."""
+    """:func:`predict_ab` on ``engine``: PyTorch (``net``, batch norm folded or not) or ONNX Runtime.
+    Raises ``ValueError`` when the a*b* are not all finite (weights that overflow), so that no
+    image of NaN is ever written."""
     if engine == "onnx":
         from .engine import onnx_engine  # the optional extra colorlib[onnx]; its ImportError names it
 
-        return onnx_engine(model).predict_ab(L.cpu(), global_L, global_features).to(L.device)
-    with eval_mode(net):
-        return predict_ab(net, L, global_L, global_features)
+        ab = onnx_engine(model).predict_ab(L.cpu(), global_L, global_features).to(L.device)
+    else:
+        with eval_mode(net):
+            ab = predict_ab(net, L, global_L, global_features)
+    if not bool(torch.isfinite(ab).all()):
+        raise ValueError("the network's a*b* for this image are not numbers (NaN or infinite): "
+                         "the model's weights overflow; nothing written")
+    return ab
 
 
 def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Tensor | None:

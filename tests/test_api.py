@@ -30,9 +30,8 @@ def test_model_config_paper_is_table_1():
     assert (cfg.num_classes, cfg.global_size, cfg.width, cfg.variant) == (205, 224, 1.0, "full")
     net = colorlib.Colorizer(cfg)
     # Table 1's first low-level layer: 64 3x3 filters at stride 2 over the one L* channel
-    first = net.low_level.convs[0].layer if hasattr(net.low_level, "convs") else None
-    if first is not None:
-        assert tuple(first.weight.shape) == (64, 1, 3, 3) and first.stride == (2, 2)
+    first = net.low_level.layers[0].layer
+    assert tuple(first.weight.shape) == (64, 1, 3, 3) and first.stride == (2, 2)
 
 
 def test_readme_python_example_uses_only_the_public_api(photos, tmp_path, monkeypatch):

@@ -89,16 +89,14 @@ def test_file_list(folder, tmp_path, cli):
     assert status == 0 and r["images"] == 2 and r["labelled"] == 1
     shipped, raw = r["models"]["miniplaces-full"], r["models"]["miniplaces-full@raw"]
     assert shipped["classified"] == 1 and shipped["top1"] == raw["top1"]
-    # as colorize outputs it: the model's saturation gain (stored in the file) against 1.0
-    assert shipped["saturation"] == load_model("miniplaces-full").meta.get("saturation", 1.0)
-    assert raw["saturation"] == 1.0
-    if shipped["saturation"] > 1:
-        assert shipped["cf_pred"] > raw["cf_pred"]
+    # as colorize outputs it: the model's saturation, 1.2 as its card states, against 1.0
+    assert shipped["saturation"] == 1.2 and raw["saturation"] == 1.0
+    assert shipped["cf_pred"] > raw["cf_pred"]
     # NAME@S: any saturation; 0 is the gray answer
     strong, none = r["models"]["miniplaces-full@1.5"], r["models"]["miniplaces-full@0"]
     assert strong["saturation"] == 1.5 and strong["cf_pred"] > shipped["cf_pred"]
     assert none["saturation"] == 0 and none["cf_pred"] < 1
-    assert set(r["confusion"]) == {"miniplaces-full"}  # the gain variants classify alike
+    assert set(r["confusion"]) == {"miniplaces-full"}  # the saturation variants classify alike
 
 
 def test_model_specs():
@@ -107,7 +105,7 @@ def test_model_specs():
     assert model_spec("miniplaces-full") == ("miniplaces-full", None)
     assert model_spec("miniplaces-full@raw") == ("miniplaces-full", 1.0)
     assert model_spec("miniplaces-full@1.25") == ("miniplaces-full", 1.25)
-    assert model_spec("runs/lr@3e-3") == ("runs/lr@3e-3", None)  # not a gain: a name
+    assert model_spec("runs/lr@3e-3") == ("runs/lr@3e-3", None)  # not a saturation: a name
 
 
 def test_a_run_folder_named_with_an_at_is_taken_whole(tmp_path, folder, cli):
@@ -121,7 +119,7 @@ def test_a_run_folder_named_with_an_at_is_taken_whole(tmp_path, folder, cli):
     status, _, err = cli("evaluate", "--data", folder, "--model", run, "--size", "64", "-q",
                          "--out", tmp_path / "r.json")
     assert status == 0, err
-    assert json.loads((tmp_path / "r.json").read_text())["models"][str(run)]["saturation"] > 1
+    assert json.loads((tmp_path / "r.json").read_text())["models"][str(run)]["saturation"] == 1.2  # its card
 
 
 def test_confusions_once_per_model_without_its_plain_name(folder, tmp_path, cli):
@@ -146,7 +144,11 @@ def test_val_tar_20_images(miniplaces, tmp_path):
     full = r["models"]["miniplaces-full"]
     assert full["images"] + full["skipped_gray"] == 20 and full["classified"] == 20
     assert 0 <= full["top1"] <= full["top5"] <= 100
-    assert full["psnr"] > r["models"]["gray"]["psnr"] - 3  # a trained model is no far worse than gray
+    # measured on these 20 photos: full 24.31 dB against gray 23.56, AuC 91.45 against 89.82,
+    # CIEDE2000 8.88 against 10.34; the bounds leave about half of each margin
+    gray = r["models"]["gray"]
+    assert full["psnr"] > gray["psnr"] + 0.3 and full["auc"] > gray["auc"] + 0.5
+    assert full["ciede2000"] < gray["ciede2000"] - 0.5
     n_wrong = sum(p["count"] for p in r["confusion"]["miniplaces-full"])
     assert 0 < n_wrong <= 20 - round(full["top1"] * 20 / 100) and len(r["confusion"]["miniplaces-full"]) <= 10
     assert "rows" not in r  # per-image rows only with --per-image
@@ -195,17 +197,17 @@ def test_score_and_summarise_keep_their_keys(photos):
     assert {"psnr", "auc", "cf_gap", "images"} <= set(s) and s["images"] == 1 and s["cf_pred"] < 1
 
 
-def test_score_with_the_models_own_gain_matches_colorize(photos):
+def test_score_with_the_models_own_saturation_matches_colorize(photos):
     from colorlib import metrics as M
     from colorlib.infer import colorize_batch, default_saturation
 
     model = load_model("miniplaces-full")
     x = torch.from_numpy(photos["coffee"][::4, ::4].copy()).permute(2, 0, 1)[None]
     raw, own = score(model, x), score(model, x, saturation=None)
-    gain = default_saturation(model)
-    shown = M.to_uint8(colorize_batch(model, x.float() / 255, gain))
+    saturation = default_saturation(model)
+    assert saturation == 1.2  # as the model card states
+    shown = M.to_uint8(colorize_batch(model, x.float() / 255, saturation))
     assert torch.allclose(own["cf_pred"], M.colourfulness(shown.float()), atol=1e-3)
-    if gain > 1:
-        assert own["cf_pred"] > raw["cf_pred"]
+    assert own["cf_pred"] > raw["cf_pred"]
     with pytest.raises(ValueError, match="saturation"):
         score(model, x, saturation=-1)

@@ -26,7 +26,7 @@ def test_colorize_keeps_size_and_lightness(full, photos, name, crop):
     out = colorize(full, img)
     assert out.mode == "RGB" and out.size == (img.shape[1], img.shape[0])
     dL = (L_of(out) - L_of(img)).abs().mean()
-    assert dL < 0.5
+    assert dL < 0.1  # measured 0.061-0.074 (8-bit rounding); L* rounded to whole numbers gives 0.25
     a_b = rgb_to_lab(rgb_tensor(np.asarray(out)))[0, 1:]
     assert a_b.abs().mean() > 1.0  # it did add colour
 
@@ -64,7 +64,8 @@ def test_half_transparent_pixels_blend_as_the_input_did(full):
     for seen in (lambda im: over_white(im[..., :3], im[..., 3]), over_black):
         # the output blends to the input's lightness over white and over black alike (to within
         # what blending a colour instead of a gray in sRGB changes; blending twice was 20 off)
-        assert abs(float(lightness(seen(out)).mean() - lightness(seen(x)).mean())) < 3
+        # measured 0.65 over white, 0.13 over black
+        assert abs(float(lightness(seen(out)).mean() - lightness(seen(x)).mean())) < 1.0
 
 
 @pytest.mark.parametrize("H", [20, 21])
@@ -169,7 +170,14 @@ def test_folding_is_an_explicit_step_with_no_cache(photos):
 
 
 def test_lightness_of_gray_and_colour(photos):
-    assert lightness(photos["camera"]).shape == (1, 1, 512, 512)
+    """L* of a gray and a colour photo against scikit-image's rgb2lab (measured 3.6e-5, 3.9e-5)."""
+    from skimage.color import gray2rgb, rgb2lab
+
+    for name in ("camera", "astronaut"):
+        L = lightness(photos[name])
+        rgb = photos[name] if photos[name].ndim == 3 else gray2rgb(photos[name])
+        assert L.shape == (1, 1, *rgb.shape[:2])
+        assert np.abs(L[0, 0].numpy() - rgb2lab(rgb)[..., 0]).max() < 1e-4
 
 
 def test_transparency_key_of_a_16_bit_png_and_premultiplied_la(tmp_path):
@@ -299,14 +307,15 @@ def test_memory_estimate_follows_the_bound(full):
 def test_classify_gives_the_top_classes_of_the_gray_image(full, photos):
     from colorlib.infer import classify
     from colorlib.lab import normalize_L
-    from colorlib.model import fold_batchnorm
 
     top = classify(full, photos["coffee"], top=5)
     assert len(top) == 5 and all(isinstance(n, str) and 0 <= p <= 1 for n, p in top)
     assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
     classes = full.meta["classes"]
-    with torch.inference_mode():  # the head on L* alone, batch norm folded, as section 3.3
-        logits = fold_batchnorm(full).eval().global_branch(normalize_L(lightness(photos["coffee"])))[1]
+    # a consistency check against the unfolded network's own forward pass (section 3.3's head on
+    # L* alone), not classify's folded path; no independent label exists (coffee -> parking_lot)
+    with torch.inference_mode():
+        logits = full.eval()(normalize_L(lightness(photos["coffee"]))).logits
     probs = logits.softmax(1)[0]
     best = probs.topk(5)
     assert [n for n, _ in top] == [classes[i] for i in best.indices.tolist()]
@@ -350,3 +359,18 @@ def test_global_features_and_saturation_are_checked(full, photos):
     for value in (True, "1", float("nan"), -0.1, 4.5, [1.0]):
         with pytest.raises(ValueError, match="saturation must be a number in"):
             colorize(full, img, saturation=value)
+
+
+def test_an_output_that_is_not_a_number_is_never_an_image(photos):
+    """Whatever makes the network's a*b* NaN (here a NaN bias given straight to the library; model
+    files with NaN weights are refused at load), colorize raises one ValueError, on both engines'
+    common path, instead of returning an image built from NaN."""
+    from colorlib.model import Colorizer, ModelConfig
+
+    torch.manual_seed(0)
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=4)).eval()
+    with torch.no_grad():
+        model.colorization.output.bias[0] = float("nan")
+    for fold in (True, False):
+        with pytest.raises(ValueError, match="not numbers"):
+            colorize(model, photos["coffee"][:48, :48], fold=fold)

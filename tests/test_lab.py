@@ -17,9 +17,10 @@ def as_hwc(t: torch.Tensor) -> np.ndarray:
 def test_matches_skimage_on_random_colours():
     rgb = np.random.default_rng(0).random((31, 17, 3))
     ours = as_hwc(rgb_to_lab(as_nchw(rgb)))
-    np.testing.assert_allclose(ours, color.rgb2lab(rgb), atol=1e-3)
+    # measured 1.55e-4 (float32 against float64) forward and 9.7e-7 back
+    np.testing.assert_allclose(ours, color.rgb2lab(rgb), rtol=0, atol=5e-4)
     lab = color.rgb2lab(rgb)
-    np.testing.assert_allclose(as_hwc(lab_to_rgb(as_nchw(lab))), color.lab2rgb(lab), atol=1e-3)
+    np.testing.assert_allclose(as_hwc(lab_to_rgb(as_nchw(lab))), color.lab2rgb(lab), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,8 @@ def test_real_photo_round_trip(photos):
     rgb = torch.from_numpy(photos["astronaut"]).permute(2, 0, 1)[None].double() / 255
     assert torch.allclose(lab_to_rgb(rgb_to_lab(rgb)), rgb, atol=1e-6)
     L = rgb_to_lab(rgb)[:, :1]
-    assert L.shape == (1, 1, 512, 512) and 0 <= L.min() and L.max() <= 100
+    assert L.shape == (1, 1, 512, 512)
+    np.testing.assert_allclose(L[0, 0].numpy(), color.rgb2lab(photos["astronaut"])[..., 0], rtol=0, atol=1e-4)
 
 
 def test_out_of_gamut_is_clipped_never_nan():
