@@ -30,8 +30,9 @@ from colorlib.lab import rgb_to_lab
 
 SIDE = 64
 # Output L* against the input's, per pixel: the largest difference measured over seven
-# skimage.data photos at 64x64, saturation up to 4, was 0.24 (8-bit rounding of the RGB written).
-L_TOLERANCE = 0.5
+# skimage.data photos at 64x64, saturation up to 4, was 0.24 (8-bit rounding of the RGB written);
+# re-measured over this file's 79 outputs: at most 0.241. 0.3, as the other test files use.
+L_TOLERANCE = 0.3
 DEVICE_TYPOS = ["gpu", "tpu", "meta", "cdua", "CPU", " cpu", "Cuda"]  # names are exact: no case or space guessed
 
 
