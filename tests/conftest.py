@@ -15,9 +15,11 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def data_dir() -> Path | None:
+    """$COLORLIB_DATA when set (None if that path does not exist: a run told to use a data folder
+    that is not there has no data, never ../shared/data behind its back), else ../shared/data."""
     env = os.environ.get("COLORLIB_DATA")
-    if env and Path(env).exists():
-        return Path(env)
+    if env:
+        return Path(env) if Path(env).exists() else None
     return SHARED if SHARED.exists() else None
 
 
