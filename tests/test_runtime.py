@@ -5,6 +5,8 @@ import runpy
 import sys
 from pathlib import Path
 
+import pytest
+
 from colorlib.benchmark import PAPER_SECONDS, format_table
 from colorlib.cli import main
 
@@ -33,14 +35,17 @@ def test_cli_paper_network(tmp_path, capsys):
     assert list(rows) == ["64x64"]
     pixels, folded, bn, peak_folded, peak_bn, paper_cpu, paper_gpu = rows["64x64"]
     assert pixels == "4,096" and float(folded) > 0 and float(bn) > 0 and paper_cpu == paper_gpu == "-"
-    assert int(peak_folded) >= 0 and int(peak_bn) >= 0
     r = json.loads(out.read_text())
+    # The table's memory cells are the JSON's peaks rounded to whole MB (format ">9.0f").
+    assert peak_folded == f"{r['sizes'][0]['folded_peak_mb']:.0f}"
+    assert peak_bn == f"{r['sizes'][0]['bn_peak_mb']:.0f}"
     assert r["model"] == "paper" and r["config"]["width"] == 1.0 and r["config"]["global_size"] == 224
     assert r["device"] == "cpu" and r["machine"]["cpu_cores"] >= 1
     assert r["paper"]["seconds"]["224"] == [0.399, 0.080]
     (row,) = r["sizes"]
     assert ROW_KEYS <= set(row) and row["size"] == 64 and row["pixels"] == 4096
-    assert len(row["folded_runs"]) == 1 and row["folded_peak_mb"] >= 0 and row["paper_cpu_s"] is None
+    assert len(row["folded_runs"]) == 1 and row["paper_cpu_s"] is None
+    assert folded == f"{row['folded_s']:.3f}" and bn == f"{row['bn_s']:.3f}"
 
 
 def test_script_with_a_shipped_model(tmp_path, monkeypatch, capsys):
@@ -68,8 +73,7 @@ def test_table_puts_the_paper_beside_ours():
 
 def test_bad_options(capsys):
     for args, words in ((["--sizes", "4"], "at least 8"), (["--model", "no-such-model"], "no-such-model")):
-        try:
+        with pytest.raises(SystemExit) as e:  # a usage error: exit status 2 (colorlib.cli.common)
             main(["benchmark", *args])
-        except SystemExit as e:
-            assert e.code == 2
+        assert e.value.code == 2
         assert words in capsys.readouterr().err
