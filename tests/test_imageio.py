@@ -184,8 +184,13 @@ def test_multi_frame_files_warn_and_give_the_first_frame(full, tmp_path, fmt):
 def test_single_frame_files_do_not_warn(full, tmp_path, photos):
     Image.fromarray(photos["coffee"][:32, :32]).save(tmp_path / "one.gif")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        colorize(full, tmp_path / "one.gif")
+        warnings.simplefilter("error")  # any warning (a "has N frames" one above all) fails the test
+        out = colorize(full, tmp_path / "one.gif")
+    # ... and the one frame is colorized whole: its size, and the same answer as its decoded pixels.
+    assert out.size == (32, 32)
+    with Image.open(tmp_path / "one.gif") as im:
+        frame = np.array(im.convert("RGB"))
+    assert np.array_equal(np.asarray(out), np.asarray(colorize(full, frame)))
 
 
 def test_folders_and_devices_are_named_as_such(tmp_path):
