@@ -115,7 +115,8 @@ def missing_folders(path: str | os.PathLike) -> tuple[Path, list[Path]]:
         parent = parent.parent
     if not parent.is_dir():
         raise WriteError(f"could not write {path}: {parent} is not a folder")
-    if missing and parent.parent == parent:
+    top = Path(os.path.abspath(parent))  # "." of a relative path is a folder, not the root
+    if missing and top.parent == top:
         raise WriteError(f"could not write {path}: the folder {missing[-1]} does not exist (colorlib "
                          f"creates missing folders only inside an existing folder other than {parent})")
     return parent, missing[::-1]

@@ -51,6 +51,29 @@ def test_missing_folders_inside_an_existing_folder_are_created_on_write(tmp_path
     assert target.read_text() == "hello"
 
 
+def test_a_new_folder_in_the_current_folder_is_created(tmp_path, monkeypatch):
+    """Relative paths: "." is a folder, not the root (the README's ``-o colored/`` examples)."""
+    monkeypatch.chdir(tmp_path)
+    for target in ("colored/x.png", "./colored2/x.png", "runs/smoke/log.csv"):
+        check_writable(target)
+        write_text(target, "hello")
+        assert Path(target).read_text() == "hello"
+
+
+@pytest.mark.parametrize("command", [
+    ["colorize", "p.png", "-o", "colored/"],
+    ["colorize", "p.png", "--out-dir", "colored"],
+    ["export-onnx", "--model", "miniplaces-baseline", "-o", "onnx/baseline"],
+])
+def test_commands_write_into_a_new_relative_folder(command, tmp_path, monkeypatch, cli):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save("p.png")
+    status, out, err = cli(*command)
+    assert status == 0, err
+    made = Path(command[-1])
+    assert made.is_dir() and any(made.iterdir())
+
+
 def test_a_device_or_pipe_as_the_output_is_refused_never_replaced(tmp_path):
     """``os.replace`` over /dev/null would swap the device for a regular file (as root)."""
     targets = [Path(os.devnull)]
