@@ -238,3 +238,20 @@ def test_inputs_with_the_same_name_get_distinct_outputs_never_one_over_the_other
     assert c.read_bytes() == before  # the input is never overwritten
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x-color-color.png", "x-color.png",
                                                                   "x-png-color.png", "x.png"]
+
+
+def test_unexpected_os_errors_are_one_line_without_traceback(photo, tmp_path):
+    """A file name too long for the filesystem and a symlink loop as the output's folder (found by
+    a break test): one line each, exit 1, no traceback; COLORLIB_DEBUG=1 would show it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    for out in (tmp_path / ("x" * 300 + ".png"), tmp_path / "loopA" / "x.png"):
+        r = subprocess.run([sys.executable, "-m", "colorlib", "colorize", str(photo), "-o", str(out)],
+                           capture_output=True, text=True, env={**os.environ, "COLORLIB_DEBUG": ""})
+        lines = r.stderr.splitlines()
+        assert r.returncode in (1, 2) and "Traceback" not in r.stderr, r.stderr
+        assert lines and all(line.startswith("colorlib colorize: ") for line in lines), r.stderr
+        assert not os.path.lexists(out)  # (Path.exists raises for a name too long)

@@ -74,3 +74,19 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # the reader went away (`colorlib info --list | head -1`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
         sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - the last resort: one line, never a traceback (issue 11)
+        if os.environ.get("COLORLIB_DEBUG"):
+            raise
+        print(f"colorlib {a.command}: error: {_one_line(e)} (COLORLIB_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        sys.exit(1)
+
+
+def _one_line(e: BaseException) -> str:
+    """An unexpected error in one line: an OSError as its reason and file (``File name too
+    long: 'x...'``), anything else as its first line, cut to 300 characters."""
+    if isinstance(e, OSError) and e.strerror:
+        text = f"{e.strerror}: {str(e.filename)[:120]!r}" if e.filename else e.strerror
+    else:
+        text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
