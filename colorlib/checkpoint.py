@@ -440,8 +440,11 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
         meta, state = ckpt.get("meta", {}), ckpt["model"]
     cfg = _config_of(path, meta)
     _check_meta(path, meta, cfg)
+    with torch.device("meta"):  # shapes first, no memory: a config that names a huge network is
+        described = Colorizer(cfg)  # refused by its tensors before anything is allocated
+    fitted = _fitted(path, described, upgrade_state_dict(state))
     model = Colorizer(cfg)
-    model.load_state_dict(_fitted(path, model, upgrade_state_dict(state)))
+    model.load_state_dict(fitted)
     model.meta = meta
     model.source = str(path)
     return model.to(device).eval()

@@ -368,3 +368,28 @@ def test_config_values_of_the_wrong_type_or_size_are_one_line(tmp_path, field, v
     with pytest.raises(CheckpointError) as e:
         load_model(path)
     assert str(path) in str(e.value) and field in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_config_naming_a_huge_network_is_refused_before_any_allocation(tmp_path, monkeypatch):
+    """Every config value within its bounds, yet width 4 and global_size 4096 would allocate
+    hundreds of GB: the tensors are compared with a shape-only (meta-device) network first, so
+    the file is refused in one line and no real network of that size is ever built."""
+    from colorlib import checkpoint
+    from colorlib.model import Colorizer
+
+    model = load_model("miniplaces-baseline")
+    meta = dict(model.meta)
+    meta["model"] = {**meta["model"], "width": 4, "global_size": 4096}
+    save_model(model, tmp_path / "huge.safetensors", meta, half=False)
+    built = []
+
+    class Watched(Colorizer):
+        def __init__(self, cfg):
+            built.append(torch.empty(0).device.type)  # the device a network is built on
+            super().__init__(cfg)
+
+    monkeypatch.setattr(checkpoint, "Colorizer", Watched)
+    with pytest.raises(CheckpointError, match=r"huge.safetensors: tensor low_level.layers.0.layer.weight "
+                                              r"has shape \(32, 1, 3, 3\) in the file but \(256, 1, 3, 3\)"):
+        load_model(tmp_path / "huge.safetensors")
+    assert built == ["meta"]
