@@ -183,7 +183,7 @@ def colorize(
     saturation = resolve_saturation(model, saturation)
     _check_max_pixels(max_pixels)
     _check_engine(engine)
-    global_features = check_global_features(model, global_features)
+    global_features = _check_model_and_global(model, global_image, global_features)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
     net = inference_model(model) if fold and engine == "torch" else model
     device = next(net.parameters()).device
@@ -225,6 +225,18 @@ def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor
     return ab
 
 
+def _check_model_and_global(model: Colorizer, global_image, global_features: torch.Tensor | None):
+    """:func:`colorize`'s model (a :class:`Colorizer`, else ``TypeError``) and where its global
+    features come from (:func:`check_global_features`; a baseline has none to take from
+    ``global_image`` either: ``ValueError``)."""
+    if not isinstance(model, Colorizer):
+        raise TypeError(f"model must be a colorlib Colorizer (colorlib.load_model gives one), "
+                        f"got {type(model).__name__}")
+    if global_image is not None and model.global_network is None:
+        raise ValueError("this is a baseline model: it has no global features to take from global_image")
+    return check_global_features(model, global_features)
+
+
 def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Tensor | None:
     """``g`` as a float tensor ``(1, 256*width)`` (a 1-d vector of that length is taken as one
     row); None stays None. Raises ``ValueError`` for another type, shape or size, NaN or
@@ -239,7 +251,7 @@ def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Ten
     size = model.cfg.channels(256)
     if g.dim() == 1:
         g = g[None]
-    if g.dim() != 2 or g.shape[1] != size:
+    if g.dim() != 2 or g.shape != (1, size) or g.device.type == "meta":
         raise ValueError(f"global_features must be shaped (1, {size}), got {tuple(g.shape)}")
     if not bool(torch.isfinite(g).all()):
         raise ValueError("global_features has NaN or infinite values")
@@ -354,6 +366,8 @@ def classify(model: Colorizer, image: ImageLike, top: int = 5) -> list[tuple[str
     Raises ``ValueError`` for a model without a classifier (the baseline, no global features),
     for a ``top`` that is not a whole number >= 1, and for an image :func:`colorlib.imageio.rgb_and_alpha` refuses.
     """
+    if not isinstance(model, Colorizer):
+        raise TypeError(f"model must be a colorlib Colorizer, got {type(model).__name__}")
     if model.classifier is None:
         raise ValueError("this is a baseline model: it has no classifier (no global features); "
                          "use miniplaces-full or a sweep-alpha-* model")

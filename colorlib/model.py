@@ -389,7 +389,8 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
 
     Each ``layer -> bn`` pair becomes ``layer`` with ``W' = W * gamma / sigma`` and
     ``b' = (b - mu) * gamma / sigma + beta``; the copy is in eval mode, channels-last, and on
-    CPU its convolutions apply their ReLU inside oneDNN. Same outputs to about 1e-5.
+    CPU its convolutions apply their ReLU inside oneDNN. Same outputs to about 1e-5. Raises
+    ``TypeError`` for anything but a :class:`Colorizer`.
 
     This is the step that makes a loaded model ready for inference, and it is explicit:
     :func:`colorlib.colorize` and :func:`colorlib.classify` fold a copy on each call unless the
@@ -397,6 +398,8 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
     copy costs a few tens of milliseconds for the shipped models on a 2-core CPU, so for many
     photos fold once and pass the folded model. The copy is for inference only, not training.
     """
+    if not isinstance(model, Colorizer):
+        raise TypeError(f"fold_batchnorm takes a colorlib Colorizer, got {type(model).__name__}")
     folded = copy.deepcopy(model).eval()
     with torch.no_grad():
         for m in folded.modules():

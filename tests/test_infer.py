@@ -351,11 +351,21 @@ def test_global_features_and_saturation_are_checked(full, photos):
     assert g.shape == (1, full.cfg.channels(256))
     assert np.array_equal(np.asarray(colorize(full, img, global_features=g[0])),
                           np.asarray(colorize(full, img, global_features=g)))  # a 1-d vector is one row
-    for value in (g[:, :10], g * float("nan"), g.long(), [0.0] * 128):
+    for value in (g[:, :10], g * float("nan"), g.long(), [0.0] * 128, g.expand(2, -1), g.to("meta")):
         with pytest.raises(ValueError, match="global_features"):
             colorize(full, img, global_features=value)
+    baseline = load_model("miniplaces-baseline")
     with pytest.raises(ValueError, match="baseline model"):
-        colorize(load_model("miniplaces-baseline"), img, global_features=g)
+        colorize(baseline, img, global_features=g)
+    with pytest.raises(ValueError, match="baseline model: it has no global features to take from global_image"):
+        colorize(baseline, img, global_image=img)
+    from colorlib.infer import classify
+    from colorlib.model import fold_batchnorm
+
+    for call in (lambda m: colorize(m, img), lambda m: classify(m, img), fold_batchnorm):
+        for not_a_model in (None, "miniplaces-full", torch.nn.Linear(2, 2)):
+            with pytest.raises(TypeError, match="Colorizer"):
+                call(not_a_model)
     for value in (True, "1", float("nan"), -0.1, 4.5, [1.0]):
         with pytest.raises(ValueError, match="saturation must be a number in"):
             colorize(full, img, saturation=value)
