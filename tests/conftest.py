@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from local_browser import CHROMIUM, CHROMIUM_ARGS
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -59,3 +60,19 @@ def photos() -> dict[str, np.ndarray]:
         "chelsea": skimage.data.chelsea(),
         "camera": skimage.data.camera(),  # a real grayscale photograph
     }
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module; skipped where it is not
+    installed, except in CI (``CI`` set), where that is a failure."""
+    if not Path(CHROMIUM).exists():
+        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -11,9 +11,7 @@ Every request that tries to leave 127.0.0.1 is refused.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +22,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from local_browser import free_port
 
 from colorlib.apps import APPS, notebook
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: Seconds allowed for Voila to start, and for a kernel to run an app and show it (a slow CI
 #: machine imports torch, the models and the photos); a bound on waiting, never an assertion on time.
 START_S = 240
@@ -67,26 +63,6 @@ def test_apps_command_says_what_is_missing_or_wrong_before_starting(cli, tmp_pat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "voila" else find_spec(name, *a))
     status, _, err = cli("apps", "style")
     assert status == 2 and 'pip install "colorlib[apps]"' in err
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -7,7 +7,10 @@ outputs and widget state, from that cache, and the HTML from ``_build/html``.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import sys
+import threading
 from pathlib import Path
 
 import nbformat
@@ -45,3 +48,17 @@ def executed(built_book) -> dict[str, nbformat.NotebookNode]:
         except KeyError:
             pytest.fail(f"{name} has no executed notebook in the build's cache")
     return out
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(built_book: Path):
+    """The built book served on 127.0.0.1 (a free port), as its base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=built_book))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

@@ -9,13 +9,7 @@ to tests/artifacts/.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import re
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
 
@@ -23,9 +17,6 @@ from .book_helpers import PAGES, ROOT
 
 pytestmark = pytest.mark.book
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 # figures (img elements) at least, widgets, and equations each page must have (the figure
@@ -51,40 +42,12 @@ def machine_leaks(text: str) -> list[str]:
 
 
 def test_machine_leaks_finds_paths_and_load_and_passes_plain_text():
-    assert machine_leaks("data from /work/shared/data/miniplaces/val.tar.gz at 128")
+    assert machine_leaks("data from /home/student/data/miniplaces/val.tar.gz at 128")
     assert machine_leaks("220 s on AMD EPYC (load average 2.5 over 5 minutes)")
     assert machine_leaks(r"saved to C:\Users\me")
     assert machine_leaks("cache in /tmp/abc")
     assert not machine_leaks("the 2,000 photos of the MiniPlaces validation split, 24.65 dB, a*b* / 2")
     assert not machine_leaks("see colorlib/models/results.json and book/_vendor, 1/300 and 0.5/s")
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def server(built_book: Path):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=built_book))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

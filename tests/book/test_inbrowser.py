@@ -13,34 +13,27 @@ figure: nothing here asserts on time).
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import io
 import json
 import os
 import platform
 import shlex
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from local_browser import free_port
 from PIL import Image
 
 from .book_helpers import ROOT
 
 pytestmark = pytest.mark.book
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 MODEL = "miniplaces-full"
 #: loading the runtime and the network and colorizing, on a loaded 2-core CPU: a bound for
@@ -78,33 +71,6 @@ def photos(tmp_path_factory) -> dict[str, Path]:
         out[name] = folder / f"{name}.png"
         Image.fromarray(getattr(data, name)()).save(out[name])
     return out
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def server(built_book: Path):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=built_book))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = "Debian's chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def _record_errors(page, errors: list[str]) -> None:
@@ -277,12 +243,6 @@ def test_chapter10_colorizes_an_upload(page, photos):
     _clean(page)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("name", ["01_why", "08_style_transfer", "10_past"])
 def test_opened_from_disk_the_box_gives_the_command_that_serves_the_book(browser, built_book, name):
     context = browser.new_context()
@@ -303,7 +263,7 @@ def test_opened_from_disk_the_box_gives_the_command_that_serves_the_book(browser
     # the command, run as shown (on a free port), serves this copy of the book
     argv = shlex.split(command)
     assert argv[:3] == ["python3", "-m", "http.server"] and Path(argv[-1]) == built_book.resolve()
-    port = _free_port()
+    port = free_port()
     argv = [sys.executable, *argv[1:3], *[str(port) if a == "8000" else a for a in argv[3:]]]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
