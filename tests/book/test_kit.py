@@ -21,7 +21,6 @@ import nbformat
 import pytest
 
 from .book_helpers import CHAPTERS, ROOT
-from .test_book_browser import browser, server  # noqa: F401  (fixtures: Chromium, the served book)
 
 sys.path.insert(0, str(ROOT / "book" / "tools"))
 import make_notebooks as M  # noqa: E402  (book/tools is no package)
