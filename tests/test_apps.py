@@ -1,9 +1,11 @@
-"""The class apps (issue 13, item 6): the naturalness study and style transfer served by Voila,
-started as the README says (``colorlib apps study|style``) on 127.0.0.1 and a free port, and used
-in Debian's Chromium driven by Playwright. Each app must show no code; moving the style app's
-slider or dropdown must change the colorization shown; the study's answers, clicked in the page,
-must land in the participant's CSV in the order :class:`colorlib.study.Study` plans, and
-``colorlib study`` must merge them.
+"""The class apps (issue 13, item 6; issue 15): the naturalness study, style transfer and chapter
+5's alpha control served by Voila, started as the README says (``colorlib apps study|style|alpha``)
+on 127.0.0.1 and a free port, and used in Debian's Chromium driven by Playwright. Each app must
+show no code; moving the style app's slider or dropdown must change the colorization shown; the
+study's answers, clicked in the page, must land in the participant's CSV in the order
+:class:`colorlib.study.Study` plans, and ``colorlib study`` must merge them; the alpha chosen on
+the alpha app's slider must be the one trained, in the runs folder given, and be listed with its
+scores.
 
 Every request that tries to leave 127.0.0.1 is refused.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import data_dir
 from local_browser import free_port
 
 from colorlib.apps import APPS, notebook
@@ -42,7 +45,7 @@ def test_every_app_notebook_is_shipped_without_outputs(cli):
         assert path.is_file() and path.parent == ROOT / "colorlib" / "apps"
         nb = nbformat.read(path, as_version=4)
         assert [c.cell_type for c in nb.cells] == ["code"] and not nb.cells[0].outputs
-        assert f"colorlib.apps.{'style' if name == 'style' else 'study'}" in nb.cells[0].source
+        assert f"from colorlib.apps.{name} import" in nb.cells[0].source
         status, out, _ = cli("apps", name, "--path")
         assert status == 0 and out.strip() == str(path)
 
@@ -59,6 +62,12 @@ def test_apps_command_says_what_is_missing_or_wrong_before_starting(cli, tmp_pat
                                     "models": {"ground_truth": "photo", "full": "f", "baseline": "b"}}))
     status, _, err = cli("apps", "study", "--stimuli", manifest, "--trials", "2", "--answers", tmp_path / "a")
     assert status == 2 and "needs 6 photos; the stimuli have 3" in err
+    status, _, err = cli("apps", "alpha", "--steps", "0")
+    assert status == 2 and "--steps must be at least 1" in err
+    monkeypatch.setenv("COLORLIB_DATA", str(missing))
+    status, _, err = cli("apps", "alpha")
+    assert status == 2 and str(missing) in err  # a data folder named but absent: said before serving
+    monkeypatch.delenv("COLORLIB_DATA")
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "voila" else find_spec(name, *a))
     status, _, err = cli("apps", "style")
@@ -228,3 +237,71 @@ def test_study_app_answers_land_in_the_participants_csv(browser, tmp_path, cli):
     status, out, err = cli("study", answers)
     assert status == 0, err
     assert "6 answers from 1 participants" in out
+
+
+def comparison_row(page, label: str) -> list[str]:
+    """The cells of the alpha app's comparison row for ``α = label``, once it is there."""
+    row = page.locator("table tr").filter(has_text=f"α = {label}")
+    row.wait_for()
+    return row.locator("td").all_inner_texts()
+
+
+def test_alpha_app_trains_the_alpha_chosen_and_compares_it(browser, tmp_path):
+    import csv
+    import json
+
+    d = data_dir()
+    miniplaces = d is not None and (d / "miniplaces").exists()
+    runs = tmp_path / "my-runs"
+    with serve("alpha", tmp_path, "--runs", "my-runs", "--steps", "10") as (url, log):
+        with open_page(browser, url, log) as page:
+            train = page.get_by_role("button", name="Train")
+            wait_for_app(page, train)
+            assert_no_code(page)
+            text = page.inner_text("body")
+            assert "10 steps of 32 photos" in text and "on the CPU" in text
+            if miniplaces:
+                assert "Training data: MiniPlaces: the first 2,000 photos of the training split" in text
+            else:
+                assert "No MiniPlaces data folder was found" in text and "no data folder found" in text
+            handle = page.locator(".widget-hslider .noUi-handle")
+            handle.focus()
+            for _ in range(2):  # 1/300 -> 1/500 -> 1/1000, one notch per key, as a reader would
+                handle.press("ArrowLeft")
+            page.locator(".widget-readout").filter(has_text="1/1000").wait_for()
+            train.click()
+            page.get_by_text("α = 1/1000: trained.").wait_for()
+            cells = comparison_row(page, "1/1000")
+            assert cells[0] == "α = 1/1000" and len(cells) == 5
+            psnr, auc, top5 = cells[2:]
+            # Colorized photos keep their L*; even 10 steps land far above 10 dB and below a copy
+            assert 10 < float(psnr) < 60
+            assert 0 <= float(auc) <= 100
+            assert (0 <= float(top5) <= 100) if miniplaces else top5 == "–"  # no labels: no top-5
+            shown = page.locator("table tr").filter(has_text="α = 1/1000").locator("img")
+            assert shown.count() == 4 and shown.first.get_attribute("src").startswith("data:image/jpeg")
+            assert_no_code(page)
+            assert not page.errors, page.errors
+
+        with open_page(browser, url, log) as page:  # another tab: the run is in the shared folder
+            train = page.get_by_role("button", name="Train")
+            wait_for_app(page, train)
+            handle = page.locator(".widget-hslider .noUi-handle")
+            handle.focus()
+            for _ in range(2):
+                handle.press("ArrowLeft")
+            page.locator(".widget-readout").filter(has_text="1/1000").wait_for()
+            train.click()
+            page.get_by_text("α = 1/1000: loaded from its run folder.").wait_for()
+            assert comparison_row(page, "1/1000")[2:] == [psnr, auc, top5]
+
+    run = runs / f"{'miniplaces' if miniplaces else 'package-photos'}-10-steps" / "alpha-1-1000"
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert config["alpha"] == pytest.approx(1 / 1000) and config["steps"] == 10 and config["device"] == "cpu"
+    with open(run / "log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == list(range(10))  # one row per step: the budget given
+    class_loss = [float(r["class_loss"]) for r in rows]
+    # Eq. 6's class term is on with labels (about ln 100 = 4.6 at the start), off without
+    assert all(c > 1 for c in class_loss) if miniplaces else all(c == 0 for c in class_loss)
+    assert sorted(p.name for p in runs.rglob("model.safetensors")) == ["model.safetensors"]  # one run

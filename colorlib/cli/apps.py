@@ -4,6 +4,7 @@ notebook in a kernel of its own for every browser tab and shows its widgets, nev
     colorlib apps study --answers class-answers/      # the naturalness study, one CSV per participant
     colorlib apps style                               # style transfer: two photos and a mixing slider
     colorlib apps style --ip 0.0.0.0 --port 8866      # for a class: reachable from other machines
+    colorlib apps alpha --runs alpha-runs/            # chapter 5's alpha control, its runs kept there
 
 Voila comes with the ``apps`` extra (``pip install "colorlib[apps]"``).
 """
@@ -16,7 +17,17 @@ import os
 import sys
 from pathlib import Path
 
-from ..apps import INSTALL_APPS, STUDY_ANSWERS, STUDY_SEED, STUDY_STIMULI, STUDY_TRIALS, notebook
+from ..apps import (
+    ALPHA_RUNS,
+    ALPHA_STEPS,
+    INSTALL_APPS,
+    STUDY_ANSWERS,
+    STUDY_SEED,
+    STUDY_STIMULI,
+    STUDY_TRIALS,
+    alpha_runs_dir,
+    notebook,
+)
 from .common import UserError
 
 
@@ -41,6 +52,31 @@ def _study_settings(a: argparse.Namespace) -> dict[str, str]:
             STUDY_TRIALS: str(trials), STUDY_SEED: str(a.seed)}
 
 
+def _alpha_settings(a: argparse.Namespace) -> dict[str, str]:
+    """The alpha app's environment: its runs folder (made now, absolute) and steps per run."""
+    if a.steps < 1:
+        raise UserError(f"--steps must be at least 1, not {a.steps}")
+    runs = Path(a.runs).expanduser().resolve() if a.runs else alpha_runs_dir()
+    runs.mkdir(parents=True, exist_ok=True)
+    print(f"runs: {runs} ({a.steps} steps each; delete a run's folder to train it again)")
+    return {ALPHA_RUNS: str(runs), ALPHA_STEPS: str(a.steps)}
+
+
+def _data_settings() -> dict[str, str]:
+    """The data folder this command finds (``$COLORLIB_DATA``, else ``../shared/data`` beside the
+    repository or the current folder), handed to the kernels: Voila starts them in the notebook's
+    folder inside the package, where ``../shared/data`` names nothing. None found: the apps use
+    the package photos and say so."""
+    from ..data import DataError, data_root
+
+    try:
+        return {"COLORLIB_DATA": str(data_root().resolve())}
+    except DataError as e:
+        if os.environ.get("COLORLIB_DATA"):  # set, but wrong: say so before serving
+            raise UserError(str(e)) from None
+        return {}
+
+
 def cmd_apps(a: argparse.Namespace) -> None:
     """Print the app's notebook path (``--path``), or replace this process by Voila serving it."""
     path = notebook(a.app)
@@ -49,9 +85,11 @@ def cmd_apps(a: argparse.Namespace) -> None:
         return
     if importlib.util.find_spec("voila") is None:
         raise UserError(f"the apps run in Voila, which is not installed: {INSTALL_APPS}")
-    env = dict(os.environ)
+    env = dict(os.environ, **_data_settings())
     if a.app == "study":
         env.update(_study_settings(a))
+    elif a.app == "alpha":
+        env.update(_alpha_settings(a))
     args = [sys.executable, "-m", "voila", str(path), f"--port={a.port}", f"--Voila.ip={a.ip}"]
     args += ["--no-browser"] if a.no_browser else []
     print(f"starting Voila on http://{a.ip}:{a.port}/ (Ctrl-C stops it)", flush=True)
@@ -61,14 +99,16 @@ def cmd_apps(a: argparse.Namespace) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``colorlib apps`` and its options."""
-    s = sub.add_parser("apps", help="start a class app in Voila: the user study or style transfer",
+    s = sub.add_parser("apps", help="start a class app in Voila: the user study, style transfer or alpha",
                        description="Serve one of colorlib's apps with Voila (pip install \"colorlib[apps]\"): "
                                    "'study', the naturalness study of Figure 5 (each participant types an id; "
                                    "answers go to --answers, one CSV per participant, the format "
-                                   "`colorlib study` merges), or 'style', style transfer through the global "
-                                   "features (section 4.5). Voila has no login: on a shared network, serve "
-                                   "it behind the class's JupyterHub or a proxy with one.")
-    s.add_argument("app", choices=["study", "style"])
+                                   "`colorlib study` merges); 'style', style transfer through the global "
+                                   "features (section 4.5); or 'alpha', chapter 5's \"tweak alpha by hand\" "
+                                   "(choose the weight of the class loss in Eq. 6, train a small model on the "
+                                   "CPU, compare the runs; they are kept in --runs). Voila has no login: on a "
+                                   "shared network, serve it behind the class's JupyterHub or a proxy with one.")
+    s.add_argument("app", choices=["study", "style", "alpha"])
     s.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
     s.add_argument("--ip", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a class)")
@@ -85,4 +125,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "packages' photos; default 6)")
     g.add_argument("--trials", type=int, help="trials per condition (default: as many as the photos allow)")
     g.add_argument("--seed", type=int, default=0, help="seed of the participants' orders (default 0)")
+    g = s.add_argument_group("alpha")
+    g.add_argument("--runs", metavar="FOLDER",
+                   help="folder of the trained runs, shared by every tab (default $COLORLIB_CACHE/alpha-lab, "
+                        "else ~/.cache/colorlib/alpha-lab)")
+    g.add_argument("--steps", type=int, default=120,
+                   help="training steps per run (default 120, chapter 5's: about a minute on a CPU)")
     s.set_defaults(func=cmd_apps)
