@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "book" / "tools"))
 
 from make_notebooks import publish  # noqa: E402
+from study_web import publish_study_images  # noqa: E402
 from vendor_assets import vendor  # noqa: E402
 
 from colorlib.checkpoint import load_model, models_dir  # noqa: E402
@@ -128,6 +129,7 @@ def build(full: bool = False, quiet: bool = False) -> Path:
         sys.exit(f"book build failed (exit {proc.returncode}) after {took:.0f} s; see the messages above")
     out = html_dir(full)
     export_browser_models(out)
+    publish_study_images(out)  # chapter 7's in-page study shows these images
     # every chapter as a plain .ipynb (both editions) and the classroom kit, served with the book
     t1 = time.perf_counter()
     kit = publish(out, output_dir(full) / "_build" / ".jupyter_cache")
