@@ -1,0 +1,214 @@
+"""Chapter 7's naturalness study in the reader's browser (book/_js/study.js, issue 14), in Chromium.
+
+A participant answers every trial with the keys y and n, the page is reloaded halfway and
+resumes, and the CSV it offers at the end is checked against colorlib itself: the images shown
+are the trials ``colorlib.study.Study`` plans for that participant (same order), the file is
+byte for byte the one ``Study.answer`` writes for the same answers (timestamps aside), and
+``colorlib study FOLDER`` and ``load_answers`` read it with the answers and yes counts pressed.
+Opened from disk (``file://``) the study works too (buttons, reload, download). No request may
+leave 127.0.0.1 and no console error is let through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from .book_helpers import ROOT, miniplaces_present
+
+pytestmark = pytest.mark.book
+
+BOX = "[data-colorlib=study]"
+IMAGE = f"{BOX} img.colorlib-stimulus"
+#: StudyApp ignores answers within 0.3 s of an image appearing; the test waits a little longer
+GUARD_MS = 400
+WAIT_MS = 30_000
+
+
+def _record(page, allowed: tuple[str, ...]) -> None:
+    """Refuse and record every request outside ``allowed``; record error responses and console
+    errors (the same checks as tests/book/test_inbrowser.py)."""
+    page.outside, page.failed, page.errors = [], [], []
+
+    def route(r):
+        if r.request.url.startswith(allowed):
+            r.continue_()
+        else:
+            page.outside.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("response", lambda resp: page.failed.append(f"{resp.status} {resp.url}") if resp.status >= 400 else None)
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+
+
+def _clean(page) -> None:
+    assert page.outside == [], f"requests that tried to leave 127.0.0.1: {page.outside}"
+    assert page.failed == [], f"error responses: {page.failed}"
+    assert page.errors == [], f"console errors: {page.errors}"
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    yield ctx
+    ctx.close()
+
+
+def _settings(page) -> dict:
+    return json.loads(page.get_attribute(BOX, "data-study"))
+
+
+def _stimuli(settings: dict):
+    """The stimulus set chapter 7 rendered, re-opened from its manifest on disk."""
+    from colorlib.study import Stimuli
+
+    folder = ROOT / "runs" / "book" / "study-stimuli" / settings["stimuli"]
+    return Stimuli.load(folder / f"manifest-n{len(settings['image_ids'])}.json")
+
+
+def _wait(page, state: str = "asking", answered: int | None = None) -> None:
+    """Wait for the box's state, its image loaded (while asking) and its count of answers."""
+    page.wait_for_function(
+        """([sel, state, answered]) => {
+            const r = document.querySelector(sel);
+            if (!r || r.dataset.state === 'error') return !!r;
+            return r.dataset.state === state && (state !== 'asking' || r.dataset.loaded === '1') &&
+                   (answered === null || r.dataset.answered === String(answered));
+        }""", arg=[BOX, state, answered], timeout=WAIT_MS)
+    assert page.get_attribute(BOX, "data-state") == state, page.inner_text(BOX)
+
+
+def _shown(page, settings: dict) -> str:
+    """The file of the image shown, relative to the stimulus folder ("full/val__00001234.png")."""
+    src = page.get_attribute(IMAGE, "src")
+    prefix = f"_static/study/{settings['stimuli']}/"
+    assert prefix in src, src
+    return src.split(prefix, 1)[1]
+
+
+def _start(page, participant: str) -> None:
+    _wait(page, "ready")
+    page.fill(f"{BOX} input[name=participant]", participant)
+    page.click(f"{BOX} .colorlib-start button[type=submit]")
+    _wait(page, "asking", 0)
+
+
+def _download(page, folder):
+    with page.expect_download() as d:
+        page.click(f"{BOX} .colorlib-download")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = folder / d.value.suggested_filename
+    d.value.save_as(saved)
+    return saved
+
+
+def _without_timestamps(text: str) -> list[list[str]]:
+    rows = [line.split(",") for line in text.split("\n")]
+    return [r[:5] + r[6:] if len(r) == 7 else r for r in rows]
+
+
+def test_study_by_keyboard_resumes_after_a_reload_and_its_csv_is_what_colorlib_study_reads(
+        context, server, cli, tmp_path):
+    from colorlib.study import CONDITIONS, Study, load_answers
+
+    participant = "student-07"
+    page = context.new_page()
+    _record(page, (server + "/", "data:", "blob:"))
+    page.goto(f"{server}/book/07_user_study.html", wait_until="load")
+    settings = _settings(page)
+    stimuli = _stimuli(settings)
+    assert settings["image_ids"] == stimuli.image_ids and tuple(settings["conditions"]) == CONDITIONS
+    _start(page, participant)
+
+    # the chapter's session: 4 photos per condition in fast mode (2 with the packages' 6 photos)
+    per = 4 if miniplaces_present() else 2
+    plan = Study(participant, stimuli, per, seed=0, csv_path=tmp_path / "plan").trials
+    n = len(plan)
+    assert n == 3 * per and settings["trials_per_condition"] == per and settings["seed"] == 0
+    pressed = []
+    for k in range(n):
+        if k == n // 2:  # halfway: a reload loses nothing and continues at the next trial
+            page.reload(wait_until="load")
+            _wait(page, "asking")
+            assert page.get_attribute(BOX, "data-answered") == str(k)
+            assert "Welcome back, student-07" in page.inner_text(f"{BOX} .colorlib-status")
+        t = plan[k]
+        assert page.inner_text(f"{BOX} .colorlib-progress") == f"trial {k + 1} of {n}"
+        assert _shown(page, settings) == stimuli.path(t.image_id, t.condition).relative_to(stimuli.folder).as_posix()
+        key = "y" if t.condition == "ground_truth" or (t.condition == "full" and k % 2 == 0) else "n"
+        page.wait_for_timeout(GUARD_MS)
+        if k == 1:
+            page.keyboard.press("x")  # not an answer: the next y/n answers this trial, not the one after
+        page.keyboard.press(key)
+        pressed.append((t, key))
+        _wait(page, "done" if k == n - 1 else "asking", k + 1)
+    assert page.inner_text(f"{BOX} .colorlib-progress") == f"done: {n} of {n}"
+    assert not page.is_visible(IMAGE)
+
+    yes = {c: sum(key == "y" for t, key in pressed if t.condition == c) for c in CONDITIONS}
+    rates = page.locator(f"{BOX} .colorlib-rates tr").all_inner_texts()
+    assert rates == [f"{settings['labels'][c]}\t{100 * yes[c] / per:.0f}%" for c in CONDITIONS]
+
+    folder = tmp_path / "class"
+    saved = _download(page, folder)
+    assert saved.name == "student-07.csv"
+    text = saved.read_bytes().decode("utf-8")  # UTF-8, no byte-order mark, "\n" line ends
+    assert not text.startswith("\ufeff") and "\r" not in text
+
+    # byte for byte what colorlib's own session writes for the same answers, timestamps aside
+    py = Study(participant, stimuli, per, seed=0, csv_path=tmp_path / "python")
+    for _, key in pressed:
+        py.answer(key)
+    assert _without_timestamps(text) == _without_timestamps(py.csv_path.read_text(encoding="utf-8"))
+    for line in text.splitlines()[1:]:
+        stamp = line.split(",")[5]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", stamp), stamp
+        assert datetime.fromisoformat(stamp).tzinfo == timezone.utc
+
+    answers = load_answers(folder, quiet=True)
+    assert answers.warnings == [] and len(answers.rows) == n
+    for c in CONDITIONS:
+        got = [r for r in answers.rows if r.condition == c]
+        assert len(got) == per and sum(r.natural for r in got) == yes[c], c
+    assert len({r.image_id for r in answers.rows}) == n  # no photo twice
+
+    status, out, err = cli("study", folder, "--json", tmp_path / "figure5.json")
+    assert status == 0, err
+    assert f"{n} answers from 1 participants in 1 file(s); 0 rows skipped" in out
+    report = json.loads((tmp_path / "figure5.json").read_text())
+    assert report["skipped"] == []
+    assert report["counts"] == {participant: {c: [yes[c], per] for c in CONDITIONS}}
+
+    # and a notebook session of the same participant takes the file as its own: same plan, done
+    assert Study(participant, stimuli, per, seed=0, csv_path=folder, resume=True).done
+    _clean(page)
+
+
+def test_study_opened_from_disk_works_with_the_buttons(context, built_book, tmp_path):
+    from colorlib.study import Study, load_answers
+
+    page = context.new_page()
+    _record(page, ("file:", "data:", "blob:"))
+    page.goto((built_book / "book" / "07_user_study.html").resolve().as_uri(), wait_until="load")
+    settings = _settings(page)
+    stimuli = _stimuli(settings)
+    _start(page, "disk.1")
+    plan = Study("disk.1", stimuli, settings["trials_per_condition"], seed=0, csv_path=tmp_path / "plan").trials
+    for k, button in enumerate(("yes", "no")):
+        assert page.evaluate("s => document.querySelector(s).naturalWidth", IMAGE) == stimuli.size
+        page.wait_for_timeout(GUARD_MS)
+        page.click(f"{BOX} .colorlib-{button}")
+        _wait(page, "asking", k + 1)
+    page.reload(wait_until="load")
+    _wait(page, "asking", 2)
+    assert page.inner_text(f"{BOX} .colorlib-progress") == f"trial 3 of {len(plan)}"
+    saved = _download(page, tmp_path / "disk")
+    rows = load_answers(saved, quiet=True).rows
+    assert [(r.trial, r.image_id, r.condition, r.answer) for r in rows] == [
+        (t.number, t.image_id, t.condition, a) for t, a in zip(plan, ("yes", "no"))]
+    _clean(page)
