@@ -207,7 +207,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 
 # Fields of a run's config that must agree for --resume to continue the same run.
-_RESUME_KEYS = ("config", "variant", "width", "dropout", "alpha", "optimizer", "batch_size", "seed",
+_RESUME_KEYS = ("config", "variant", "width", "dropout", "color_space", "alpha", "optimizer", "batch_size", "seed",
                 "min_scale", "schedule", "warmup_steps", "lr", "weight_decay", "shards", "train_limit")
 # ... and these where they shape the rest of the run: the cosine schedule's length, the
 # number of processes (each draws its own shard of every batch); older runs did not store it.

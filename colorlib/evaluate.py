@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import colorspace
 from . import metrics as M
 from .data import DataError, ImageSet, decode, load_images, read_categories
 from .infer import eval_mode, predict, resolve_saturation
@@ -65,12 +66,8 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         truth = pixels[i : i + batch_size]
         lab = rgb_to_lab(truth.float() / 255.0)
         L, ab_true = lab[:, :1], lab[:, 1:]
-        if model is None:
-            ab, logits = torch.zeros_like(ab_true), None
-        else:
-            ab, logits = predict(model, L)
-            ab = ab * saturation
-        pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L, ab)))
+        pred, logits = _answer_rgb(model, truth.float() / 255.0, L, saturation)
+        pred = M.to_uint8(pred)
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
         rows["psnr"].append(M.psnr_uint8(pred, truth))
@@ -298,8 +295,9 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
             L, ci, truth = _batch_truth(images, i, j, device, cell_w, pool)
+            rgb = images.pixels[i:j].to(device).float() / 255.0
             for a in answers:
-                ab, logits = _answer(a, L)
+                pred, logits = _answer_rgb(a.net, rgb, L, a.saturation)
                 if logits is not None:
                     _class_figures(out[a.name], logits, labels[a.name][i:j], slice(i, j))
                 if pending is not None:  # one answer in flight at a time
@@ -309,7 +307,7 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
                 if truth is None:
                     bar.update(j - i)
                     continue
-                pred = M.to_uint8(lab_to_rgb_in_gamut(join_lab(L[ci], ab[ci])))
+                pred = M.to_uint8(pred[ci])
                 pending = (scorer.submit(_colour_figures, out[a.name], pred, truth, pool), j - i)
                 bar.set_postfix_str(a.name)
         if pending is not None:
@@ -335,12 +333,17 @@ def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: 
     return L, ci, truth
 
 
-def _answer(a: Candidate, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """An answer's a*b* (times its saturation) and scene logits (None without a classifier) for L*."""
-    if a.net is None:
-        return torch.zeros_like(L).expand(-1, 2, -1, -1), None
-    ab, logits = predict(a.net, L)
-    return ab * a.saturation, logits
+def _answer_rgb(net: Colorizer | None, rgb: torch.Tensor, L: torch.Tensor,
+                saturation: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """An answer's float RGB for photos ``rgb`` ``(B, 3, H, W)`` of L* ``L``, its chrominance
+    times ``saturation``, and its scene logits (None without a classifier). ``net=None`` is the
+    gray answer (a*b* = 0); a model of another colour space keeps the photos' Y (section 4.8)."""
+    if net is None:
+        return lab_to_rgb_in_gamut(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1))), None
+    pred, logits = predict(net, L)
+    space = net.cfg.color_space
+    luma = L if space == "lab" else colorspace.luminance(rgb, space)
+    return colorspace.to_rgb(luma, pred, space, saturation), logits
 
 
 def _class_figures(row: dict[str, np.ndarray], logits: torch.Tensor, y: torch.Tensor, rows: slice) -> None:

@@ -200,7 +200,11 @@ def _strip(proto: onnx.ModelProto, params: dict[str, torch.Tensor]) -> onnx.Mode
 def export_graphs(model: Colorizer) -> dict[str, onnx.ModelProto]:
     """The ONNX graphs of ``model`` (``"global"`` for the full variant, ``"colorizer"``), batch
     norm folded, float32, checked with :func:`onnx.checker.check_model`. Raises
-    :class:`ExportError` (one line) when torch cannot export it."""
+    :class:`ExportError` (one line) when torch cannot export it, or for a model that predicts
+    YUV or RGB (section 4.8; the graphs' consumers expect a*b*)."""
+    if model.cfg.color_space != "lab":
+        raise ExportError(f"only L*a*b* models export to ONNX; this one predicts {model.cfg.color_space.upper()} "
+                          "(the colour-space comparison, section 4.8): use --engine torch")
     net = folded_for_export(model)
     key_cfg = json.dumps(net.cfg.to_dict(), sort_keys=True)
     protos = {}

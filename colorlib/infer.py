@@ -3,7 +3,9 @@
 The split follows the usual colorization pipeline: the input's full-resolution L* is kept;
 the network sees L*/100 (any size; the global branch a rescaled copy); its a*b* output at
 half resolution is upsampled to full size and joined with the original L*. Only a*b*
-come from the network, so the output's lightness is the input's.
+come from the network, so the output's lightness is the input's. Models of the colour-space
+comparison (section 4.8, :mod:`colorlib.colorspace`) predict U and V, or R, G and B, and keep the
+input's Y instead.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import colorspace
+
 # The image readers live in colorlib.imageio; older code imports them from here, which still works.
 from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
-from .lab import denormalize_ab, join_lab, lab_to_rgb_in_gamut, normalize_L, rgb_to_L
+from .lab import normalize_L, rgb_to_L
 from .model import Colorizer, fold_batchnorm, upsample_ab
 
 
@@ -71,7 +75,9 @@ def predict(
     the scene logits ``(N, num_classes)`` of the same forward pass (None for the baseline, and
     when the global features come from elsewhere: ``global_L`` or ``global_features``).
 
-    The network's half-resolution output is upsampled bilinearly (paper section 3.2.5).
+    The network's half-resolution output is upsampled bilinearly (paper section 3.2.5). A model
+    of another colour space (``model.cfg.color_space``, section 4.8) gives its own prediction
+    instead: U and V, or R, G, B in [0, 1] (:func:`colorlib.colorspace.denormalize`).
     """
     x = network_input(model, L)
     g = None if global_L is None else network_input(model, global_L)
@@ -79,7 +85,7 @@ def predict(
         global_features = global_features.to(x.dtype)
     out = model(x, global_L=g, global_features=global_features)
     logits = out.logits if global_L is None and global_features is None else None
-    return denormalize_ab(upsample_ab(out.ab, L.shape[-2:])), logits
+    return colorspace.denormalize(upsample_ab(out.ab, L.shape[-2:]), model.cfg.color_space), logits
 
 
 def predict_ab(
@@ -192,11 +198,12 @@ def colorize(
     try:
         L = lightness(own, device)
         seen = L if alpha is None else lightness(over_white(own, alpha), device)
+        space, luma = _joined_luminance(model, own, L)
         del own
         if (h, w) != (H, W):
             seen = F.interpolate(seen, size=(h, w), mode="area")
         gL = None if global_image is None else lightness(global_image, device)
-        out = _to_rgb8(L, _predict_with(engine, model, net, seen, gL, global_features) * saturation)
+        out = _to_rgb8(luma, _predict_with(engine, model, net, seen, gL, global_features), space, saturation)
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
@@ -205,6 +212,13 @@ def colorize(
 
 
 ENGINES = ("torch", "onnx")
+
+
+def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[str, torch.Tensor]:
+    """The model's output colour space and the luminance its prediction joins: the photo's L*
+    (``L``) for L*a*b*, else its Y from the uint8 ``rgb`` (section 4.8, :mod:`colorlib.colorspace`)."""
+    space = model.cfg.color_space
+    return space, L if space == "lab" else colorspace.luminance(rgb_tensor(rgb, L.device), space)
 
 
 def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor, global_L: torch.Tensor | None,
@@ -288,11 +302,13 @@ def _out_of_memory(e: BaseException) -> bool:
     return any(s in text for s in ("not enough memory", "DefaultCPUAllocator", "out of memory"))
 
 
-def _to_rgb8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
+def _to_rgb8(L: torch.Tensor, ab: torch.Tensor, space: str = "lab", saturation: float = 1.0) -> np.ndarray:
     """Full-resolution L* ``(1, 1, H, W)`` and a*b* ``(1, 2, h, w)`` (any size; upsampled
     bilinearly to H x W as :func:`torch.nn.functional.interpolate` would) -> uint8 sRGB
-    ``(H, W, 3)``, in gamut at constant L*. Converted a block of rows at a time, so the float
-    temporaries stay a few tens of MB however large the photo."""
+    ``(H, W, 3)``, in gamut at constant L*, the a*b* times ``saturation``. For another colour
+    ``space``, its luminance and prediction instead (:func:`colorlib.colorspace.to_rgb`).
+    Converted a block of rows at a time, so the float temporaries stay a few tens of MB however
+    large the photo."""
     H, W = L.shape[-2:]
     h, w = ab.shape[-2:]
     out = np.empty((H, W, 3), dtype=np.uint8)
@@ -307,7 +323,7 @@ def _to_rgb8(L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
             grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)[None]
             ab_rows = F.grid_sample(ab.float(), grid, mode="bilinear", padding_mode="border",
                                     align_corners=False)
-        rgb = lab_to_rgb_in_gamut(join_lab(L[..., top : top + n, :], ab_rows))[0]
+        rgb = colorspace.to_rgb(L[..., top : top + n, :], ab_rows, space, saturation)[0]
         out[top : top + n] = (rgb * 255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return out
 
@@ -344,15 +360,17 @@ def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
 def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None = 1.0) -> torch.Tensor:
     """Colorize the grayscale versions of float RGB ``(N, 3, H, W)`` in [0, 1]; returns
     float RGB in [0, 1] with each input's own L* on every pixel (out-of-gamut colours reduced
-    in chroma at constant L*, as in :func:`colorize`). ``saturation`` as in :func:`colorize`.
+    in chroma at constant L*, as in :func:`colorize`; a model of another colour space keeps
+    each input's Y, section 4.8). ``saturation`` as in :func:`colorize`.
     Raises ``ValueError`` for NaN or infinite input and a bad ``saturation``."""
     saturation = resolve_saturation(model, saturation)
     if not bool(torch.isfinite(rgb).all()):
         raise ValueError("rgb has NaN or infinite values; colorize_batch takes RGB in [0, 1]")
     L = rgb_to_L(rgb)
     with eval_mode(model):
-        ab = predict_ab(model, L) * saturation
-    return lab_to_rgb_in_gamut(join_lab(L, ab))
+        pred = predict_ab(model, L)
+    space = model.cfg.color_space
+    return colorspace.to_rgb(L if space == "lab" else colorspace.luminance(rgb, space), pred, space, saturation)
 
 
 @torch.inference_mode()

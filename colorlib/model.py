@@ -25,6 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 VARIANTS = ("full", "baseline")
+#: What the network predicts (paper section 4.8): a*b* of CIE L*a*b* (the paper's choice, and
+#: every shipped model but the colour-space comparison's), U and V of YUV, or R, G and B.
+#: :mod:`colorlib.colorspace` converts each to and from sRGB.
+COLOR_SPACES = ("lab", "yuv", "rgb")
 
 
 @dataclass
@@ -35,7 +39,7 @@ class ModelConfig:
     at half resolution; its global branch sees a ``global_size`` square copy. Values are checked
     when the config is made (``ValueError``: ``global_size`` not a positive multiple of 32,
     ``width`` outside (0, 4], ``num_classes`` below 1, ``dropout`` outside [0, 1), an unknown
-    ``variant``). Presets: :meth:`preset` (``paper``, ``miniplaces``, ``tiny``).
+    ``variant`` or ``color_space``). Presets: :meth:`preset` (``paper``, ``miniplaces``, ``tiny``).
     """
 
     num_classes: int = 205  # scene classes of the classification head (Places205: 205, MiniPlaces: 100)
@@ -43,6 +47,7 @@ class ModelConfig:
     width: float = 1.0  # channel multiplier for every layer; 1.0 is Table 1
     variant: str = "full"  # "full" (Figure 2) or "baseline" (no global features, 3x3 conv as fusion)
     dropout: float = 0.0  # dropout before the global FC layers; not in the paper (0.0 = paper)
+    color_space: str = "lab"  # what the network predicts: lab (a*b*), yuv (U, V) or rgb (section 4.8)
 
     def __post_init__(self) -> None:
         for name, top in (("num_classes", 100_000), ("global_size", 4096)):
@@ -54,6 +59,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.color_space not in COLOR_SPACES:
+            raise ValueError(f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}")
         if self.global_size % 32 or self.global_size < 32:
             raise ValueError(f"global_size must be a positive multiple of 32, got {self.global_size}")
         if not 0 < self.width <= 4:
@@ -66,6 +73,11 @@ class ModelConfig:
     def channels(self, n: int) -> int:
         """Table 1's channel count ``n`` scaled by ``width``."""
         return max(2, int(round(n * self.width)))
+
+    @property
+    def out_channels(self) -> int:
+        """Channels the network predicts: 3 for ``rgb``, else 2 (the chrominance; section 4.8)."""
+        return 3 if self.color_space == "rgb" else 2
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -210,7 +222,8 @@ class FusionLayer(nn.Module):
 
 
 class ColorizationNetwork(nn.Module):
-    """Table 1 (d): convolutions and nearest-neighbour x2 upsampling, sigmoid a*b* at H/2 x W/2."""
+    """Table 1 (d): convolutions and nearest-neighbour x2 upsampling, sigmoid a*b* at H/2 x W/2
+    (``cfg.out_channels`` outputs in [0, 1]: U, V or R, G, B for the other colour spaces, 4.8)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -224,7 +237,7 @@ class ColorizationNetwork(nn.Module):
             up,
             ConvBlock(c(64), c(32)),
         )
-        self.output = nn.Conv2d(c(32), 2, 3, padding=1)
+        self.output = nn.Conv2d(c(32), cfg.out_channels, 3, padding=1)
 
     def forward(self, fused: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.output(self.layers(fused)))

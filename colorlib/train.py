@@ -14,6 +14,7 @@ Under ``torchrun --nproc_per_node N`` the same code trains with DistributedDataP
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -64,6 +65,7 @@ class TrainConfig:
     variant: str = "full"  # full | baseline (no global features, so no class term: see loss_alpha)
     width: float | None = None  # channel multiplier; None keeps the preset's
     dropout: float | None = None  # dropout before the global FC layers; None keeps the preset's
+    color_space: str = "lab"  # what the network predicts: lab (a*b*) | yuv (U, V) | rgb (section 4.8)
     alpha: float = 1 / 300  # weight of the classification loss in Eq. 6 (the full model's)
     optimizer: str = "adadelta"  # adadelta (paper) | adamw
     lr: float | None = None  # None: 1.0 for ADADELTA, 1e-3 for AdamW
@@ -109,12 +111,13 @@ class TrainConfig:
             raise ValueError(f"--device: {e}") from None
 
     def model_config(self, num_classes: int | None = None) -> ModelConfig:
-        """The network this run trains: the preset with ``variant``, ``width`` and ``dropout``,
-        and ``num_classes`` scene classes (None keeps the preset's). Raises ``ValueError``."""
+        """The network this run trains: the preset with ``variant``, ``width``, ``dropout`` and
+        ``color_space``, and ``num_classes`` scene classes (None keeps the preset's). Raises
+        ``ValueError``."""
         over = {k: v for k, v in (("width", self.width), ("dropout", self.dropout)) if v is not None}
         if num_classes:
             over["num_classes"] = num_classes
-        return ModelConfig.preset(self.config, variant=self.variant, **over)
+        return ModelConfig.preset(self.config, variant=self.variant, color_space=self.color_space, **over)
 
     def loss_alpha(self, labelled: bool = True) -> float:
         """alpha as Eq. 6 uses it: ``alpha`` for the full model on ``labelled`` data, else 0.
@@ -139,7 +142,7 @@ class StepInfo:
     step: int  # numbered from 0; the row is written once the step is done
     epoch: float  # step / steps per epoch
     loss: float  # Eq. 6: colour_loss + alpha * class_loss
-    colour_loss: float  # MSE of normalised a*b* (mean over pixels and both channels)
+    colour_loss: float  # MSE of normalised a*b* (mean over pixels and channels; U, V or R, G, B: 4.8)
     class_loss: float  # cross-entropy over scene classes; 0 when alpha is 0
     lr: float  # learning rate of the step
     images_per_s: float  # of its logging window, all processes together
@@ -299,7 +302,8 @@ class BatchSource:
 
 @torch.no_grad()
 def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: int = 256) -> dict:
-    """Colour loss and top-1/top-5 scene accuracy on grayscale input (centre, no crop)."""
+    """Colour loss (in the model's colour space) and top-1/top-5 scene accuracy on grayscale
+    input (centre, no crop)."""
     was_training = model.training
     model.eval()
     s = model.cfg.global_size
@@ -308,7 +312,7 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
         x = images.pixels[i : i + batch_size].float() / 255.0
         if x.shape[-1] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        L, ab = D.lab_batch(x)
+        L, ab = D.lab_batch(x, model.cfg.color_space)
         with autocast:
             out = model(L)
         colour += F.mse_loss(out.ab.float(), ab, reduction="sum").item() / ab[0].numel()
@@ -414,7 +418,8 @@ class _Training:
         if procs.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         opt = self.opt = make_optimizer(self.model, tc)
-        prepare = torch.compile(D.prepare_batch) if tc.compile else D.prepare_batch
+        prepare = functools.partial(D.prepare_batch, space=tc.color_space)
+        prepare = torch.compile(prepare) if tc.compile else prepare
         self.source = BatchSource(train_imgs.to(procs.device), tc.batch_size, tc.seed, procs.rank,
                                   procs.world, prepare)
         self.val_imgs = None if val_imgs is None else val_imgs.to(procs.device)

@@ -30,9 +30,11 @@ COLUMNS = {
 TABLES = (("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced"), ("cf_pred", "cf_gap", "top1", "top5"))
 
 
-def read_results(models: Path) -> dict | None:
-    """``results.json`` from the folder of shipped ``models``, or None when it is missing."""
-    path = models / "results.json"
+def read_results(models: Path, name: str = "results.json") -> dict | None:
+    """``results.json`` (or another ``colorlib evaluate`` output, ``name``: the colour-space
+    comparison's ``results-colorspace.json``) from the folder of shipped ``models``, or None when
+    it is missing."""
+    path = models / name
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 

@@ -21,8 +21,8 @@ from .common import UserError, device_option
 SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit=200, log_every=5,
              checkpoint_every=40, optimizer="adamw", lr=3e-3)
 #: Options passed to :class:`colorlib.train.TrainConfig` under the same name when given.
-CONFIG_OPTIONS = ("config", "variant", "width", "dropout", "alpha", "optimizer", "lr", "weight_decay",
-                  "schedule", "warmup_steps", "batch_size", "steps", "epochs", "min_scale", "seed", "data",
+CONFIG_OPTIONS = ("config", "variant", "width", "dropout", "color_space", "alpha", "optimizer", "lr",
+                  "weight_decay", "schedule", "warmup_steps", "batch_size", "steps", "epochs", "min_scale", "seed", "data",
                   "shards", "val_limit", "checkpoint_every", "log_every", "precision", "device", "workers")
 
 TRAIN_EXAMPLES = """examples:
@@ -112,6 +112,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model preset (default miniplaces; --smoke: tiny)")
     t.add_argument("--variant", choices=["full", "baseline"],
                    help="full (default) or the paper's baseline: no global features, no classifier")
+    t.add_argument("--color-space", choices=["lab", "yuv", "rgb"],
+                   help="what the network predicts: lab (a*b*, default, the paper's), yuv (U, V) or rgb "
+                        "(paper section 4.8's comparison)")
     t.add_argument("--alpha", type=float, help="classification loss weight (default 1/300; baseline: 0)")
     t.add_argument("--width", type=float, help="channel multiplier (1.0 = paper)")
     t.add_argument("--dropout", type=float, help="dropout before the global FC layers")
