@@ -41,6 +41,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -338,4 +339,69 @@ def read_manifest(folder: str | os.PathLike, verify: bool = True) -> dict:
                 raise ValueError(f"{f}: missing (the manifest lists it)")
             if file_sha256(f) != g["sha256"]:
                 raise ValueError(f"{f}: its sha256 does not match the manifest (a changed or partial file)")
+    return manifest
+
+
+# -- float16 storage (the book's pages download the graphs) -----------------------------------
+#: The largest finite float16; a weight beyond it keeps float32 storage.
+FLOAT16_MAX = 65504.0
+
+
+def float16_weights(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``proto`` that stores its float32 weights as float16, in half the bytes, and
+    still computes in float32: each float32 initializer of more than 16 values becomes a
+    float16 initializer ``<name>.float16``, and a ``Cast`` to float32 at the head of the graph
+    gives back ``<name>``, so every operator, input and output keeps its type. The results
+    change only by float16's rounding of each weight (relative error at most 2^-11). Few-value
+    constants (the x2 upsampling's scales), graph inputs and weights beyond
+    :data:`FLOAT16_MAX` keep float32. Checked with :func:`onnx.checker.check_model`."""
+    out = copy.deepcopy(proto)
+    graph = out.graph
+    inputs = {i.name for i in graph.input}
+    casts, kept = [], []
+    for t in graph.initializer:
+        if t.data_type != onnx.TensorProto.FLOAT or math.prod(t.dims) <= 16 or t.name in inputs:
+            kept.append(t)
+            continue
+        w = numpy_helper.to_array(t)
+        if not np.isfinite(w).all() or np.abs(w).max() > FLOAT16_MAX:
+            kept.append(t)
+            continue
+        half = numpy_helper.from_array(w.astype(np.float16), f"{t.name}.float16")
+        kept.append(half)
+        casts.append(onnx.helper.make_node("Cast", [half.name], [t.name], name=f"{t.name}.to_float32",
+                                           to=onnx.TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)  # the casts first: the graph stays in topological order
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(out)
+    return out
+
+
+def without_node_metadata(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """``proto`` (changed in place, and returned) without the metadata torch's exporter attaches
+    to every node (its Python stack trace, with the folders of the machine that exported it, and
+    the module names): nothing a runtime reads, and nothing to publish."""
+    for node in proto.graph.node:
+        node.ClearField("metadata_props")
+        node.ClearField("doc_string")
+    return proto
+
+
+def export_float16(src: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
+    """Copy the export in ``src`` (:func:`export_onnx`, checked with :func:`read_manifest`)
+    into ``out_dir`` with :func:`float16_weights` graphs, :func:`without_node_metadata`, for
+    publishing (the book's pages download them); returns the new manifest, whose
+    ``weights_storage`` says so and whose hashes and sizes are the new files'. Its inputs,
+    outputs and arithmetic stay float32 (``dtype``)."""
+    src, out = Path(src), Path(out_dir)
+    manifest = read_manifest(src)
+    for g in manifest["graphs"].values():
+        data = without_node_metadata(float16_weights(onnx.load(src / g["file"]))).SerializeToString()
+        atomic_write(out / g["file"], lambda p, data=data: p.write_bytes(data))
+        g.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    manifest["weights_storage"] = "float16, cast to float32 at the head of each graph (colorlib.export.float16_weights)"
+    write_json(out / MANIFEST_FILE, manifest)
     return manifest

@@ -12,6 +12,7 @@ import importlib
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from colorlib.infer import colorize, default_saturation, predict_ab  # noqa: E40
 from colorlib.io import WriteError  # noqa: E402
 from colorlib.lab import rgb_to_lab  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(128, 128), (300, 451), (37, 1000)]
 TOL = 1e-4  # normalised a*b* (the network's [0, 1] output)
 
@@ -251,3 +253,82 @@ def test_colorize_on_the_onnx_engine_matches_torch(photos, tmp_path, cli):
     status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "cat-onnx.png", "--engine", "onnx")
     assert status == 0, err
     assert np.abs(np.asarray(Image.open(tmp_path / "cat-onnx.png")).astype(int) - want).max() <= 1
+
+
+# -- float16 storage (the book's browser copies) ----------------------------------------------
+def test_float16_weights_by_hand(tmp_path):
+    """A graph y = x @ W + b built here: W (20 values) is stored as float16 and cast back, b (5
+    values) and a W beyond float16's range keep float32; the output is numpy's x @ W16 + b."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from colorlib.export import float16_weights
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    W = rng.standard_normal((4, 5)).astype(np.float32) / 3
+    b = np.array([0.1, -0.2, 0.3, 0.0, 1.0], np.float32)  # a few-value constant: kept float32
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["xW"]), helper.make_node("Add", ["xW", "b"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(b, "b")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    half = float16_weights(proto)
+    types = {t.name: t.data_type for t in half.graph.initializer}
+    assert types == {"W.float16": TensorProto.FLOAT16, "b": TensorProto.FLOAT}
+    assert [(n.op_type, list(n.input), list(n.output)) for n in half.graph.node][0] == \
+        ("Cast", ["W.float16"], ["W"])
+    assert [n.op_type for n in half.graph.node][1:] == ["MatMul", "Add"]  # arithmetic untouched
+    assert proto.graph.initializer[0].data_type == TensorProto.FLOAT  # the original is not changed
+    path = tmp_path / "half.onnx"
+    onnx.save(half, path)
+    (y,) = session(path).run(None, {"x": x})
+    assert y.dtype == np.float32
+    want = x.astype(np.float64) @ W.astype(np.float16).astype(np.float64) + b
+    assert np.abs(y - want).max() < 1e-5  # float32 arithmetic on the float16-rounded W
+    assert np.abs(y - (x @ W + b)).max() > 0  # and W was rounded
+
+    W[0, 0] = 1e5  # beyond float16 (65504): stays float32
+    graph.initializer[0].CopyFrom(numpy_helper.from_array(W, "W"))
+    kept = float16_weights(helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)]))
+    assert [t.data_type for t in kept.graph.initializer] == [TensorProto.FLOAT] * 2
+    assert [n.op_type for n in kept.graph.node] == ["MatMul", "Add"]
+
+
+def test_export_float16_halves_the_bytes_and_agrees_with_pytorch(exports, photos, tmp_path):
+    """The browser's copy (scripts/build_book.py): every weight float16, each graph at most 51%
+    of its float32 size, inputs and outputs float32, and the chained graphs close to PyTorch:
+    float16's rounding of the weights moves normalised a*b* by at most 2.5e-3 (0.6 in a*b*;
+    measured 1.2e-3 here, up to 2.1e-3 on chelsea and coffee, 6e-5 on average; the float32
+    graphs: 6e-7) and a class probability by at most 1e-3 (measured up to 7.8e-4)."""
+    import onnx
+
+    from colorlib.export import export_float16
+
+    model, folder, manifest = exports["miniplaces-full"]
+    half = export_float16(folder, tmp_path / "half")
+    assert read_manifest(tmp_path / "half") == half  # hashes of the new files
+    assert half["weights_storage"].startswith("float16") and half["dtype"] == "float32"
+    assert {k: v for k, v in half.items() if k not in ("graphs", "weights_storage")} == \
+        {k: v for k, v in manifest.items() if k != "graphs"}
+    for kind, g in half["graphs"].items():
+        assert g["bytes"] <= 0.51 * manifest["graphs"][kind]["bytes"], kind
+        proto = onnx.load(tmp_path / "half" / g["file"])
+        big = [t for t in proto.graph.initializer if np.prod(t.dims) > 16]
+        assert big and all(t.data_type == onnx.TensorProto.FLOAT16 for t in big)
+        io = [*proto.graph.input, *proto.graph.output]
+        assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in io)
+        # published: none of the exporter's stack traces, which name this machine's folders
+        assert not any(n.metadata_props or n.doc_string for n in proto.graph.node)
+        assert str(ROOT).encode() not in (tmp_path / "half" / g["file"]).read_bytes()
+
+    L = photo_L(photos["astronaut"], 300, 451) / 100
+    g, probs = session(tmp_path / "half" / "global.onnx").run(None, {"L": model.resize_for_global(L).numpy()})
+    (ab,) = session(tmp_path / "half" / "colorizer.onnx").run(None, {"L": L.numpy(), "global_features": g})
+    with torch.no_grad():
+        want = model(L)
+        _, logits = model.global_branch(model.resize_for_global(L))
+    assert np.abs(ab - want.ab.numpy()).max() < 2.5e-3
+    assert np.abs(ab - want.ab.numpy()).mean() < 2e-4
+    assert np.abs(probs - logits.softmax(1).numpy()).max() < 1e-3
