@@ -39,7 +39,7 @@ from vendor_assets import vendor  # noqa: E402
 
 from colorlib.checkpoint import load_model, models_dir  # noqa: E402
 from colorlib.data import DataError, data_root  # noqa: E402
-from colorlib.export import export_onnx, read_manifest, weights_hash  # noqa: E402
+from colorlib.export import export_float16, export_onnx, read_manifest, weights_hash  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 
 
@@ -85,15 +85,20 @@ def fresh_cache(full: bool) -> None:
         write_json(stamp, key)
 
 
-# The models the pages run in the reader's browser (book/_js/colorizer.js), each exported once
-# into _build/onnx/<weights hash> and copied to _static/onnx/<name>/ of the built HTML.
-BROWSER_MODELS = ("miniplaces-full",)
+# The models the pages run in the reader's browser (book/_js/colorizer.js): chapters 1, 8 and 10
+# run miniplaces-full, chapter 5 the four models of its alpha sweep side by side. Each is
+# exported once into _build/onnx/<weights hash> and copied with float16 weights (half the bytes,
+# still float32 arithmetic: colorlib.export.float16_weights) to _static/onnx/<name>/ of the built
+# HTML, so that the runtime and all five fit in the 80 MiB the book allows them
+# (tests/book/test_inbrowser.py).
+BROWSER_MODELS = ("miniplaces-full", "sweep-alpha-0", "sweep-alpha-1-3000", "sweep-alpha-1-300",
+                  "sweep-alpha-1-30")
 
 
 def export_browser_models(html: Path) -> None:
     """Export :data:`BROWSER_MODELS` as ONNX graphs (:mod:`colorlib.export`) into ``html``'s
-    ``_static/onnx/<name>/`` (manifest.json, global.onnx, colorizer.onnx); a page downloads a
-    model only when its reader first colorizes something."""
+    ``_static/onnx/<name>/`` (manifest.json, global.onnx, colorizer.onnx), weights stored as
+    float16; a page downloads a model only when its reader first needs it."""
     for name in BROWSER_MODELS:
         model = load_model(name)
         cache = ROOT / "_build" / "onnx" / weights_hash(model)
@@ -103,7 +108,7 @@ def export_browser_models(html: Path) -> None:
             export_onnx(model, cache, name=name)
         target = html / "_static" / "onnx" / name
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(cache, target)
+        export_float16(cache, target)
 
 
 def build(full: bool = False, quiet: bool = False) -> Path:

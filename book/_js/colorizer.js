@@ -1,7 +1,7 @@
 // The trained network in the reader's browser: colorlib's ONNX export (colorlib/export.py) run by
 // the vendored ONNX Runtime Web (WebAssembly, one thread). A plain classic script that chapters
 // load with <script src="../_static/colorizer.js">; it fills every element with a
-// data-colorlib attribute ("colorize" or "mix") and exposes window.colorlib for tests.
+// data-colorlib attribute ("colorize", "mix" or "compare") and exposes window.colorlib for tests.
 //
 // The colour maths mirrors colorlib/lab.py function for function (same names in camelCase, same
 // constants), and colorize() mirrors colorlib.infer.colorize: sRGB -> L* at full resolution, the
@@ -408,6 +408,32 @@
     root.querySelector(".colorlib-status").textContent = text;
   }
 
+  // the five most likely scene classes of a result into the list `ol` (emptied first)
+  function showTop5(ol, r) {
+    ol.textContent = "";
+    if (!r.probabilities) return;
+    topK(r.probabilities, r.classes, 5).forEach(function (c) {
+      ol.appendChild(el("li", {}, c[0] + " (" + (100 * c[1]).toFixed(1) + "%)"));
+    });
+  }
+
+  // one button per gallery photo (<img class="colorlib-gallery" alt="name">) into `parent`;
+  // a click calls onPick(img)
+  function thumbs(gallery, parent, onPick) {
+    return gallery.map(function (img) {
+      var b = el("button", { type: "button", "class": "colorlib-thumb", title: img.alt,
+                             "aria-pressed": "false", "data-name": img.alt });
+      b.appendChild(img.cloneNode());
+      b.addEventListener("click", function () { onPick(img); });
+      parent.appendChild(b);
+      return b;
+    });
+  }
+
+  function press(buttons, name) {
+    buttons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.name === name)); });
+  }
+
   function fail(root, err) {
     setStatus(root, "error", "Could not colorize: " + (err && err.message ? err.message : err));
   }
@@ -420,6 +446,7 @@
     var link = el("a", { "class": "colorlib-download", download: "colorized.png", href: "#" },
                   "Download the result (PNG)");
     link.hidden = true;
+    root.textContent = "";
     var pair = el("div", { "class": "colorlib-pair" });
     pair.appendChild(gray.figure); pair.appendChild(result.figure);
     root.appendChild(picker("Pick or drop a photo (it stays on your computer):", run));
@@ -435,12 +462,7 @@
         show(gray.canvas, grayImage(lum));
         return colorize(name, lum).then(function (r) {
           show(result.canvas, r.image);
-          top.textContent = "";
-          if (r.probabilities) {
-            topK(r.probabilities, r.classes, 5).forEach(function (c) {
-              top.appendChild(el("li", {}, c[0] + " (" + (100 * c[1]).toFixed(1) + "%)"));
-            });
-          }
+          showTop5(top, r);
           link.download = file.name.replace(/\.[^.]*$/, "") + "-color.png";
           result.canvas.toBlob(function (blob) {
             if (link.href.startsWith("blob:")) URL.revokeObjectURL(link.href);
@@ -489,14 +511,7 @@
     function choices(which, label) {
       var p = el("div", { "class": "colorlib-choices" });
       p.appendChild(el("span", { "class": "colorlib-choice-label" }, label));
-      var buttons = gallery.map(function (img) {
-        var b = el("button", { type: "button", "class": "colorlib-thumb", title: img.alt,
-                               "aria-pressed": "false", "data-name": img.alt });
-        b.appendChild(img.cloneNode());
-        b.addEventListener("click", function () { select(which, img.alt, false); });
-        p.appendChild(b);
-        return b;
-      });
+      var buttons = thumbs(gallery, p, function (img) { select(which, img.alt, false); });
       p.appendChild(picker("or your own:", function (f) { use(which, f.name, f); }));
       root.appendChild(p);
       return buttons;
@@ -511,7 +526,7 @@
     // photo `which` is now `source`; its L* and global features are computed when first needed
     function use(which, label, source, quietly) {
       var features = null;
-      rows[which].forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.name === label)); });
+      press(rows[which], label);
       photos[which] = {
         label: label,
         ready: function () {
@@ -559,7 +574,75 @@
     }
   }
 
-  var MOUNT = { colorize: mountColorize, mix: mountMix };
+  // data-colorlib="compare": one photo (picked, dropped or from the gallery) colorized by several
+  // models side by side, each with its top-5 scene classes. The page names the models, in order,
+  // as <span class="colorlib-model" data-model="name" data-label="caption">note</span> inside the
+  // element (a note, when there is one, is shown under that model's classes) and may add a
+  // gallery (<img class="colorlib-gallery" alt="name">). The models are downloaded with the first
+  // photo and run one after the other.
+  function mountCompare(root) {
+    var gallery = Array.prototype.slice.call(root.querySelectorAll("img.colorlib-gallery"));
+    var specs = Array.prototype.slice.call(root.querySelectorAll(".colorlib-model")).map(function (s) {
+      return { name: s.dataset.model, label: s.dataset.label || s.dataset.model, note: s.textContent.trim() };
+    });
+    root.textContent = "";
+    root.appendChild(picker("Pick or drop a photo (it stays on your computer):", function (f) { run(f.name, f); }));
+    var row = el("div", { "class": "colorlib-choices" });
+    if (gallery.length) {
+      row.appendChild(el("span", { "class": "colorlib-choice-label" }, "or choose one of these:"));
+      root.appendChild(row);
+    }
+    var buttons = thumbs(gallery, row, function (img) { run(img.alt, img); });
+    root.appendChild(el("p", { "class": "colorlib-status", role: "status" },
+                        "No photo yet. The " + specs.length + " networks are downloaded when you choose the first one."));
+    var gray = figure("input: its L* only"), grid = el("div", { "class": "colorlib-grid" });
+    gray.figure.hidden = grid.hidden = true;  // until the first photo
+    var panels = specs.map(function (spec) {
+      var f = figure(spec.label), top = el("ol", { "class": "colorlib-top5" });
+      f.figure.classList.add("colorlib-panel");
+      f.figure.dataset.model = spec.name;
+      f.figure.appendChild(top);
+      if (spec.note) f.figure.appendChild(el("p", { "class": "colorlib-note" }, spec.note));
+      grid.appendChild(f.figure);
+      return { spec: spec, canvas: f.canvas, top: top, figure: f.figure };
+    });
+    root.appendChild(gray.figure); root.appendChild(grid);
+    root.dataset.state = "idle";
+    var busy = false, next = null;
+
+    function run(label, source) {
+      press(buttons, label);
+      if (busy) { next = [label, source]; return; }
+      busy = true;
+      var t0 = performance.now();
+      setStatus(root, "busy", "Loading the " + specs.length + " networks (first time only) and colorizing " + label + "...");
+      readImage(source).then(function (image) {
+        var lum = lightness(image);
+        show(gray.canvas, grayImage(lum));
+        gray.figure.hidden = grid.hidden = false;
+        specs.forEach(function (s) { loadModel(s.name).catch(function () {}); });  // download all at once
+        return panels.reduce(function (done, p) {
+          return done.then(function () {
+            return colorize(p.spec.name, lum).then(function (r) {
+              show(p.canvas, r.image);
+              showTop5(p.top, r);
+            });
+          });
+        }, Promise.resolve()).then(function () {
+          var seconds = (performance.now() - t0) / 1000;
+          root.dataset.photo = label;
+          root.dataset.seconds = seconds.toFixed(3);
+          setStatus(root, "done", label + " (" + image.width + "x" + image.height + ") colorized by the " + specs.length +
+                    " networks in " + seconds.toFixed(2) + " s (ONNX Runtime Web, in this browser), each with its top-5 scene classes:");
+        });
+      }).catch(function (e) { fail(root, e); }).then(function () {
+        busy = false;
+        if (next) { var n = next; next = null; run(n[0], n[1]); }
+      });
+    }
+  }
+
+  var MOUNT = { colorize: mountColorize, mix: mountMix, compare: mountCompare };
 
   // The one command that serves this copy of the book: its folder comes from the page's own
   // file:// address, so it is right wherever the reader keeps the book.
@@ -583,6 +666,12 @@
     ".colorlib-thumb[aria-pressed='true'] { border-color: #2a7ae2; }",
     ".colorlib-thumb img { width: 64px; height: 64px; object-fit: cover; display: block; }",
     ".colorlib-slider input { width: 16em; vertical-align: middle; }",
+    // several results side by side (data-colorlib="compare"), as many columns as fit
+    ".colorlib-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(9em, 1fr)); gap: 0.8em; }",
+    ".colorlib-grid .colorlib-figure canvas { min-width: 0; width: 100%; height: auto; }",
+    ".colorlib-grid[hidden], .colorlib-figure[hidden] { display: none; }",
+    ".colorlib-grid .colorlib-top5 { font-size: 0.85em; padding-left: 1.5em; margin: 0.2em 0; overflow-wrap: anywhere; }",
+    ".colorlib-note { font-size: 0.85em; font-style: italic; margin: 0.2em 0; }",
   ].join("\n");
 
   function mountAll() {
@@ -609,7 +698,6 @@
         root.appendChild(p);
         return;
       }
-      if (root.dataset.colorlib !== "mix") root.textContent = "";
       MOUNT[root.dataset.colorlib](root);
     });
   }
