@@ -285,7 +285,7 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
     graphs = {}
     for kind, proto in protos.items():
         file = GLOBAL_FILE if kind == "global" else COLORIZER_FILE
-        data = proto.SerializeToString()
+        data = without_node_metadata(proto).SerializeToString()  # no exporter stack traces (paths)
         atomic_write(out / file, lambda p, data=data: p.write_bytes(data))
         graphs[kind] = {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                         **_io_doc(model.cfg, kind)}
