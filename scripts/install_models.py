@@ -6,7 +6,7 @@
 ``SRC_DIR`` is a folder written by ``scripts/device_train.py`` (weights, ``logs.tar.gz``,
 ``results.json``). Each model is renamed, its metadata completed (name, training figures,
 the device), written as gzipped float16 safetensors (``<name>.safetensors.gz``: the six
-shipped models must fit in 60 MiB together, and gzip saves 8-10% of float16 weights
+shipped GPU models must fit in 60 MiB together, all nine within 80 MiB, and gzip saves 8-10% of float16 weights
 losslessly), and its training logs are copied to ``colorlib/models/logs/<name>.csv`` and
 ``<name>.val.csv``. A ``colorlib train`` run folder (``--run``; the colour-space comparison,
 trained on this machine's CPU) is installed the same way, its training figures taken from its

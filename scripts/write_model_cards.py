@@ -48,9 +48,18 @@ ABOUT = {
     "sweep-alpha-1-30": "Alpha sweep: the full network with alpha = 1/30.",
 }
 
+SPACE_NAMES = {"lab": "L\\*a\\*b\\* (a\\* and b\\*)", "yuv": "YUV (U and V)", "rgb": "RGB (R, G and B)"}
+for _space, _what in SPACE_NAMES.items():
+    ABOUT[f"colorspace-{_space}"] = (
+        f"Colour-space comparison (paper section 4.8, Figure 9): the full network trained to predict "
+        f"{_what}, with the same data, recipe and budget as the other two `colorspace-*` models. "
+        "A small configuration trained on a CPU (see *Training*): compare these three with each "
+        "other, not with the models trained on the GPU.")
+
 WHAT = {"miniplaces-full": "the paper's full model", "miniplaces-baseline": "the paper's baseline",
         "sweep-alpha-0": "alpha sweep: alpha = 0", "sweep-alpha-1-3000": "alpha sweep: alpha = 1/3000",
-        "sweep-alpha-1-300": "alpha sweep: alpha = 1/300", "sweep-alpha-1-30": "alpha sweep: alpha = 1/30"}
+        "sweep-alpha-1-300": "alpha sweep: alpha = 1/300", "sweep-alpha-1-30": "alpha sweep: alpha = 1/30",
+        **{f"colorspace-{k}": f"colour spaces (4.8, CPU): {v}" for k, v in SPACE_NAMES.items()}}
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -58,7 +67,7 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def plot_curves(name: str, log: list[dict], val: list[dict], out: Path) -> None:
+def plot_curves(name: str, log: list[dict], val: list[dict], out: Path, predicts: str = "a*b*") -> None:
     step = [int(r["step"]) for r in log]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     k = max(1, len(step) // 200)
@@ -71,7 +80,7 @@ def plot_curves(name: str, log: list[dict], val: list[dict], out: Path) -> None:
     if val:
         axes[0].plot([int(r["step"]) for r in val], [float(r["val_colour_loss"]) for r in val], "o-",
                      label="held-out")
-    axes[0].set(title="colour loss (MSE of normalised a*b*)", xlabel="step", yscale="log")
+    axes[0].set(title=f"colour loss (MSE of normalised {predicts})", xlabel="step", yscale="log")
     axes[0].legend()
     axes[1].plot(*smooth("class_loss"))
     axes[1].set(title="classification loss (cross-entropy)", xlabel="step")
@@ -274,6 +283,69 @@ def card(name: str, model, results: dict, width_cmp: dict, saturation: dict, fro
     return "\n".join(lines)
 
 
+def colorspace_card(name: str, model, results: dict) -> str:
+    """The card of a colour-space model (:data:`SPACE_NAMES`), from its metadata and
+    ``results-colorspace.json``."""
+    meta, cfg = model.meta, model.meta["model"]
+    tr, train = meta["train"], meta["training"]
+    path = resolve_model_path(name)
+    res, ev = results["models"], results.get("machine", {})
+    params = sum(p.numel() for p in model.parameters())
+    rows = {"gray answer (a\\*b\\* = 0)": res["gray"]}
+    rows.update({(f"**{k}**" if k == name else k): res[k] for k in sorted(res) if k.startswith("colorspace-")})
+    g = res[name]
+    side = cfg["global_size"]
+    lines = [
+        f"# Model card: `{name}`", "", ABOUT[name], "", f"**License of the weights.** {LICENSE}", "",
+        "## Use", "", "```bash", f"colorlib colorize --model {name} photo.jpg -o photo-color.png", "```", "",
+        "Runs with `--engine torch` only: the ONNX export (and the book's in-browser colorizer) take "
+        "L\\*a\\*b\\* models.", "",
+        "## Network", "",
+        f"- Output colour space `{cfg['color_space']}`: the network predicts {SPACE_NAMES[cfg['color_space']]}, "
+        "each normalised to [0, 1] (`colorlib.colorspace`). Its input is the photo's L\\*/100, as for "
+        "the other two. " + {"lab": "The output joins the photo's own L\\*.",
+                              "yuv": "The output joins the photo's own Y (BT.601).",
+                              "rgb": "At test time the predicted RGB is converted to YUV and its Y replaced "
+                                     "by the photo's (section 4.8)."}[cfg["color_space"]],
+        f"- Variant `{cfg['variant']}`, channel width {cfg['width']} of Table 1, global size {side}x{side}, "
+        f"{cfg['num_classes']} scene classes, dropout {cfg['dropout']} before the global FC layers.",
+        f"- {params:,} parameters; stored as gzipped float16 safetensors (`{path.name}`, "
+        f"{path.stat().st_size / 2**20:.1f} MiB); loads as float32. Saturation {meta.get('saturation', 1.0)} "
+        "(not calibrated: the network's own output).", "",
+        "## Training", "",
+        f"- Data: the 45,000 MiniPlaces training images at {side}x{side} (a quarter of the pixels the GPU "
+        f"models saw); the gray filter left {train['train_images']:,}. Random-resized crop "
+        f"(area {tr['min_scale']:.0%}-100%) and flip.",
+        f"- Recipe: AdamW (lr {tr['lr']}, weight decay {tr['weight_decay']}, {tr['warmup_steps']} warm-up steps, "
+        f"cosine decay), batch {tr['batch_size']}, alpha = {tr['alpha']:.6g}, float32.",
+        f"- {train['steps']:,} steps = {train['images_seen']:,} images seen = {train['epochs']:.1f} epochs, "
+        f"in {train['wall_s'] / 60:.0f} min on {meta['device']}; the three colour-space models trained at "
+        "the same time, one thread each, on a machine shared with other work.",
+        "- Why a CPU: no GPU was lent to the session that trained them. On a GPU the comparison would use "
+        "the alpha sweep's recipe (width 0.5, 128x128, 19.5 epochs; see `sweep-alpha-1-300`).",
+        f"- Command: `colorlib train {' '.join(_train_args(tr))}`, then "
+        "`python scripts/install_models.py --run RUN:NAME`.",
+        f"- Log: [`logs/{name}.csv`](logs/{name}.csv), [`logs/{name}.val.csv`](logs/{name}.val.csv) (the "
+        "held-out colour loss and scene accuracy after each epoch, on the validation images; nothing was "
+        "chosen by them: the recipe and budget were fixed before training).", "",
+        f"![training curves](logs/{name}.png)", "",
+        "## Held-out results", "",
+        f"On the {g['images']:,} colour images of the 2,000 MiniPlaces validation images at "
+        f"{results['size']}x{results['size']} (the size they were trained at), measured with "
+        f"`{results.get('command', 'colorlib evaluate')}` on {ev.get('cpu', '?')} "
+        f"({ev.get('cpu_cores', '?')} cores) ([results-colorspace.md](results-colorspace.md)).", "",
+        metrics_table(rows),
+    ]
+    return "\n".join(lines)
+
+
+def _train_args(tr: dict) -> list[str]:
+    """The ``colorlib train`` options that reproduce a run's recorded config."""
+    keys = ("config", "width", "color_space", "optimizer", "lr", "weight_decay", "schedule", "warmup_steps",
+            "min_scale", "dropout", "batch_size", "steps", "val_limit")
+    return [f"--{k.replace('_', '-')} {tr[k]}" for k in keys if tr.get(k) is not None] + ["--device cpu"]
+
+
 def calibration_sentence(saturation: dict) -> str:
     """The full model's colourfulness gap on the calibration images, saturation by saturation."""
     rows = [r for r in saturation["curves"]["miniplaces-full"] if 1.0 <= r["gain"] <= saturation["gain"]]
@@ -301,14 +373,20 @@ def main() -> None:
     sums = []
     index = ["| model | what | PSNR (dB) | AuC (%) | CF gap | top-5 (%) | steps | card |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
+    spaces_path = d / "results-colorspace.json"
+    spaces = json.loads(spaces_path.read_text()) if spaces_path.exists() else {"models": {}}
     for name in available_models():
         model = load_model(name)
+        predicts = {"lab": "a*b*", "yuv": "U, V", "rgb": "R, G, B"}[model.cfg.color_space]
         plot_curves(name, read_csv(d / "logs" / f"{name}.csv"), read_csv(d / "logs" / f"{name}.val.csv"),
-                    d / "logs" / f"{name}.png")
-        write_text(d / f"{name}.md", card(name, model, results, width_cmp, saturation, frontier))
+                    d / "logs" / f"{name}.png", predicts)
+        if name.startswith("colorspace-"):
+            write_text(d / f"{name}.md", colorspace_card(name, model, spaces))
+        else:
+            write_text(d / f"{name}.md", card(name, model, results, width_cmp, saturation, frontier))
         path = resolve_model_path(name)
         sums.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}")
-        r = results["models"][name]
+        r = (spaces if name.startswith("colorspace-") else results)["models"][name]
         index.append(f"| `{name}` | {WHAT[name]} | {fmt(r['psnr'])} | "
                      f"{fmt(r['auc'])} | {fmt(r['cf_gap'], 1)} | {fmt(r['top5'], 1)} | "
                      f"{model.meta['training']['steps']:,} | [{name}.md]({name}.md) |")
