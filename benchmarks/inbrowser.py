@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import json
 import os
 import statistics
 import sys
@@ -135,6 +136,14 @@ def measure(browser, url: str, files: dict[int, Path], cold: int, warm: int) -> 
     return rows, page_info
 
 
+def served_model(book: Path, name: str) -> dict:
+    """What the page downloads of model ``name``: its graphs' bytes and how the weights are stored
+    (from the exported manifest, ``_static/onnx/<name>/manifest.json``)."""
+    manifest = json.loads((book / "_static" / "onnx" / name / "manifest.json").read_text())
+    return {"name": name, "graph_bytes": sum(g["bytes"] for g in manifest["graphs"].values()),
+            "weights": manifest.get("weights_storage", manifest.get("dtype", "float32"))}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--book", default=str(ROOT / "_build" / "html"), help="the built book (default _build/html)")
@@ -173,7 +182,7 @@ def main() -> None:
                   f"the runtime and loading both graphs included), median of {a.cold}; warm: the same photo "
                   f"again with the network loaded, median of {a.warm}",
         "command": "python benchmarks/inbrowser.py --json benchmarks/results/inbrowser.json",
-        "model": page_info["model"],
+        "model": served_model(book, page_info["model"]),
         "machine": machine,
         "note": a.note,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
