@@ -54,9 +54,11 @@ def html_dir(full: bool = False) -> Path:
 
 def execution_key(full: bool) -> dict:
     """What the executed chapters depend on besides their own code: the package's sources
-    (``colorlib.book`` included), the shipped models and the data folder found."""
+    (``colorlib.book`` included), the shipped models, the benchmark results chapter 11 shows and
+    the data folder found."""
     h = hashlib.sha256()
     files = sorted((ROOT / "colorlib").rglob("*.py")) + sorted(models_dir().rglob("*"))
+    files += sorted((ROOT / "benchmarks" / "results").glob("*.json"))  # chapter 11 reads them
     for p in files:
         if p.is_file() and "__pycache__" not in p.parts:
             h.update(Path(os.path.relpath(p, ROOT)).as_posix().encode())  # models may live elsewhere

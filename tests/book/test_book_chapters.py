@@ -221,6 +221,25 @@ def test_ch06_metrics(executed):
     assert summary["gray"]["cf_pred"] < 1 < summary["full"]["cf_pred"] < summary["full"]["cf_true"]
 
 
+def test_ch06_colour_spaces(executed):
+    """Section 4.8 with real models: the three colour-space models shown side by side and their
+    figures, as `colorlib evaluate` stored them (tests/test_shipped.py recomputes those)."""
+    nb = executed["06_results"]
+    g = glued(nb)
+    stored = json.loads((ROOT / "colorlib" / "models" / "results-colorspace.json").read_text())
+    assert set(g["ch6_spaces"]) == {"gray", "colorspace-lab", "colorspace-yuv", "colorspace-rgb"}
+    for name, figures in g["ch6_spaces"].items():
+        for k, v in figures.items():
+            assert v == pytest.approx(stored["models"][name][k], abs=1e-9), (name, k)
+    assert g["ch6_space_images"] == (100 if miniplaces_present() else COLOUR_SAMPLE_PHOTOS)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "book.grid(" in c.source and "SPACES" in c.source]
+    assert len(cells) == 1 and any(o.get("data", {}).get("image/png") for o in cells[0].outputs)
+    text = " ".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells for o in c.get("outputs", []))
+    for name in ("colorspace-lab", "colorspace-yuv", "colorspace-rgb"):
+        assert f"{stored['models'][name]['psnr']:.2f}" in text
+    assert "CPU" in text and "no GPU" in text  # says where they were trained
+
+
 def _naturalness_from_the_csv_files(folder) -> dict[str, float]:
     """Median over participants of the % "yes" per condition, read with the csv module from the
     files the chapter wrote: the first answer to each (participant, trial) counts, a line that
@@ -277,6 +296,19 @@ def test_ch10_historical_photos(executed):
         assert g["ch10_count"] == 8 and g["ch10_all_credited"] is True
     else:
         assert g["ch10_count"] == 0
+
+
+def test_ch11_in_browser_figures_are_the_benchmarks(executed):
+    """Chapter 11's in-browser table shows benchmarks/results/inbrowser.json (the medians of its
+    own runs, recomputed here), for every size it measured."""
+    import statistics
+
+    stored = json.loads((ROOT / "benchmarks" / "results" / "inbrowser.json").read_text())
+    shown = glued(executed["11_runtime"])["ch11_inbrowser"]
+    assert set(shown) == {str(r["size"]) for r in stored["sizes"]}
+    for r in stored["sizes"]:
+        assert shown[str(r["size"])] == pytest.approx([statistics.median(r["first_runs"]),
+                                                       statistics.median(r["warm_runs"])], abs=1e-3)
 
 
 def test_ch11_runtime_and_folding(executed):
