@@ -153,3 +153,37 @@ def test_only_lab_models_export_to_onnx(cli, tmp_path):
     code, out, err = cli("export-onnx", "--model", str(tmp_path / "yuv.safetensors"), "-o", str(tmp_path / "x"))
     assert code != 0 and len(err.strip().splitlines()) == 1 and "L*a*b*" in err
     assert not (tmp_path / "x" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("space", ("yuv", "rgb"))
+def test_out_of_gamut_colours_keep_y_and_hue(photo, space):
+    """Found by the break test: clipping each channel changed Y by up to 18 levels at saturation
+    4. Chroma is now reduced at constant Y (as L*a*b* does at constant L*), keeping the UV
+    direction; in-gamut pixels are untouched."""
+    x = as_tensor(photo)
+    Y = C.luminance(x, space)
+    pred = C.denormalize(C.target(x, space), space)
+    for s in (1.0, 2.0, 4.0):
+        out = C.to_rgb(Y, pred, space, saturation=s)
+        assert float(out.min()) >= 0 and float(out.max()) <= 1
+        assert float((C.rgb_to_yuv(out)[:, :1] - Y).abs().max()) < 1e-5, s
+        uv_out, uv_want = C.rgb_to_yuv(out)[:, 1:], C.rgb_to_yuv(x)[:, 1:] * s
+        cross = uv_out[:, 0] * uv_want[:, 1] - uv_out[:, 1] * uv_want[:, 0]  # parallel: same hue
+        assert float(cross.abs().max()) < 1e-5 and float((uv_out * uv_want).sum(1).min()) >= -1e-7
+
+
+def test_colour_space_functions_check_their_arguments(photo):
+    x = as_tensor(photo)
+    for space in SPACES:  # one photo without its batch axis gives the same as with it
+        assert torch.allclose(C.target(x[0], space), C.target(x, space)[0], atol=1e-6)
+        assert torch.allclose(C.luminance(x[0], space), C.luminance(x, space)[0], atol=1e-4)
+        with pytest.raises(TypeError, match="floating"):
+            C.target((x * 255).to(torch.uint8), space)
+        with pytest.raises(ValueError, match="3, H, W"):
+            C.luminance(torch.rand(1, 4, 8, 8), space)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        C.rgb_to_yuv(photo)
+    with pytest.raises(ValueError, match="rgb prediction has 3 channels"):
+        C.to_rgb(C.luminance(x, "rgb"), torch.rand(1, 2, *x.shape[-2:]), "rgb")
+    with pytest.raises(ValueError, match="colour space must be one of"):
+        C.target(x, "hsv")
