@@ -205,7 +205,7 @@ def export_graphs(model: Colorizer) -> dict[str, onnx.ModelProto]:
     YUV or RGB (section 4.8; the graphs' consumers expect a*b*)."""
     if model.cfg.color_space != "lab":
         raise ExportError(f"only L*a*b* models export to ONNX; this one predicts {model.cfg.color_space.upper()} "
-                          "(the colour-space comparison, section 4.8): use --engine torch")
+                          "(the colour-space comparison, section 4.8) and runs on PyTorch only")
     net = folded_for_export(model)
     key_cfg = json.dumps(net.cfg.to_dict(), sort_keys=True)
     protos = {}

@@ -187,3 +187,15 @@ def test_colour_space_functions_check_their_arguments(photo):
         C.to_rgb(C.luminance(x, "rgb"), torch.rand(1, 2, *x.shape[-2:]), "rgb")
     with pytest.raises(ValueError, match="colour space must be one of"):
         C.target(x, "hsv")
+
+
+def test_the_cli_says_what_a_shipped_colour_space_model_predicts_and_refuses_onnx(cli, tmp_path, photo):
+    code, out, err = cli("info", "--model", "colorspace-yuv")
+    assert code == 0 and "predicts U, V (YUV)" in out and "validation (1,919 colour images" in out
+    from PIL import Image
+
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    code, out, err = cli("colorize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
+                         "--model", "colorspace-rgb", "--engine", "onnx")
+    assert code == 2 and err.count("\n") == 1 and "L*a*b* models only" in err
+    assert not (tmp_path / "o.png").exists()

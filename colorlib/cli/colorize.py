@@ -70,6 +70,9 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     _check_colorize_options(a)
     jobs = _colorize_targets(image_inputs(a.images), a.global_image, a.out_dir or a.output, bool(a.out_dir))
     model = fold_batchnorm(open_model(a.model, a.device))  # once for every photo (section 3.4)
+    if a.engine == "onnx" and model.cfg.color_space != "lab":
+        raise UserError(f"--engine onnx runs L*a*b* models only; {a.model} predicts "
+                        f"{model.cfg.color_space.upper()} (section 4.8): leave out --engine onnx")
     try:
         resolve_saturation(model, a.saturation)
     except ValueError as e:

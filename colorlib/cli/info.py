@@ -22,7 +22,7 @@ def model_info(spec: str) -> dict:
     """The figures ``info`` shows for the model ``spec`` (a shipped name, weights file or run
     folder): ``model``, ``file``, ``config``, ``weights``, ``parameters``, ``training`` (a run
     folder's own figures when it is one) and ``results`` (the shipped models' validation row of
-    ``results.json``), plus ``saturation``, ``device`` and ``card`` (the model card's path or None)."""
+    ``results.json``, or of ``results-colorspace.json`` for the colour-space comparison), plus ``saturation``, ``device`` and ``card`` (the model card's path or None)."""
     model = open_model(spec)
     meta = model.meta
     path = Path(model.source)
@@ -39,9 +39,10 @@ def model_info(spec: str) -> dict:
         "training": training,
         "results": meta.get("results"),
     }
-    results = models_dir() / "results.json"
-    if results.exists() and path.parent == models_dir():
-        info["results"] = json.loads(results.read_text()).get("models", {}).get(model_name(path))
+    for name in ("results.json", "results-colorspace.json"):  # the colour-space comparison's own run
+        results = models_dir() / name
+        if results.exists() and path.parent == models_dir():
+            info["results"] = info["results"] or json.loads(results.read_text()).get("models", {}).get(model_name(path))
     card = models_dir() / f"{model_name(path)}.md"
     extra = {"saturation": meta.get("saturation", 1.0), "device": meta.get("device"),
              "card": str(card) if card.exists() else None}
@@ -73,8 +74,9 @@ def cmd_info(a: argparse.Namespace) -> None:
         return
     cfg = info["config"]
     print(f"{info['model']}  ({info['file']})")
+    predicts = {"lab": "a*b* (L*a*b*)", "yuv": "U, V (YUV)", "rgb": "R, G, B"}[cfg.get("color_space", "lab")]
     print(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
-          f"{cfg['num_classes']} classes; {info['parameters']:,} parameters; "
+          f"{cfg['num_classes']} classes, predicts {predicts}; {info['parameters']:,} parameters; "
           f"saturation {info['saturation']}")
     for line in _training_lines(info.get("training") or {}, info["device"]):
         print(line)
