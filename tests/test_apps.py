@@ -64,6 +64,11 @@ def test_apps_command_says_what_is_missing_or_wrong_before_starting(cli, tmp_pat
     assert status == 2 and "needs 6 photos; the stimuli have 3" in err
     status, _, err = cli("apps", "alpha", "--steps", "0")
     assert status == 2 and "--steps must be at least 1" in err
+    for port in ("99999", "0", "-1", "http"):  # found by the break test: 99999 served on 34463
+        status, _, err = cli("apps", "alpha", "--port", port)
+        assert status == 2 and "port from 1 to 65535" in err and len(err.splitlines()) == 1, port
+    status, _, err = cli("apps", "alpha", "--ip", "999.1.1.1", "--no-browser")  # was a traceback
+    assert status == 2 and "--ip 999.1.1.1: not an address" in err and len(err.splitlines()) == 1
     monkeypatch.setenv("COLORLIB_DATA", str(missing))
     status, _, err = cli("apps", "alpha")
     assert status == 2 and str(missing) in err  # a data folder named but absent: said before serving

@@ -77,6 +77,27 @@ def _data_settings() -> dict[str, str]:
         return {}
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, 1 to 65535 (else one usage line, exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {text!r}")
+    return port
+
+
+def _check_address(ip: str, port: int) -> None:
+    """``--ip``: an address this machine can serve on (one line, exit 2, before Voila starts)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UserError(f"--ip {ip}: not an address to serve on ({e})") from None
+
+
 def cmd_apps(a: argparse.Namespace) -> None:
     """Print the app's notebook path (``--path``), or replace this process by Voila serving it."""
     path = notebook(a.app)
@@ -85,6 +106,7 @@ def cmd_apps(a: argparse.Namespace) -> None:
         return
     if importlib.util.find_spec("voila") is None:
         raise UserError(f"the apps run in Voila, which is not installed: {INSTALL_APPS}")
+    _check_address(a.ip, a.port)
     env = dict(os.environ, **_data_settings())
     if a.app == "study":
         env.update(_study_settings(a))
@@ -109,7 +131,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "CPU, compare the runs; they are kept in --runs). Voila has no login: on a "
                                    "shared network, serve it behind the class's JupyterHub or a proxy with one.")
     s.add_argument("app", choices=["study", "style", "alpha"])
-    s.add_argument("--port", type=int, default=8866, help="port to serve on (default 8866)")
+    s.add_argument("--port", type=port_number, default=8866, help="port to serve on, 1-65535 (default 8866)")
     s.add_argument("--ip", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a class)")
     s.add_argument("--no-browser", action="store_true", help="do not open a browser")
