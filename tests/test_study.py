@@ -306,6 +306,8 @@ def test_naturalness_medians_on_a_hand_made_class():
     assert r.median == {"ground_truth": 75.0, "full": 75.0, "baseline": 50.0}
     assert r.table()[-2] == {"participant": "median", **r.median}
     assert "97.7%" in str(r) and "Full model" in str(r)
+    p4 = next(line for line in str(r).splitlines() if line.split()[0] == "p4")
+    assert p4.split()[1:] == ["0.0%", "25.0%", "-"] and "nan" not in str(r)  # no answers: a dash
 
 
 def test_figure5_has_a_box_per_condition():

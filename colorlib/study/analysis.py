@@ -35,8 +35,10 @@ class Naturalness:
                        {"participant": "paper (Fig. 5)", **{c: PAPER_MEDIANS.get(c) for c in self.conditions}}]
 
     def __str__(self) -> str:
-        cells = [[r["participant"]] + [f"{r[c]:.1f}%" if r[c] is not None else "-" for c in self.conditions]
-                 for r in self.table()]
+        def cell(v: float | None) -> str:  # None: the paper has no figure; NaN: no answers
+            return "-" if v is None or v != v else f"{v:.1f}%"
+
+        cells = [[r["participant"]] + [cell(r[c]) for c in self.conditions] for r in self.table()]
         return "\n".join("".join(f"{v:>16}" for v in row)
                          for row in [["participant", *(LABELS.get(c, c) for c in self.conditions)], *cells])
 
