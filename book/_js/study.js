@@ -12,7 +12,9 @@
 // them), answers as Study.answer writes them, rates as Study.rates; and StudyApp's guard
 // against answers within 0.3 s of an image appearing. Every answer is kept in the browser's
 // localStorage at once, so a reload or a closed tab loses nothing and the page resumes where
-// the participant was; at the end the page offers <participant>.csv, the file Study writes and
+// the participant was; two tabs of the page answering for the same participant share those
+// answers (each re-reads them before recording and on the storage event, so none is lost or
+// given twice); at the end the page offers <participant>.csv, the file Study writes and
 // `colorlib study FOLDER` merges. Images load as <img>, so the page works opened from disk
 // (file://) too. window.colorlibStudy exposes the plan for tests.
 (function () {
@@ -294,8 +296,24 @@
       status.textContent = text || "";
     }
 
-    function save() {
+    // Another tab of this page may have answered for the same participant since this one last
+    // looked (both resume the same session): the stored answers are the truth, and every
+    // answer of either tab is kept. Adopts the stored answers into the session (an answer kept
+    // there wins over this tab's for the same trial) and says whether any was new to this tab.
+    function adopt() {
+      var kept = store && load(store, sessionKey(settings, session.participant));
+      var stored = (kept && kept.answers) || {}, added = false;
+      Object.keys(stored).forEach(function (k) {
+        if (!session.answers[k] || session.answers[k].answer !== stored[k].answer ||
+            session.answers[k].timestamp !== stored[k].timestamp) added = true;
+        session.answers[k] = stored[k];
+      });
+      return added;
+    }
+
+    function save() {  // read, merge, write: never over answers another tab stored
       if (!store) return;
+      adopt();
       store.setItem(sessionKey(settings, session.participant), JSON.stringify(
         { participant: session.participant, answers: session.answers }));
       store.setItem(currentKey(settings), session.participant);
@@ -356,9 +374,28 @@
       thanks.hidden = false;
     }
 
+    // The stored answers, re-read (another tab may have answered): when the trial shown here
+    // has been answered meanwhile, the next unanswered one is shown instead
+    function refresh() {
+      var before = current();
+      if (!adopt()) return false;
+      if (current() !== before) {
+        setState("asking", "Answers given in another tab of this page were taken in: the study continues " +
+                 "at the next unanswered image.");
+        show();
+      } else {
+        root.dataset.answered = String(answered());
+        download.textContent = "Download my answers (" + session.participant + ".csv, " + answered() + " rows)";
+        progress.textContent = "trial " + (answered() + 1) + " of " + session.trials.length;
+      }
+      return true;
+    }
+
     function answer(natural) {  // Study.answer, with StudyApp's guard
       var t = current();
       if (!t || root.dataset.loaded !== "1" || (performance.now() - shownAt) / 1000 < MIN_SECONDS) return false;
+      // a stale tab never answers a trial again, nor writes over answers it has not seen
+      if (refresh() && current() !== t) return false;
       session.answers[t.number] = { answer: natural ? "yes" : "no", timestamp: timestamp() };
       save();
       show();
@@ -372,6 +409,9 @@
     image.addEventListener("error", function () {
       setState("error", "The image " + image.getAttribute("src") + " could not be loaded: this copy of the " +
                "book lacks its study images.");
+    });
+    window.addEventListener("storage", function (e) {  // another tab stored answers
+      if (session && e.key === sessionKey(settings, session.participant)) refresh();
     });
     yes.addEventListener("click", function () { answer(true); });
     no.addEventListener("click", function () { answer(false); });

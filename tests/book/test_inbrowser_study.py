@@ -212,3 +212,79 @@ def test_study_opened_from_disk_works_with_the_buttons(context, built_book, tmp_
     assert [(r.trial, r.image_id, r.condition, r.answer) for r in rows] == [
         (t.number, t.image_id, t.condition, a) for t, a in zip(plan, ("yes", "no"))]
     _clean(page)
+
+
+def _answer(page, button: str) -> None:
+    """Answer the trial shown (its image loaded) with the button "yes" or "no", past the guard."""
+    _wait(page, "asking")
+    page.wait_for_timeout(GUARD_MS)
+    page.click(f"{BOX} .colorlib-{button}")
+
+
+def test_two_tabs_of_the_page_lose_no_answer_and_answer_no_trial_twice(context, server, tmp_path):
+    """Tab A answers 1 trial, tab B (resuming the same participant) 4 more, then tab A 1: a
+    stale tab takes in the other's answers instead of writing its own copy over them, and
+    moves on to the next unanswered trial; a fresh tab then has all 6, each trial once."""
+    from colorlib.study import Study, load_answers
+
+    url = f"{server}/book/07_user_study.html"
+    tabs = []
+    for _ in range(3):
+        tabs.append(context.new_page())
+        _record(tabs[-1], (server + "/", "data:", "blob:"))
+    a, b, c = tabs
+    a.goto(url, wait_until="load")
+    settings = _settings(a)
+    stimuli = _stimuli(settings)
+    _start(a, "twotab")
+    plan = Study("twotab", stimuli, settings["trials_per_condition"], seed=0, csv_path=tmp_path / "plan").trials
+    n = len(plan)
+    assert n >= 6
+    given = ["yes"]
+    _answer(a, "yes")
+    _wait(a, "asking", 1)
+
+    b.goto(url, wait_until="load")  # resumes twotab at trial 2
+    _wait(b, "asking", 1)
+    for k in range(1, 5):
+        assert b.inner_text(f"{BOX} .colorlib-progress") == f"trial {k + 1} of {n}"
+        given.append("no" if k % 2 else "yes")
+        _answer(b, given[-1])
+        _wait(b, "asking", k + 1)
+
+    # tab A, which showed trial 2, has taken in tab B's answers and shows trial 6
+    _wait(a, "asking", 5)
+    assert a.inner_text(f"{BOX} .colorlib-progress") == f"trial 6 of {n}"
+    t = plan[5]
+    assert _shown(a, settings) == stimuli.path(t.image_id, t.condition).relative_to(stimuli.folder).as_posix()
+    given.append("no")
+    _answer(a, "no")
+    _wait(a, "done" if n == 6 else "asking", 6)
+    _wait(b, "done" if n == 6 else "asking", 6)  # and tab B tab A's
+
+    # a stale copy never wins: tab A's trial 7 answered behind its back (as by a tab whose
+    # storage event it missed) is kept, and tab A's next answer goes to trial 8
+    if n >= 8:
+        key = "colorlib-study/" + "/".join(str(v) for v in (settings["stimuli"], settings["seed"],
+                                                              settings["trials_per_condition"], "twotab"))
+        a.evaluate("""key => {
+            const s = JSON.parse(localStorage.getItem(key));
+            s.answers[7] = {answer: 'yes', timestamp: '2026-01-01T00:00:00+00:00'};
+            localStorage.setItem(key, JSON.stringify(s));
+        }""", key)
+        _answer(a, "no")  # taken for trial 7, already answered: refused, trial 8 shown
+        _wait(a, "asking", 7)
+        assert a.inner_text(f"{BOX} .colorlib-progress") == f"trial 8 of {n}"
+        _answer(a, "no")
+        _wait(a, "asking", 8)
+        given += ["yes", "no"]
+
+    c.goto(url, wait_until="load")  # a fresh tab: every answer kept
+    _wait(c, "done" if n == len(given) else "asking", len(given))
+    assert f"your {len(given)} answers are kept" in c.inner_text(f"{BOX} .colorlib-status") or n == len(given)
+    rows = load_answers(_download(c, tmp_path / "two"), quiet=True).rows
+    assert [(r.trial, r.image_id, r.condition, r.answer) for r in rows] == [
+        (t.number, t.image_id, t.condition, g) for t, g in zip(plan, given)]
+    assert len({r.trial for r in rows}) == len(given)  # no trial twice
+    for page in tabs:
+        _clean(page)
