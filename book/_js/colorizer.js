@@ -388,7 +388,13 @@
     var box = el("label", { "class": "colorlib-drop" }, label + " ");
     var input = el("input", { type: "file", accept: "image/*" });
     box.appendChild(input);
-    input.addEventListener("change", function () { if (input.files[0]) onFile(input.files[0]); });
+    input.addEventListener("change", function () {
+      var file = input.files[0];
+      // emptied once read (the File stays valid), so that choosing the same file again, say after
+      // a gallery photo, is a change too
+      input.value = "";
+      if (file) onFile(file);
+    });
     box.addEventListener("dragover", function (e) { e.preventDefault(); });
     box.addEventListener("drop", function (e) {
       e.preventDefault();
@@ -432,6 +438,18 @@
 
   function press(buttons, name) {
     buttons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.name === name)); });
+  }
+
+  // Resolves once the browser has had the chance to handle input and paint (a status just set
+  // shows): after the next animation frame, or a short timeout where frames are not drawn (a
+  // hidden tab)
+  function yieldToBrowser() {
+    return new Promise(function (resolve) {
+      var done = false;
+      function go() { if (!done) { done = true; setTimeout(resolve, 0); } }
+      if (window.requestAnimationFrame) requestAnimationFrame(go);
+      setTimeout(go, 50);
+    });
   }
 
   function fail(root, err) {
@@ -579,7 +597,9 @@
   // as <span class="colorlib-model" data-model="name" data-label="caption">note</span> inside the
   // element (a note, when there is one, is shown under that model's classes) and may add a
   // gallery (<img class="colorlib-gallery" alt="name">). The models are downloaded with the first
-  // photo and run one after the other.
+  // photo and run one after the other, the status naming the one running ("colorizing with
+  // sweep-alpha-1-300 (3 of 4)"), the page yielding to the browser before each; the network
+  // sees at most DEFAULT_MAX_PIXELS of a large photo (lightness(), as the colorize box).
   function mountCompare(root) {
     var gallery = Array.prototype.slice.call(root.querySelectorAll("img.colorlib-gallery"));
     var specs = Array.prototype.slice.call(root.querySelectorAll(".colorlib-model")).map(function (s) {
@@ -615,27 +635,43 @@
       if (busy) { next = [label, source]; return; }
       busy = true;
       var t0 = performance.now();
-      setStatus(root, "busy", "Loading the " + specs.length + " networks (first time only) and colorizing " + label + "...");
-      readImage(source).then(function (image) {
-        var lum = lightness(image);
+      setStatus(root, "busy", "Reading " + label + " (the " + specs.length + " networks are downloaded the first time)...");
+      var image, lum;
+      yieldToBrowser().then(function () { return readImage(source); }).then(function (got) {
+        image = got;
+        specs.forEach(function (s) { loadModel(s.name).catch(function () {}); });  // download all at once
+        // the same path as the colorize box: L* at full size, the network on at most
+        // DEFAULT_MAX_PIXELS (an area-averaged copy, as infer.network_size), a*b* upsampled
+        lum = lightness(image);
         show(gray.canvas, grayImage(lum));
         gray.figure.hidden = grid.hidden = false;
-        specs.forEach(function (s) { loadModel(s.name).catch(function () {}); });  // download all at once
-        return panels.reduce(function (done, p) {
+        panels.forEach(function (p) { p.figure.dataset.state = "waiting"; });
+        // one model after the other, the status naming the one running and the page given back
+        // to the browser before each (a large photo takes seconds per model)
+        return panels.reduce(function (done, p, i) {
           return done.then(function () {
+            p.figure.dataset.state = "busy";
+            root.dataset.running = p.spec.name;
+            setStatus(root, "busy", label + " (" + image.width + "x" + image.height + "): colorizing with " +
+                      p.spec.name + " (" + (i + 1) + " of " + panels.length + ")" +
+                      (lum.h !== lum.H ? ", the network at " + lum.w + "x" + lum.h : "") + "...");
+            return yieldToBrowser();
+          }).then(function () {
             return colorize(p.spec.name, lum).then(function (r) {
               show(p.canvas, r.image);
               showTop5(p.top, r);
+              p.figure.dataset.state = "done";
             });
           });
         }, Promise.resolve()).then(function () {
+          delete root.dataset.running;
           var seconds = (performance.now() - t0) / 1000;
           root.dataset.photo = label;
           root.dataset.seconds = seconds.toFixed(3);
           setStatus(root, "done", label + " (" + image.width + "x" + image.height + ") colorized by the " + specs.length +
                     " networks in " + seconds.toFixed(2) + " s (ONNX Runtime Web, in this browser), each with its top-5 scene classes:");
         });
-      }).catch(function (e) { fail(root, e); }).then(function () {
+      }).catch(function (e) { delete root.dataset.running; fail(root, e); }).then(function () {
         busy = false;
         if (next) { var n = next; next = null; run(n[0], n[1]); }
       });

@@ -273,9 +273,33 @@ def test_chapter5_four_alpha_models_side_by_side(page, photos):
     # nothing of the network is downloaded before the reader chooses a photo
     assert not [u for u in page.requested if "/_static/onnx" in u or "onnxruntime" in u]
 
+    # a large photo: the network sees it as colorlib does, at most DEFAULT_MAX_PIXELS (area-averaged)
+    from colorlib.infer import DEFAULT_MAX_PIXELS, network_size
+
+    big = page.evaluate("""() => {
+        const lum = colorlib.lightness(new ImageData(3000, 2000));
+        return [lum.H, lum.W, lum.h, lum.w, lum.seen.length, lum.L.length];
+    }""")
+    h, w = network_size(2000, 3000)
+    assert h * w <= DEFAULT_MAX_PIXELS and big == [2000, 3000, h, w, h * w, 2000 * 3000]
+
+    # every status the box shows, in order: it names the model running, one after the other
+    page.evaluate("""sel => {
+        const status = document.querySelector(sel + ' .colorlib-status');
+        window.statuses = [];
+        new MutationObserver(() => window.statuses.push(status.textContent))
+            .observe(status, {childList: true, characterData: true, subtree: true});
+    }""", box)
     models = {name: colorlib.load_model(name) for name in SWEEP}
     page.set_input_files(f"{box} input[type=file]", str(photos["chelsea"]))
     _wait_state(page, box, photo="chelsea.png")
+    statuses = page.evaluate("window.statuses")
+    running = [next((i for i, s in enumerate(statuses) if f"colorizing with {name} ({k} of 4)" in s), None)
+               for k, name in enumerate(SWEEP, 1)]
+    assert None not in running and running == sorted(running), statuses
+    assert statuses[-1].startswith("chelsea.png (451x300) colorized by the 4 networks")
+    # the chooser is emptied once the file is read: choosing the same file again is a change
+    assert page.eval_on_selector(f"{box} input[type=file]", "i => i.value") == ""
     source = np.asarray(Image.open(photos["chelsea"]).convert("RGB"))
     got = {}
     for name, model in models.items():
@@ -305,6 +329,11 @@ def test_chapter5_four_alpha_models_side_by_side(page, photos):
         assert psnr(shown, want) >= 38, f"{name}: {psnr(shown, want):.2f} dB on the gallery photo"
         _assert_top5(page, f'{panel}[data-model="{name}"] .colorlib-top5 li', model, photo)
     assert len([u for u in page.requested if "/_static/onnx/" in u]) == len(fetched)  # loaded once
+
+    # the same file as before, chosen again after the gallery photo, is colorized again
+    page.set_input_files(f"{box} input[type=file]", str(photos["chelsea"]))
+    _wait_state(page, box, photo="chelsea.png")
+    assert np.array_equal(_canvas(page, f'{panel}[data-model="{SWEEP[0]}"] canvas'), got[SWEEP[0]])
     _clean(page)
 
 
@@ -321,6 +350,18 @@ def test_in_browser_additions_fit_the_budget(built_book):
         text = page.read_text()
         named |= {m.split('"')[0] for m in text.split('data-model="')[1:]}
     assert {p.name for p in (static / "onnx").iterdir()} == named == {MODEL, *SWEEP}
+
+
+def test_pages_name_a_favicon_the_book_serves(page):
+    """Every page links its own icon (_config.yml html.favicon), served from _static, so the
+    browser never asks for a /favicon.ico the book lacks (a 404 in the console)."""
+    _open(page, "05_training")
+    href = page.eval_on_selector("link[rel~=icon]", "l => l.href")
+    assert href.startswith(page.base + "/_static/")
+    status, kind, size = page.evaluate("""u => fetch(u).then(async r =>
+        [r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength])""", href)
+    assert status == 200 and kind == "image/png" and 0 < size < 4096
+    _clean(page)
 
 
 def test_chapter10_colorizes_an_upload(page, photos):
