@@ -66,7 +66,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         truth = pixels[i : i + batch_size]
         lab = rgb_to_lab(truth.float() / 255.0)
         L, ab_true = lab[:, :1], lab[:, 1:]
-        pred, logits = _answer_rgb(model, truth.float() / 255.0, L, saturation)
+        pred, logits = _answer_rgb(model, truth, L, saturation)
         pred = M.to_uint8(pred)
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
@@ -295,9 +295,8 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
             L, ci, truth = _batch_truth(images, i, j, device, cell_w, pool)
-            rgb = images.pixels[i:j].to(device).float() / 255.0
             for a in answers:
-                pred, logits = _answer_rgb(a.net, rgb, L, a.saturation)
+                pred, logits = _answer_rgb(a.net, images.pixels[i:j], L, a.saturation)
                 if logits is not None:
                     _class_figures(out[a.name], logits, labels[a.name][i:j], slice(i, j))
                 if pending is not None:  # one answer in flight at a time
@@ -333,16 +332,17 @@ def _batch_truth(images: EvalSet, i: int, j: int, device: torch.device, cell_w: 
     return L, ci, truth
 
 
-def _answer_rgb(net: Colorizer | None, rgb: torch.Tensor, L: torch.Tensor,
+def _answer_rgb(net: Colorizer | None, pixels: torch.Tensor, L: torch.Tensor,
                 saturation: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """An answer's float RGB for photos ``rgb`` ``(B, 3, H, W)`` of L* ``L``, its chrominance
-    times ``saturation``, and its scene logits (None without a classifier). ``net=None`` is the
-    gray answer (a*b* = 0); a model of another colour space keeps the photos' Y (section 4.8)."""
+    """An answer's float RGB for the uint8 photos ``pixels`` ``(B, 3, H, W)`` of L* ``L``, its
+    chrominance times ``saturation``, and its scene logits (None without a classifier).
+    ``net=None`` is the gray answer (a*b* = 0); a model of another colour space keeps the photos'
+    Y (section 4.8), the only case that reads ``pixels``."""
     if net is None:
         return lab_to_rgb_in_gamut(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1))), None
     pred, logits = predict(net, L)
     space = net.cfg.color_space
-    luma = L if space == "lab" else colorspace.luminance(rgb, space)
+    luma = L if space == "lab" else colorspace.luminance(pixels.to(L.device).float() / 255.0, space)
     return colorspace.to_rgb(luma, pred, space, saturation), logits
 
 

@@ -22,7 +22,8 @@ def model_info(spec: str) -> dict:
     """The figures ``info`` shows for the model ``spec`` (a shipped name, weights file or run
     folder): ``model``, ``file``, ``config``, ``weights``, ``parameters``, ``training`` (a run
     folder's own figures when it is one) and ``results`` (the shipped models' validation row of
-    ``results.json``, or of ``results-colorspace.json`` for the colour-space comparison), plus ``saturation``, ``device`` and ``card`` (the model card's path or None)."""
+    ``results.json``, or of ``results-colorspace.json`` for the colour-space comparison), plus
+    ``saturation``, ``device`` and ``card`` (the model card's path or None)."""
     model = open_model(spec)
     meta = model.meta
     path = Path(model.source)
