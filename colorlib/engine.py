@@ -59,6 +59,10 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # errors only: its warnings about unused initializers are noise here
+    # No busy-waiting between runs: each session has its own pool, and a pool that spins after
+    # its run takes cores from the next one (the global graph, then the colorizer) and from
+    # torch's; with two cores that made predict_ab about twice as slow at 224x224.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

@@ -177,6 +177,10 @@ def test_engine_baseline_and_batches(exports, photos, tmp_path):
         engine.encode_global(L)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         engine.predict_ab(L[:, 0])
+    # Sessions never busy-wait between runs: a spinning pool takes the cores the next session
+    # (or torch) needs, which made predict_ab about twice as slow on a 2-core CPU.
+    opts = engine._colorizer.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_engine_cache_reused_and_fallback(exports, photos, tmp_path, monkeypatch):
