@@ -40,7 +40,7 @@ except ImportError:
 from .export import COLORIZER_FILE, GLOBAL_FILE, export_onnx, read_manifest, weights_hash
 from .io import WriteError
 from .lab import denormalize_ab, normalize_L
-from .model import Colorizer, resize_for_global, upsample_ab
+from .model import Colorizer, resize_for_global, upsample_ab, weights_key
 
 
 def cache_dir() -> Path:
@@ -51,6 +51,16 @@ def cache_dir() -> Path:
         return Path(os.environ["COLORLIB_CACHE"]) / "onnx"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "colorlib" / "onnx"
+
+
+def is_cached(model: Colorizer, cache: str | os.PathLike | None = None) -> bool:
+    """Whether ``model``'s graphs are already exported in ``cache`` (default :func:`cache_dir`),
+    so that making its engine exports nothing."""
+    try:
+        read_manifest(Path(cache if cache is not None else cache_dir()) / weights_hash(model))
+    except ValueError:
+        return False
+    return True
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
@@ -122,7 +132,7 @@ class OnnxColorizer:
         if self._global is None:
             raise ValueError("the baseline variant has no global features")
         x = resize_for_global(_network_input(L), self.cfg.global_size)
-        g, probs = self._global.run(None, {"L": x.numpy()})
+        g, probs = _run(self._global, {"L": x.numpy()})
         return torch.from_numpy(g), torch.from_numpy(probs)
 
     def encode_global(self, L: torch.Tensor) -> torch.Tensor:
@@ -154,24 +164,24 @@ class OnnxColorizer:
                 global_features = self.encode_global(L if global_L is None else global_L)
             g = global_features.detach().to("cpu", torch.float32)
             feeds["global_features"] = np.ascontiguousarray(g.expand(L.shape[0], -1).numpy())
-        (ab01,) = self._colorizer.run(None, feeds)
+        (ab01,) = _run(self._colorizer, feeds)
         return denormalize_ab(upsample_ab(torch.from_numpy(ab01), L.shape[-2:]))
+
+
+def _run(session: ort.InferenceSession, feeds: dict) -> list[np.ndarray]:
+    """``session.run``, with ONNX Runtime's failure to allocate a buffer raised as the
+    ``MemoryError`` it is (its own errors derive from ``Exception`` only), in one line."""
+    try:
+        return session.run(None, feeds)
+    except Exception as e:
+        if "allocate" in str(e).lower():
+            raise MemoryError(" ".join(str(e).split())) from None
+        raise
 
 
 def _network_input(L: torch.Tensor) -> torch.Tensor:
     """L* in [0, 100] (any device, dtype) -> contiguous float32 L*/100 on the CPU."""
     return normalize_L(L.detach().to("cpu", torch.float32)).contiguous()
-
-
-def _weights_key(model: Colorizer) -> tuple:
-    """Changes when the weights do: autograd's version counters see every ordinary in-place
-    update (optimizer steps, ``load_state_dict``); edits made through ``p.data`` bypass them,
-    and each tensor's sum catches those that change it. One pass over the weights: about 1.5 ms
-    for the shipped models on a 2-core CPU, against seconds to export the graphs again."""
-    tensors = list(model.state_dict().values())
-    with torch.no_grad():
-        sums = torch.stack([t.sum(dtype=torch.float32) for t in tensors]) if tensors else torch.zeros(0)
-    return sum(t._version for t in tensors), tuple(sums.nan_to_num().tolist())
 
 
 _ENGINES: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, OnnxColorizer]] = weakref.WeakKeyDictionary()
@@ -180,7 +190,7 @@ _ENGINES: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, OnnxColorizer]] = we
 def onnx_engine(model: Colorizer) -> OnnxColorizer:
     """The :class:`OnnxColorizer` of ``model``, kept on it until its weights change (the
     graphs themselves are cached on disk, :func:`cache_dir`)."""
-    key = _weights_key(model)
+    key = weights_key(model)
     cached = _ENGINES.get(model)
     if cached is None or cached[0] != key:
         cached = _ENGINES[model] = (key, OnnxColorizer(model))

@@ -10,7 +10,11 @@ input's Y instead.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -157,7 +161,7 @@ def colorize(
     saturation: float | None = None,
     fold: bool = True,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    engine: str = "torch",
+    engine: str = "auto",
 ) -> Image.Image:
     """Colorize ``image`` (PIL image, array, path or binary file object; any mode and size) ->
     RGB PIL image of the same size (RGBA for transparent input).
@@ -179,8 +183,8 @@ def colorize(
     ``max_pixels``: run the network on at most this many pixels (:func:`network_size`; larger
     images are area-averaged down, their a*b* upsampled to join the full-size L*, which bounds
     memory, :func:`estimate_memory`); None runs it on every pixel.
-    ``engine``: ``"torch"``, or ``"onnx"``: ONNX Runtime on the CPU (:mod:`colorlib.engine`, extra
-    ``colorlib[onnx]``; a model's first call exports its graphs, cached on disk); same a*b* to 1e-4.
+    ``engine``: ``"auto"`` (the faster that can run the model, :func:`resolve_engine`), ``"torch"``
+    or ``"onnx"`` (ONNX Runtime on the CPU, :mod:`colorlib.engine`); same a*b* to 1e-4.
 
     Raises ``ValueError`` for unreadable or unsupported images (:func:`colorlib.imageio.rgb_and_alpha`),
     a bad ``saturation``, ``max_pixels`` or ``global_features``; ``FileNotFoundError`` for a
@@ -188,13 +192,13 @@ def colorize(
     """
     saturation = resolve_saturation(model, saturation)
     _check_max_pixels(max_pixels)
-    _check_engine(engine)
     global_features = _check_model_and_global(model, global_image, global_features)
+    chosen = resolve_engine(model, engine, fold)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
-    net = inference_model(model) if fold and engine == "torch" else model
+    onnx = _onnx_engine(model, fallback=engine == "auto") if chosen == "onnx" else None
+    net = inference_model(model) if fold and onnx is None else model
     device = next(net.parameters()).device
-    H, W = own.shape[:2]
-    h, w = network_size(H, W, max_pixels)
+    (H, W), (h, w) = own.shape[:2], network_size(*own.shape[:2], max_pixels)
     try:
         L = lightness(own, device)
         seen = L if alpha is None else lightness(over_white(own, alpha), device)
@@ -203,7 +207,7 @@ def colorize(
         if (h, w) != (H, W):
             seen = F.interpolate(seen, size=(h, w), mode="area")
         gL = None if global_image is None else lightness(global_image, device)
-        out = _to_rgb8(luma, _predict_with(engine, model, net, seen, gL, global_features), space, saturation)
+        out = _to_rgb8(luma, _predict_with(onnx or net, seen, gL, global_features), space, saturation)
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
@@ -211,7 +215,58 @@ def colorize(
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
 
 
-ENGINES = ("torch", "onnx")
+ENGINES = ("auto", "torch", "onnx")
+
+
+def resolve_engine(model: Colorizer, engine: str = "auto", fold: bool = True) -> str:
+    """The engine :func:`colorize` runs ``model`` on: ``"torch"`` or ``"onnx"`` as given; for
+    ``"auto"``, ONNX Runtime where it gives the same a*b* (to 1e-4) faster, else PyTorch.
+
+    ``"auto"`` is ``"onnx"`` when the extra ``colorlib[onnx]`` is installed and the model is an
+    L*a*b* model (the export's one colour space, section 4.8) on the CPU in float32, to be run
+    folded (``fold=True``, as the export is), with the weights it was loaded with
+    (:attr:`Colorizer.is_as_loaded`: a model being trained would be exported again after every
+    step), and no earlier export of it failed; ``"torch"`` otherwise. For the shipped model ONNX
+    Runtime took 0.83 to 0.95 of PyTorch's time at 224 to 2048 pixels on a quiet 2-core CPU
+    (``benchmarks/engines.py``, figures and machine in ``benchmarks/README.md``).
+    Raises ``ValueError`` for an engine not in :data:`ENGINES`.
+    """
+    _check_engine(engine)
+    if engine != "auto":
+        return engine
+    weights = next(model.parameters(), None)
+    runs_onnx = (fold and _onnx_installed() and model.cfg.color_space == "lab" and weights is not None
+                 and weights.device.type == "cpu" and weights.dtype == torch.float32
+                 and model not in _ONNX_FAILED and model.is_as_loaded)
+    return "onnx" if runs_onnx else "torch"
+
+
+@functools.cache
+def _onnx_installed() -> bool:
+    """Whether the extra ``colorlib[onnx]`` is there (found, not imported: importing ONNX Runtime
+    takes a second)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime", "onnxscript"))
+
+
+_ONNX_FAILED: weakref.WeakSet[Colorizer] = weakref.WeakSet()
+
+
+def _onnx_engine(model: Colorizer, fallback: bool):
+    """``model``'s ONNX Runtime engine (:func:`colorlib.engine.onnx_engine`). With ``fallback``
+    (``engine="auto"``), a failure to import, export or load it gives None (PyTorch runs
+    instead) with one ``RuntimeWarning``, and ``auto`` does not try this model again."""
+    try:
+        from .engine import onnx_engine  # the optional extra colorlib[onnx]; its ImportError names it
+
+        return onnx_engine(model)
+    except Exception as e:
+        if not fallback:
+            raise
+        _ONNX_FAILED.add(model)
+        why = " ".join(str(e).split()) or type(e).__name__
+        warnings.warn(f"colorizing with PyTorch: ONNX Runtime could not run this model ({why})",
+                      RuntimeWarning, stacklevel=3)
+        return None
 
 
 def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[str, torch.Tensor]:
@@ -221,15 +276,13 @@ def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tup
     return space, L if space == "lab" else colorspace.luminance(rgb_tensor(rgb, L.device), space)
 
 
-def _predict_with(engine: str, model: Colorizer, net: Colorizer, L: torch.Tensor, global_L: torch.Tensor | None,
+def _predict_with(net, L: torch.Tensor, global_L: torch.Tensor | None,
                   global_features: torch.Tensor | None) -> torch.Tensor:
-    """:func:`predict_ab` on ``engine``: PyTorch (``net``, batch norm folded or not) or ONNX Runtime.
-    Raises ``ValueError`` when the a*b* are not all finite (weights that overflow), so that no
-    image of NaN is ever written."""
-    if engine == "onnx":
-        from .engine import onnx_engine  # the optional extra colorlib[onnx]; its ImportError names it
-
-        ab = onnx_engine(model).predict_ab(L.cpu(), global_L, global_features).to(L.device)
+    """:func:`predict_ab` on ``net``: a :class:`Colorizer` (PyTorch, batch norm folded or not) or
+    an ONNX Runtime engine (:class:`colorlib.engine.OnnxColorizer`). Raises ``ValueError`` when
+    the a*b* are not all finite (weights that overflow), so that no image of NaN is ever written."""
+    if not isinstance(net, Colorizer):
+        ab = net.predict_ab(L.cpu(), global_L, global_features).to(L.device)
     else:
         with eval_mode(net):
             ab = predict_ab(net, L, global_L, global_features)

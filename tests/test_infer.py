@@ -239,13 +239,13 @@ def test_large_images_run_the_network_on_at_most_max_pixels(full, photos, monkey
     import colorlib.infer as infer
 
     seen = []
-    real = infer.predict_ab
+    real = infer._predict_with  # the one call of the network, on either engine
 
     def spy(net, L, *args, **kwargs):
         seen.append(tuple(L.shape[-2:]))
         return real(net, L, *args, **kwargs)
 
-    monkeypatch.setattr(infer, "predict_ab", spy)
+    monkeypatch.setattr(infer, "_predict_with", spy)
     img = photos["coffee"]  # 400x600
     out = colorize(full, img, max_pixels=60_000)
     assert seen == [(200, 300)] and out.size == (600, 400)
@@ -276,7 +276,7 @@ def test_running_out_of_memory_is_one_line_with_the_size_and_an_estimate(full, p
     def no_memory(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(infer, "predict_ab", no_memory)
+    monkeypatch.setattr(infer, "_predict_with", no_memory)  # either engine's network call
     with pytest.raises(MemoryError, match=r"^not enough memory to colorize a 600x400 image .* about "
                                           r"[0-9.]+ GB; pass a smaller max_pixels$") as e:
         colorize(full, photos["coffee"], max_pixels=None)
@@ -289,7 +289,7 @@ def test_other_runtime_errors_are_not_called_memory(full, photos, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
 
-    monkeypatch.setattr(infer, "predict_ab", broken)
+    monkeypatch.setattr(infer, "_predict_with", broken)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         colorize(full, photos["coffee"][:16, :16])
 

@@ -29,7 +29,7 @@ from colorlib.checkpoint import available_models, load_model  # noqa: E402
 LAB_MODELS = [n for n in available_models() if load_model(n).cfg.color_space == "lab"]
 from colorlib.engine import OnnxColorizer, onnx_engine  # noqa: E402
 from colorlib.export import OPSET, export_onnx, read_manifest  # noqa: E402
-from colorlib.infer import colorize, default_saturation, predict_ab  # noqa: E402
+from colorlib.infer import colorize, default_saturation, predict_ab, resolve_engine  # noqa: E402
 from colorlib.io import WriteError  # noqa: E402
 from colorlib.lab import rgb_to_lab  # noqa: E402
 
@@ -251,15 +251,153 @@ def test_colorize_on_the_onnx_engine_matches_torch(photos, tmp_path, cli):
     a*b* agree to 1e-4 (normalised), so the 8-bit result differs by at most one level."""
     model = load_model("miniplaces-full")
     image = photos["chelsea"][::2, ::2]
-    want = np.asarray(colorize(model, image)).astype(int)
+    want = np.asarray(colorize(model, image, engine="torch")).astype(int)
     got = np.asarray(colorize(model, image, engine="onnx")).astype(int)
     assert np.abs(got - want).max() <= 1
-    with pytest.raises(ValueError, match="engine must be one of torch, onnx"):
+    with pytest.raises(ValueError, match="engine must be one of auto, torch, onnx"):
         colorize(model, image, engine="tensorrt")
     Image.fromarray(image).save(tmp_path / "cat.png")
     status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "cat-onnx.png", "--engine", "onnx")
     assert status == 0, err
     assert np.abs(np.asarray(Image.open(tmp_path / "cat-onnx.png")).astype(int) - want).max() <= 1
+
+
+# -- the default engine: "auto" -----------------------------------------------------------------
+def test_auto_engine_is_onnx_only_where_it_can_run_the_model(monkeypatch):
+    """auto: ONNX Runtime for an L*a*b* model as loaded (or its folded copy), on the CPU, in
+    float32, folded; PyTorch for anything else, and everywhere when the extra is missing."""
+    import colorlib.infer
+    from colorlib.model import Colorizer, fold_batchnorm
+
+    model = load_model("miniplaces-full")
+    assert resolve_engine(model) == "onnx" and resolve_engine(fold_batchnorm(model), "auto") == "onnx"
+    assert resolve_engine(load_model("miniplaces-baseline")) == "onnx"
+    assert resolve_engine(model, fold=False) == "torch"  # the export is folded; unfolded is torch's
+    assert resolve_engine(load_model("colorspace-yuv")) == "torch"  # the export is L*a*b* only
+    assert resolve_engine(load_model("miniplaces-full").to(torch.bfloat16)) == "torch"
+    assert resolve_engine(Colorizer(model.cfg).eval()) == "torch"  # never loaded: weights may change
+    assert [resolve_engine(model, e) for e in ("torch", "onnx")] == ["torch", "onnx"]
+    with pytest.raises(ValueError, match="engine must be one of auto, torch, onnx, got 'gpu'"):
+        resolve_engine(model, "gpu")
+    monkeypatch.setattr(colorlib.infer, "_onnx_installed", lambda: False)
+    assert resolve_engine(model) == "torch" and resolve_engine(model, "onnx") == "onnx"
+
+
+def test_auto_engine_follows_the_weights():
+    """A loaded model whose weights change (a training step, load_state_dict, an edit through
+    .data) is no longer run on ONNX Runtime by auto: each change would mean a new export."""
+    model = load_model("miniplaces-baseline")
+    assert model.is_as_loaded
+    with torch.no_grad():
+        model.colorization.output.bias.data += 0.5  # bypasses the version counters: seen by the sums
+    assert not model.is_as_loaded and resolve_engine(model) == "torch"
+    model = load_model("miniplaces-baseline")
+    model.load_state_dict(model.state_dict())
+    assert not model.is_as_loaded
+    model = load_model("miniplaces-baseline").train()
+    optim = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model(torch.rand(2, 1, 32, 32)).ab.mean().backward()
+    optim.step()
+    assert not model.is_as_loaded and resolve_engine(model) == "torch"
+    model.mark_as_loaded()  # e.g. after saving and loading it again
+    assert model.is_as_loaded
+
+
+def test_colorize_defaults_to_auto(photos, tmp_path, monkeypatch):
+    """colorize's default runs a loaded model on ONNX Runtime: the picture of engine="onnx"
+    exactly, within one 8-bit level of PyTorch's, with its graphs exported once into the cache."""
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
+    model = load_model("miniplaces-full")
+    image = photos["coffee"][::2, ::2]
+    auto = np.asarray(colorize(model, image))
+    assert (tmp_path / "onnx").is_dir() and len(list((tmp_path / "onnx").iterdir())) == 1
+    assert np.array_equal(auto, np.asarray(colorize(model, image, engine="onnx")))
+    assert np.abs(auto.astype(int) - np.asarray(colorize(model, image, engine="torch"))).max() <= 1
+
+
+def test_auto_falls_back_to_torch_when_onnx_fails(photos, tmp_path, monkeypatch):
+    """When the export fails, auto colorizes with PyTorch after one RuntimeWarning, and does
+    not try that model again; engine="onnx" raises the failure instead."""
+    import warnings
+
+    import colorlib.engine
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter broke\non two lines")
+
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
+    monkeypatch.setattr(colorlib.engine, "export_onnx", broken_export)
+    model = load_model("miniplaces-baseline")
+    image = photos["camera"][::4, ::4]
+    with pytest.warns(RuntimeWarning, match=r"colorizing with PyTorch: ONNX Runtime could not run this "
+                                            r"model \(exporter broke on two lines\)"):
+        got = np.asarray(colorize(model, image))
+    assert np.array_equal(got, np.asarray(colorize(model, image, engine="torch")))
+    assert resolve_engine(model) == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        colorize(model, image)  # no second warning, no second try
+    with pytest.raises(RuntimeError, match="exporter broke"):
+        colorize(model, image, engine="onnx")
+
+
+def test_cli_colorize_defaults_to_auto(photos, tmp_path, monkeypatch, cli):
+    """`colorlib colorize` runs auto by default: the first run of a model says, on one line of
+    stderr, that it exports the graphs, later runs do not; a failed export is one note line and
+    the photo is colorized all the same."""
+    import colorlib.engine
+
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "cache"))
+    Image.fromarray(photos["chelsea"][::2, ::2]).save(tmp_path / "cat.png")
+    outs = {}
+    for run in ("first", "second", "torch"):
+        engine = ["--engine", "torch"] if run == "torch" else []
+        status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / f"{run}.png", *engine)
+        assert status == 0, err
+        assert ("exporting miniplaces-full for ONNX Runtime (once for this model" in err) == (run == "first"), err
+        outs[run] = np.asarray(Image.open(tmp_path / f"{run}.png")).astype(int)
+    assert np.array_equal(outs["first"], outs["second"]) and np.abs(outs["first"] - outs["torch"]).max() <= 1
+    status, out, _ = cli("colorize", "--help")
+    assert "auto (default)" in " ".join(out.split())
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("no room")
+
+    monkeypatch.setattr(colorlib.engine, "export_onnx", broken_export)
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "other-cache"))
+    status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "fallback.png", "--model",
+                         "miniplaces-baseline")
+    assert status == 0, err
+    notes = [line for line in err.splitlines() if "PyTorch" in line]
+    assert notes == [f"colorlib colorize: note: {tmp_path / 'cat.png'}: colorizing with PyTorch: ONNX Runtime "
+                     "could not run this model (no room)"], err
+    assert (tmp_path / "fallback.png").is_file()
+
+
+def test_onnx_runtime_out_of_memory_is_one_line(photos, tmp_path, monkeypatch):
+    """ONNX Runtime failing to allocate (its error derives from Exception only) reaches the
+    caller as colorize's one-line MemoryError with the size and an estimate, as PyTorch's does;
+    its other errors stay what they are."""
+    from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
+
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
+    model = load_model("miniplaces-full")
+    colorize(model, photos["coffee"][:16, :16])  # the engine made (and exported) before the failure
+    failure = {"error": RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status "
+                                         "code returned while running Conv node. Failed to allocate "
+                                         "memory for requested buffer of size 2415919104")}
+
+    def fail(self, *args, **kwargs):
+        raise failure["error"]
+
+    monkeypatch.setattr(ort.InferenceSession, "run", fail)
+    with pytest.raises(MemoryError, match=r"^not enough memory to colorize a 600x400 image .* about "
+                                          r"[0-9.]+ GB; pass a smaller max_pixels$") as e:
+        colorize(model, photos["coffee"], max_pixels=None)
+    assert "\n" not in str(e.value)
+    failure["error"] = RuntimeException("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input")
+    with pytest.raises(RuntimeException, match="INVALID_ARGUMENT"):
+        colorize(model, photos["coffee"][:16, :16])
 
 
 # -- float16 storage (the book's browser copies) ----------------------------------------------

@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 
 from ..device import DEVICE_HELP, resolve_device
 from ..imageio import image_size, output_format, save_image
-from ..infer import DEFAULT_MAX_PIXELS, ENGINES, colorize, global_features_of, resolve_saturation
+from ..infer import (
+    DEFAULT_MAX_PIXELS,
+    ENGINES,
+    colorize,
+    global_features_of,
+    resolve_engine,
+    resolve_saturation,
+)
 from ..io import WriteError, check_writable
 from ..model import Colorizer, fold_batchnorm, mix_global
 from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
@@ -53,6 +60,34 @@ def _check_onnx_engine(a: argparse.Namespace) -> None:
         raise UserError(f"--engine onnx: {e}") from None
 
 
+def _open_for_engine(a: argparse.Namespace) -> Colorizer:
+    """``--model``, checked against ``--engine`` and ``--saturation`` (:class:`UserError`), and
+    folded once for every photo where PyTorch runs it (section 3.4; the ONNX export is folded)."""
+    model = open_model(a.model, a.device)
+    if a.engine == "onnx" and model.cfg.color_space != "lab":
+        raise UserError(f"--engine onnx runs L*a*b* models only; {a.model} predicts "
+                        f"{model.cfg.color_space.upper()} (section 4.8): leave out --engine onnx")
+    try:
+        resolve_saturation(model, a.saturation)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
+    return fold_batchnorm(model) if resolve_engine(model, a.engine) == "torch" else model
+
+
+def _say_if_exporting(a: argparse.Namespace, model: Colorizer) -> None:
+    """One line on stderr, once every check has passed, before a model's first run on ONNX
+    Runtime, which exports its graphs (seconds)."""
+    if a.quiet or resolve_engine(model, a.engine) != "onnx":
+        return
+    try:
+        from ..engine import is_cached
+    except ImportError:
+        return  # colorize says why (--engine onnx) or runs PyTorch (auto)
+    if not is_cached(model):
+        print(f"colorlib colorize: exporting {a.model} for ONNX Runtime (once for this model, "
+              f"then cached; --engine torch skips it)", file=sys.stderr)
+
+
 def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | None:
     """The --global-image's global features (None without it), or a :class:`UserError`."""
     if not a.global_image:
@@ -69,19 +104,13 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     """Colorize every input of ``a.images``; exit status 1 when any failed (each named on stderr)."""
     _check_colorize_options(a)
     jobs = _colorize_targets(image_inputs(a.images), a.global_image, a.out_dir or a.output, bool(a.out_dir))
-    model = fold_batchnorm(open_model(a.model, a.device))  # once for every photo (section 3.4)
-    if a.engine == "onnx" and model.cfg.color_space != "lab":
-        raise UserError(f"--engine onnx runs L*a*b* models only; {a.model} predicts "
-                        f"{model.cfg.color_space.upper()} (section 4.8): leave out --engine onnx")
-    try:
-        resolve_saturation(model, a.saturation)
-    except ValueError as e:
-        raise UserError(f"--{e}") from None
+    model = _open_for_engine(a)
     other = _global_features(a, model)
     targets = {id(item): target for item, target in jobs}
     if STDIO in targets.values() and sys.stdout.isatty():
         raise UserError("-o - writes a PNG to standard output, which is a terminal: redirect it (> out.png)")
     say = sys.stderr if STDIO in targets.values() else sys.stdout  # stdout carries only the image then
+    _say_if_exporting(a, model)
 
     def work(item: Input) -> None:
         target = targets[id(item)]
@@ -274,9 +303,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the network sees at most N pixels (a larger photo is scaled down for it; a*b* are "
                         f"upsampled to full size); 0: no bound (default {DEFAULT_MAX_PIXELS:,})")
     c.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
-    c.add_argument("--engine", choices=ENGINES, default="torch",
-                   help="torch (default), or onnx: the same network exported to ONNX and run by ONNX "
-                        "Runtime on the CPU (pip install \"colorlib[onnx]\"; a model's first run exports "
-                        "its graphs, a few seconds, then cached)")
+    c.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="torch: PyTorch; onnx: the same network exported to ONNX and run by ONNX Runtime "
+                        "on the CPU (pip install \"colorlib[onnx]\"; a model's first run exports its "
+                        "graphs, seconds, then cached); same colours to 1e-4. auto (default): onnx where "
+                        "it is installed and can run the model (an L*a*b* model on the CPU), else torch")
     c.add_argument("-q", "--quiet", action="store_true", help="print only failures and their count")
     c.set_defaults(func=cmd_colorize)
