@@ -311,6 +311,21 @@ def test_ch11_in_browser_figures_are_the_benchmarks(executed):
                                                        statistics.median(r["warm_runs"])], abs=1e-3)
 
 
+def test_ch11_engine_figures_are_the_benchmarks(executed):
+    """Chapter 11's table of the two CPU engines shows benchmarks/results/engines_cpu.json: the
+    medians of its own runs (recomputed here), for every model and size it measured."""
+    import statistics
+
+    stored = json.loads((ROOT / "benchmarks" / "results" / "engines_cpu.json").read_text())
+    shown = glued(executed["11_runtime"])["ch11_engines"]
+    assert set(shown) == {m["model"] for m in stored["models"]} == {"miniplaces-full", "paper"}
+    for m in stored["models"]:
+        assert set(shown[m["model"]]) == {str(r["size"]) for r in m["sizes"]}
+        for r in m["sizes"]:
+            assert shown[m["model"]][str(r["size"])] == pytest.approx(
+                [statistics.median(r["torch_runs"]), statistics.median(r["onnx_runs"])], abs=1e-3)
+
+
 def test_ch11_runtime_and_folding(executed):
     g = glued(executed["11_runtime"])
     assert g["ch11_fold_difference"] < 1e-3
