@@ -32,35 +32,71 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# ONNX Runtime may record usage events in a local database (~/.cache/Microsoft/...) unless told
+# not to before it loads; colorlib writes nothing outside its cache and the user's outputs.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 try:
     import onnxruntime as ort
-except ImportError:
-    raise ImportError('the ONNX Runtime engine needs the onnx extra: pip install "colorlib[onnx]"') from None
+except ImportError as e:
+    raise ImportError(f'the ONNX Runtime engine needs the onnx extra: pip install "colorlib[onnx]" '
+                      f'(import onnxruntime: {" ".join(str(e).split())[:200]})') from None
+if hasattr(ort, "disable_telemetry_events"):
+    ort.disable_telemetry_events()
 
 from .export import COLORIZER_FILE, GLOBAL_FILE, export_onnx, read_manifest, weights_hash
 from .io import WriteError
 from .lab import denormalize_ab, normalize_L
-from .model import Colorizer, resize_for_global, upsample_ab, weights_key
+from .model import Colorizer, fold_batchnorm, resize_for_global, upsample_ab, weights_key
 
 
 def cache_dir() -> Path:
     """Where exported graphs are cached: ``$COLORLIB_CACHE/onnx``, else
     ``$XDG_CACHE_HOME/colorlib/onnx``, else ``~/.cache/colorlib/onnx``; one folder per model,
-    named by :func:`colorlib.export.weights_hash`."""
+    named by :func:`cache_key`."""
     if os.environ.get("COLORLIB_CACHE"):
         return Path(os.environ["COLORLIB_CACHE"]) / "onnx"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "colorlib" / "onnx"
 
 
+def cache_key(model: Colorizer) -> str:
+    """The name of ``model``'s folder in the cache: :func:`colorlib.export.weights_hash` of its
+    batch-norm-folded copy, so that a model and its :func:`fold_batchnorm` copy, whose exports
+    are the same graphs, share one export."""
+    return weights_hash(model if model.is_folded else fold_batchnorm(model))
+
+
 def is_cached(model: Colorizer, cache: str | os.PathLike | None = None) -> bool:
     """Whether ``model``'s graphs are already exported in ``cache`` (default :func:`cache_dir`),
     so that making its engine exports nothing."""
     try:
-        read_manifest(Path(cache if cache is not None else cache_dir()) / weights_hash(model))
+        _cached_manifest(Path(cache if cache is not None else cache_dir()) / cache_key(model), model.cfg)
     except ValueError:
         return False
     return True
+
+
+def can_cache(cache: str | os.PathLike | None = None) -> bool:
+    """Whether exports can be kept in ``cache`` (default :func:`cache_dir`): it is, or can be
+    made, a folder this process may write."""
+    folder = Path(cache if cache is not None else cache_dir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)
+
+
+def _cached_manifest(folder: Path, cfg) -> dict:
+    """The manifest of a complete export in ``folder`` (:func:`colorlib.export.read_manifest`,
+    files checked against their hashes) that lists the graphs ``cfg``'s variant needs; else
+    ``ValueError``."""
+    manifest = read_manifest(folder)
+    files = {g.get("file") for g in manifest["graphs"].values()}
+    needed = {COLORIZER_FILE} | ({GLOBAL_FILE} if cfg.variant == "full" else set())
+    if not needed <= files:
+        raise ValueError(f"{folder}: the manifest lists {sorted(files)}, not {sorted(needed)}")
+    return manifest
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
@@ -94,9 +130,9 @@ class OnnxColorizer:
         self.meta = dict(getattr(model, "meta", {}) or {})
         self.threads = int(threads or torch.get_num_threads())
         folder = Path(cache) if cache is not None else cache_dir()
-        folder = folder / weights_hash(model)
+        folder = folder / cache_key(model)
         try:
-            self.manifest = read_manifest(folder)
+            self.manifest = _cached_manifest(folder, model.cfg)
         except ValueError:  # not exported yet (or a damaged copy): export again
             try:
                 self.manifest = export_onnx(model, folder)
@@ -187,11 +223,14 @@ def _network_input(L: torch.Tensor) -> torch.Tensor:
 _ENGINES: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, OnnxColorizer]] = weakref.WeakKeyDictionary()
 
 
-def onnx_engine(model: Colorizer) -> OnnxColorizer:
+def onnx_engine(model: Colorizer, export: bool = True) -> OnnxColorizer | None:
     """The :class:`OnnxColorizer` of ``model``, kept on it until its weights change (the
-    graphs themselves are cached on disk, :func:`cache_dir`)."""
+    graphs themselves are cached on disk, :func:`cache_dir`). ``export=False``: None where
+    making it would need an export (the graphs are not in the cache)."""
     key = weights_key(model)
     cached = _ENGINES.get(model)
     if cached is None or cached[0] != key:
+        if not export and not is_cached(model):
+            return None
         cached = _ENGINES[model] = (key, OnnxColorizer(model))
     return cached[1]

@@ -38,6 +38,7 @@ import logging
 import math
 import os
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -133,6 +134,9 @@ def _rename_dims(proto: onnx.ModelProto, names: list[str | None]) -> None:
                 d.dim_param = pattern.sub(lambda m: mapping[m.group(1)], d.dim_param)
 
 
+_EXPORT_LOCK = threading.Lock()
+
+
 def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
                 outputs: list) -> onnx.ModelProto:
     """torch.onnx's exporter (torch.export + onnxscript), quietly: it prints progress on stdout
@@ -141,7 +145,10 @@ def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        # one export at a time: the exporter swaps process-wide state (sys.stdout here, module
+        # calls while it traces), which two threads exporting at once would leave mixed up
+        with _EXPORT_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(module, args, dynamo=True, input_names=inputs, output_names=outputs,
                                         opset_version=OPSET, dynamic_shapes=dynamic, verbose=False,
@@ -329,6 +336,10 @@ def read_manifest(folder: str | os.PathLike, verify: bool = True) -> dict:
     try:
         manifest = json.loads(path.read_text())
         graphs = manifest["graphs"]
+        if not isinstance(graphs, dict) or not graphs or not all(
+                isinstance(g, dict) and isinstance(g.get("file"), str) and isinstance(g.get("sha256"), str)
+                for g in graphs.values()):
+            raise ValueError("'graphs' must map each graph to its file and sha256")
     except (OSError, ValueError, KeyError, TypeError) as e:
         why = f"{type(e).__name__}: {e}".splitlines()[0]
         raise ValueError(f"{path}: not a colorlib ONNX manifest ({why})") from e

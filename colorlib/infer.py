@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+import re
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -252,21 +254,34 @@ _ONNX_FAILED: weakref.WeakSet[Colorizer] = weakref.WeakSet()
 
 
 def _onnx_engine(model: Colorizer, fallback: bool):
-    """``model``'s ONNX Runtime engine (:func:`colorlib.engine.onnx_engine`). With ``fallback``
-    (``engine="auto"``), a failure to import, export or load it gives None (PyTorch runs
-    instead) with one ``RuntimeWarning``, and ``auto`` does not try this model again."""
-    try:
-        from .engine import onnx_engine  # the optional extra colorlib[onnx]; its ImportError names it
+    """``model``'s ONNX Runtime engine (:func:`colorlib.engine.onnx_engine`), or None for PyTorch.
 
-        return onnx_engine(model)
+    With ``fallback`` (``engine="auto"``): the graphs are exported only from the main thread
+    (the exporter swaps process-wide state; another thread runs PyTorch until they are cached)
+    and only into a cache folder that can be written (else every call would export again);
+    a failure to import, export or load the engine, or a cache that cannot be written, gives
+    None with one ``RuntimeWarning``, and ``auto`` does not try this model again."""
+    try:
+        from .engine import cache_dir, can_cache, onnx_engine  # the extra colorlib[onnx]
+
+        if not fallback:
+            return onnx_engine(model)
+        if not can_cache():
+            raise OSError(f"its cache folder {cache_dir()} cannot be written; set COLORLIB_CACHE")
+        return onnx_engine(model, export=threading.current_thread() is threading.main_thread())
     except Exception as e:
         if not fallback:
             raise
         _ONNX_FAILED.add(model)
-        why = " ".join(str(e).split()) or type(e).__name__
-        warnings.warn(f"colorizing with PyTorch: ONNX Runtime could not run this model ({why})",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(f"colorizing with PyTorch: ONNX Runtime could not run this model ({_one_line(e)})",
+                      RuntimeWarning, stacklevel=4)  # colorize's caller (inference_mode wraps it)
         return None
+
+
+def _one_line(e: BaseException) -> str:
+    """An error's first line without terminal colour codes, at most 300 characters."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    return (text.splitlines()[0].strip() if text else type(e).__name__)[:300]
 
 
 def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[str, torch.Tensor]:

@@ -301,6 +301,59 @@ def test_auto_engine_follows_the_weights():
     assert not model.is_as_loaded and resolve_engine(model) == "torch"
     model.mark_as_loaded()  # e.g. after saving and loading it again
     assert model.is_as_loaded
+    w = model.colorization.output.weight.data
+    w.copy_(w[[1, 0]].clone())  # a*b* swapped behind autograd's back: same values, same sums
+    assert not model.is_as_loaded
+
+
+def test_auto_engine_sees_weights_moved_behind_its_back(photos, tmp_path, monkeypatch):
+    """An engine already made is not reused after the weights change through .data, even when
+    only their order does: colorize gives the new weights' colours."""
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
+    model = load_model("miniplaces-baseline")
+    image = photos["coffee"][::4, ::4]
+    before = np.asarray(colorize(model, image, engine="onnx")).astype(int)
+    for p in (model.colorization.output.weight, model.colorization.output.bias):
+        p.data.copy_(p.data[[1, 0]].clone())
+    after = np.asarray(colorize(model, image, engine="onnx")).astype(int)
+    want = np.asarray(colorize(model, image, engine="torch")).astype(int)
+    assert np.abs(after - want).max() <= 1 and np.abs(after - before).max() > 10
+
+
+def test_auto_engine_and_the_cache(photos, tmp_path, monkeypatch):
+    """A model and its folded copy share one export; a cache that cannot be written means
+    PyTorch (one warning) rather than an export on every call; a damaged manifest is exported
+    again; from a thread other than the main one, auto runs PyTorch until the graphs are cached."""
+    import threading
+
+    from colorlib.engine import is_cached
+    from colorlib.model import fold_batchnorm
+
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "cache"))
+    model = load_model("miniplaces-baseline")
+    image = photos["camera"][::4, ::4]
+    torch_ = np.asarray(colorize(model, image, engine="torch")).astype(int)
+    got = {}
+    worker = threading.Thread(target=lambda: got.setdefault("thread", colorize(model, image)))
+    worker.start()
+    worker.join()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("manifest.json"))
+    assert np.array_equal(np.asarray(got["thread"]), torch_.astype(np.uint8))
+    colorize(model, image)  # the main thread exports
+    assert is_cached(model) and is_cached(fold_batchnorm(model))
+    assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1
+    folder = next((tmp_path / "cache" / "onnx").iterdir())
+    (folder / "manifest.json").write_text('{"graphs": []}')
+    assert not is_cached(model)
+    fresh = load_model("miniplaces-baseline")
+    assert np.abs(np.asarray(colorize(fresh, image)).astype(int) - torch_).max() <= 1 and is_cached(fresh)
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "file"))
+    other = load_model("miniplaces-baseline")
+    with pytest.warns(RuntimeWarning, match=r"cannot be written; set COLORLIB_CACHE\)$"):
+        assert np.array_equal(np.asarray(colorize(other, image)).astype(int), torch_)
+    assert resolve_engine(other) == "torch"
 
 
 def test_colorize_defaults_to_auto(photos, tmp_path, monkeypatch):
@@ -323,14 +376,14 @@ def test_auto_falls_back_to_torch_when_onnx_fails(photos, tmp_path, monkeypatch)
     import colorlib.engine
 
     def broken_export(*args, **kwargs):
-        raise RuntimeError("exporter broke\non two lines")
+        raise RuntimeError("\x1b[96mexporter broke\x1b[0m\non two lines")  # one line, no colour codes
 
     monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
     monkeypatch.setattr(colorlib.engine, "export_onnx", broken_export)
     model = load_model("miniplaces-baseline")
     image = photos["camera"][::4, ::4]
     with pytest.warns(RuntimeWarning, match=r"colorizing with PyTorch: ONNX Runtime could not run this "
-                                            r"model \(exporter broke on two lines\)"):
+                                            r"model \(exporter broke\)$"):
         got = np.asarray(colorize(model, image))
     assert np.array_equal(got, np.asarray(colorize(model, image, engine="torch")))
     assert resolve_engine(model) == "torch"
@@ -372,6 +425,30 @@ def test_cli_colorize_defaults_to_auto(photos, tmp_path, monkeypatch, cli):
     assert notes == [f"colorlib colorize: note: {tmp_path / 'cat.png'}: colorizing with PyTorch: ONNX Runtime "
                      "could not run this model (no room)"], err
     assert (tmp_path / "fallback.png").is_file()
+
+
+def test_default_engine_writes_only_its_cache(photos, tmp_path):
+    """`colorlib colorize` in a fresh home folder: the export goes to ~/.cache/colorlib/onnx and
+    nothing else is written there (ONNX Runtime's usage events are turned off); a second run
+    with a damaged manifest exports again and succeeds."""
+    import os
+    import subprocess
+
+    home = tmp_path / "home"
+    home.mkdir()
+    Image.fromarray(photos["astronaut"][::8, ::8]).save(tmp_path / "a.png")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORLIB_CACHE", "XDG_CACHE_HOME")}
+    env["HOME"] = str(home)
+    command = [sys.executable, "-m", "colorlib", "colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "exporting miniplaces-full for ONNX Runtime" in run.stderr, run.stderr
+    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+    assert written and all(p.startswith(".cache/colorlib/onnx/") for p in written), written
+    manifest = next(home.rglob("manifest.json"))
+    manifest.write_text('{"graphs": {"colorizer": 1}}')
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and "exporting miniplaces-full" in run.stderr, run.stderr
+    assert json.loads(manifest.read_text())["graphs"]["colorizer"]["file"] == "colorizer.onnx"
 
 
 def test_onnx_runtime_out_of_memory_is_one_line(photos, tmp_path, monkeypatch):

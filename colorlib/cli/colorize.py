@@ -80,10 +80,12 @@ def _say_if_exporting(a: argparse.Namespace, model: Colorizer) -> None:
     if a.quiet or resolve_engine(model, a.engine) != "onnx":
         return
     try:
-        from ..engine import is_cached
-    except ImportError:
-        return  # colorize says why (--engine onnx) or runs PyTorch (auto)
-    if not is_cached(model):
+        from ..engine import can_cache, is_cached
+
+        exports = can_cache() and not is_cached(model)
+    except Exception:  # noqa: BLE001 - advisory only: colorize says what fails (auto: PyTorch runs)
+        return
+    if exports:
         print(f"colorlib colorize: exporting {a.model} for ONNX Runtime (once for this model, "
               f"then cached; --engine torch skips it)", file=sys.stderr)
 
@@ -112,9 +114,11 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     say = sys.stderr if STDIO in targets.values() else sys.stdout  # stdout carries only the image then
     _say_if_exporting(a, model)
 
+    own = model if a.mix is None or model.is_folded else fold_batchnorm(model)  # each photo's own features
+
     def work(item: Input) -> None:
         target = targets[id(item)]
-        g = other if a.mix is None else mix_global(global_features_of(model, item.source()), other, a.mix)
+        g = other if a.mix is None else mix_global(global_features_of(own, item.source()), other, a.mix)
         result = colorize(model, item.source(), global_features=g, saturation=a.saturation,
                           max_pixels=a.max_pixels or None, engine=a.engine)
         if target == STDIO:
