@@ -223,11 +223,12 @@ def _network_input(L: torch.Tensor) -> torch.Tensor:
 _ENGINES: weakref.WeakKeyDictionary[Colorizer, tuple[tuple, OnnxColorizer]] = weakref.WeakKeyDictionary()
 
 
-def onnx_engine(model: Colorizer, export: bool = True) -> OnnxColorizer | None:
+def onnx_engine(model: Colorizer, export: bool = True, key: tuple | None = None) -> OnnxColorizer | None:
     """The :class:`OnnxColorizer` of ``model``, kept on it until its weights change (the
     graphs themselves are cached on disk, :func:`cache_dir`). ``export=False``: None where
-    making it would need an export (the graphs are not in the cache)."""
-    key = weights_key(model)
+    making it would need an export (the graphs are not in the cache). ``key``: the model's
+    :func:`colorlib.model.weights_key` when the caller has just computed it."""
+    key = key if key is not None else weights_key(model)
     cached = _ENGINES.get(model)
     if cached is None or cached[0] != key:
         if not export and not is_cached(model):

@@ -195,9 +195,9 @@ def colorize(
     saturation = resolve_saturation(model, saturation)
     _check_max_pixels(max_pixels)
     global_features = _check_model_and_global(model, global_image, global_features)
-    chosen = resolve_engine(model, engine, fold)
+    chosen, key = _resolve_engine(model, engine, fold)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
-    onnx = _onnx_engine(model, fallback=engine == "auto") if chosen == "onnx" else None
+    onnx = _onnx_engine(model, engine == "auto", key) if chosen == "onnx" else None
     net = inference_model(model) if fold and onnx is None else model
     device = next(net.parameters()).device
     (H, W), (h, w) = own.shape[:2], network_size(*own.shape[:2], max_pixels)
@@ -233,14 +233,21 @@ def resolve_engine(model: Colorizer, engine: str = "auto", fold: bool = True) ->
     (``benchmarks/engines.py``, figures and machine in ``benchmarks/README.md``).
     Raises ``ValueError`` for an engine not in :data:`ENGINES`.
     """
+    return _resolve_engine(model, engine, fold)[0]
+
+
+def _resolve_engine(model: Colorizer, engine: str, fold: bool) -> tuple[str, tuple | None]:
+    """:func:`resolve_engine`'s answer and, where auto chose ONNX Runtime, the weights' key it
+    compared (:meth:`Colorizer.as_loaded_key`), so that the engine's own check reuses it."""
     _check_engine(engine)
     if engine != "auto":
-        return engine
+        return engine, None
     weights = next(model.parameters(), None)
-    runs_onnx = (fold and _onnx_installed() and model.cfg.color_space == "lab" and weights is not None
-                 and weights.device.type == "cpu" and weights.dtype == torch.float32
-                 and model not in _ONNX_FAILED and model.is_as_loaded)
-    return "onnx" if runs_onnx else "torch"
+    if not (fold and _onnx_installed() and model.cfg.color_space == "lab" and weights is not None
+            and weights.device.type == "cpu" and weights.dtype == torch.float32 and model not in _ONNX_FAILED):
+        return "torch", None
+    key = model.as_loaded_key()
+    return ("torch", None) if key is None else ("onnx", key)
 
 
 @functools.cache
@@ -253,7 +260,7 @@ def _onnx_installed() -> bool:
 _ONNX_FAILED: weakref.WeakSet[Colorizer] = weakref.WeakSet()
 
 
-def _onnx_engine(model: Colorizer, fallback: bool):
+def _onnx_engine(model: Colorizer, fallback: bool, key: tuple | None = None):
     """``model``'s ONNX Runtime engine (:func:`colorlib.engine.onnx_engine`), or None for PyTorch.
 
     With ``fallback`` (``engine="auto"``): the graphs are exported only from the main thread
@@ -268,7 +275,7 @@ def _onnx_engine(model: Colorizer, fallback: bool):
             return onnx_engine(model)
         if not can_cache():
             raise OSError(f"its cache folder {cache_dir()} cannot be written; set COLORLIB_CACHE")
-        return onnx_engine(model, export=threading.current_thread() is threading.main_thread())
+        return onnx_engine(model, export=threading.current_thread() is threading.main_thread(), key=key)
     except Exception as e:
         if not fallback:
             raise

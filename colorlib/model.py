@@ -298,8 +298,16 @@ class Colorizer(nn.Module):
         their :func:`fold_batchnorm` copy): no optimizer step, ``load_state_dict`` or edit since
         (:func:`weights_key`). :func:`colorlib.colorize`'s ``engine="auto"`` runs only such a
         model on ONNX Runtime, whose graphs are exported once per set of weights."""
-        key = getattr(self, "_loaded_key", None)
-        return key is not None and key == weights_key(self)
+        return self.as_loaded_key() is not None
+
+    def as_loaded_key(self) -> tuple | None:
+        """:func:`weights_key` of the weights while they are those loaded (:attr:`is_as_loaded`),
+        else None: one pass over the weights for callers that need both."""
+        loaded = getattr(self, "_loaded_key", None)
+        if loaded is None:
+            return None
+        key = weights_key(self)
+        return key if key == loaded else None
 
     def mark_as_loaded(self) -> None:
         """Record the present weights as the loaded ones (:attr:`is_as_loaded`); called by
