@@ -464,12 +464,13 @@ def weights_key(model: nn.Module) -> tuple:
     ``p.data`` bypass them, and each tensor's sum weighted by position (so that moving values
     around shows, not only changing them) catches those. One pass over the weights: about 2 ms
     for the shipped models on a 2-core CPU."""
-    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    tensors = list(model.state_dict().values())
     with torch.no_grad():
-        sums = [f @ _ramp(f.numel(), f.device) for f in (t.detach().reshape(-1).float() for t in tensors)]
+        sums = [f @ _ramp(f.numel(), f.device)
+                for f in (t.detach().reshape(-1).float() for t in tensors if t.is_floating_point())]
         sums = torch.stack(sums) if sums else torch.zeros(0)
     # inference tensors (made under torch.inference_mode) keep no version counter
-    version = sum(0 if t.is_inference() else t._version for t in model.state_dict().values())
+    version = sum(0 if t.is_inference() else t._version for t in tensors)
     return version, tuple(sums.nan_to_num().tolist())
 
 
