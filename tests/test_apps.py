@@ -310,3 +310,46 @@ def test_alpha_app_trains_the_alpha_chosen_and_compares_it(browser, tmp_path):
     # Eq. 6's class term is on with labels (about ln 100 = 4.6 at the start), off without
     assert all(c > 1 for c in class_loss) if miniplaces else all(c == 0 for c in class_loss)
     assert sorted(p.name for p in runs.rglob("model.safetensors")) == ["model.safetensors"]  # one run
+
+
+def test_apps_refuse_an_address_a_busy_port_or_a_folder_before_any_work(cli, tmp_path, monkeypatch):
+    """Issue 25: an address that is not this machine's was a 22-line tornado traceback (exit 1)
+    with a voila__* folder left behind; a busy --port was said as served while Voila took the
+    next one; an --answers folder that cannot be written failed after rendering the stimuli.
+    Each is now one line, exit 2, before Voila starts (os.execve is never reached)."""
+    import socket
+    import tempfile
+
+    import colorlib.cli.apps as command
+    import colorlib.study
+
+    started = []
+    monkeypatch.setattr(command.os, "execve", lambda exe, args, env: started.append(args))
+    monkeypatch.setattr(colorlib.study, "make_stimuli", lambda **kw: pytest.fail("rendered before the checks"))
+    before = set(Path(tempfile.gettempdir()).glob("voila__*"))
+    status, out, err = cli("apps", "style", "--ip", "192.0.2.123", "--no-browser")  # TEST-NET-1: nobody's
+    assert status == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "--ip 192.0.2.123: not an address of this machine" in err and "Traceback" not in err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        status, out, err = cli("apps", "style", "--port", port, "--no-browser")
+        assert status == 2 and out == "" and err == (
+            f"colorlib apps: error: port {port} is in use on 127.0.0.1 (another server, perhaps an app "
+            "still running): stop it, or give another --port\n")
+        monkeypatch.setattr(command, "DEFAULT_PORT", port)  # the default taken: the next free one, said
+        status, out, err = cli("apps", "style", "--no-browser")
+    assert status == 0 and err == "" and len(started) == 1
+    served = int(next(a for a in started[0] if a.startswith("--port=")).split("=")[1])
+    assert served != port and "--Voila.port_retries=0" in started[0]
+    assert out == f"starting Voila on http://127.0.0.1:{served}/ ({port} is in use) (Ctrl-C stops it)\n"
+    (tmp_path / "a-file").write_text("a file where a folder is expected\n")
+    for app, option, folder, why in [("study", "--answers", tmp_path / "a-file", "not a folder"),
+                                     ("study", "--answers", tmp_path / "a-file" / "answers", "a-file is not a folder"),
+                                     ("study", "--answers", "/proc/answers", "no file can be created in /proc"),
+                                     ("alpha", "--runs", tmp_path / "a-file" / "runs", "a-file is not a folder")]:
+        status, out, err = cli("apps", app, option, folder, "--no-browser")
+        assert status == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert err.startswith(f"colorlib apps: error: {option} {folder}: ") and why in err, err
+    assert len(started) == 1 and set(Path(tempfile.gettempdir()).glob("voila__*")) == before

@@ -28,7 +28,7 @@ from ..apps import (
     alpha_runs_dir,
     notebook,
 )
-from .common import UserError
+from .common import UserError, check_folder
 
 
 def _study_settings(a: argparse.Namespace) -> dict[str, str]:
@@ -36,6 +36,7 @@ def _study_settings(a: argparse.Namespace) -> dict[str, str]:
     here, so no participant waits for it), the answers folder, trials per condition and seed."""
     from ..study import Stimuli, StudyError, make_stimuli  # loads torch only when rendering
 
+    check_folder(a.answers, "--answers")  # before rendering (seconds), not when the first answer comes
     try:
         stimuli = Stimuli.load(a.stimuli) if a.stimuli else make_stimuli(n_images=a.images, seed=a.seed)
     except StudyError as e:
@@ -56,7 +57,9 @@ def _alpha_settings(a: argparse.Namespace) -> dict[str, str]:
     """The alpha app's environment: its runs folder (made now, absolute) and steps per run."""
     if a.steps < 1:
         raise UserError(f"--steps must be at least 1, not {a.steps}")
-    runs = Path(a.runs).expanduser().resolve() if a.runs else alpha_runs_dir()
+    runs = check_folder(a.runs, "--runs").resolve() if a.runs else alpha_runs_dir()
+    if not a.runs:
+        check_folder(runs, "the runs folder ($COLORLIB_CACHE/alpha-lab; give --runs)")
     runs.mkdir(parents=True, exist_ok=True)
     print(f"runs: {runs} ({a.steps} steps each; delete a run's folder to train it again)")
     return {ALPHA_RUNS: str(runs), ALPHA_STEPS: str(a.steps)}
@@ -88,14 +91,52 @@ def port_number(text: str) -> int:
     return port
 
 
-def _check_address(ip: str, port: int) -> None:
-    """``--ip``: an address this machine can serve on (one line, exit 2, before Voila starts)."""
+#: ``--port``'s default, and how many ports after it are tried when it is taken (``--port`` given: none).
+DEFAULT_PORT = 8866
+PORT_TRIES = 20
+
+
+def _check_address(ip: str, port: int | None) -> int:
+    """The port to serve on at ``--ip``: ``--port`` itself, or without it the first free one of
+    8866, 8867, ... (:data:`PORT_TRIES`). Checked by binding it as Voila will (tornado's
+    ``bind_sockets``, then closed at once), so every mistake is one line, exit 2, before any work:
+    an address that is no address or not this machine's, a port in use or not allowed.
+
+    A port given with ``--port`` that is in use is refused, never replaced: the teacher has told
+    the class that address, and the server already on it (often the last lesson's app, still
+    running) is not this one. Voila is then told not to look for another (``port_retries=0``)."""
+    import errno
     import socket
 
-    try:
-        socket.getaddrinfo(ip, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as e:
-        raise UserError(f"--ip {ip}: not an address to serve on ({e})") from None
+    from tornado.netutil import bind_sockets
+
+    for candidate in [port] if port else range(DEFAULT_PORT, DEFAULT_PORT + PORT_TRIES):
+        try:
+            for s in bind_sockets(candidate, ip or None):
+                s.close()
+            return candidate
+        except (socket.gaierror, UnicodeError) as e:
+            raise UserError(f"--ip {ip}: not an address to serve on ({e})") from None
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE and not port:
+                continue
+            if e.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} is in use on {ip} (another server, perhaps an app still "
+                                f"running): stop it, or give another --port") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise UserError(f"--ip {ip}: not an address of this machine (127.0.0.1: this machine "
+                                f"only; 0.0.0.0: every network it is on)") from None
+            if e.errno in (errno.EACCES, errno.EPERM):
+                raise UserError(f"no permission to serve on port {candidate} (ports below 1024 need "
+                                f"root): give --port {DEFAULT_PORT} or another above 1023") from None
+            raise UserError(f"cannot serve on {ip} port {candidate}: {e.strerror or e}") from None
+    raise UserError(f"ports {DEFAULT_PORT} to {DEFAULT_PORT + PORT_TRIES - 1} are all in use on {ip}: "
+                    "give a free one with --port")
+
+
+def _url(ip: str, port: int) -> str:
+    host = f"[{ip}]" if ":" in ip else ip  # an IPv6 address
+    return f"http://{host or '0.0.0.0'}:{port}/"
 
 
 def cmd_apps(a: argparse.Namespace) -> None:
@@ -106,15 +147,17 @@ def cmd_apps(a: argparse.Namespace) -> None:
         return
     if importlib.util.find_spec("voila") is None:
         raise UserError(f"the apps run in Voila, which is not installed: {INSTALL_APPS}")
-    _check_address(a.ip, a.port)
+    port = _check_address(a.ip, a.port)
     env = dict(os.environ, **_data_settings())
     if a.app == "study":
         env.update(_study_settings(a))
     elif a.app == "alpha":
         env.update(_alpha_settings(a))
-    args = [sys.executable, "-m", "voila", str(path), f"--port={a.port}", f"--Voila.ip={a.ip}"]
+    args = [sys.executable, "-m", "voila", str(path), f"--port={port}", f"--Voila.ip={a.ip}",
+            "--Voila.port_retries=0"]  # the port checked above, or Voila's own error: never another one
     args += ["--no-browser"] if a.no_browser else []
-    print(f"starting Voila on http://{a.ip}:{a.port}/ (Ctrl-C stops it)", flush=True)
+    taken = f" ({DEFAULT_PORT} is in use)" if not a.port and port != DEFAULT_PORT else ""
+    print(f"starting Voila on {_url(a.ip, port)}{taken} (Ctrl-C stops it)", flush=True)
     sys.stderr.flush()
     os.execve(sys.executable, args, env)
 
@@ -131,7 +174,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "CPU, compare the runs; they are kept in --runs). Voila has no login: on a "
                                    "shared network, serve it behind the class's JupyterHub or a proxy with one.")
     s.add_argument("app", choices=["study", "style", "alpha"])
-    s.add_argument("--port", type=port_number, default=8866, help="port to serve on, 1-65535 (default 8866)")
+    s.add_argument("--port", type=port_number,
+                   help=f"port to serve on, 1-65535; refused when in use (default {DEFAULT_PORT}, or the next "
+                        "free one, said when it starts)")
     s.add_argument("--ip", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for a class)")
     s.add_argument("--no-browser", action="store_true", help="do not open a browser")

@@ -80,6 +80,21 @@ def check_outputs(*paths: str | Path | None) -> list[Path]:
     return given
 
 
+def check_folder(path: str | Path, option: str) -> Path:
+    """A folder that a command writes into later (created then when missing), checked now as
+    :func:`colorlib.io.check_writable` checks a file in it; raises :class:`UserError` (``OPTION
+    PATH: why``) for a file in its place or a place where nothing can be created."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: not a folder")
+    probe = path / ".colorlib-check"
+    try:
+        check_writable(probe)
+    except WriteError as e:
+        raise UserError(f"{option} {path}: {str(e).removeprefix(f'could not write {probe}: ')}") from None
+    return path
+
+
 def write_strict_json(path: str | Path, obj, indent: int | None = 1) -> None:
     """:func:`colorlib.io.write_json`; a NaN or infinity in ``obj`` is a :class:`WriteError` too
     (strict JSON never holds them), so it is reported in one line like a full disk."""
