@@ -438,3 +438,32 @@ def test_ddp_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, photo
     assert "exitcode: 130" in out  # an interrupted run exits 130, like a shell after Ctrl-C
     step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
     assert 4 <= step < 5000 and len(read_log(run / "log.csv")) == step
+
+
+def test_the_summary_lists_the_files_the_run_folder_holds(tmp_path, photos, cli, monkeypatch):
+    """Issue 25: the summary's file list was fixed text (val.csv after a run on a plain folder,
+    which has no validation photos). Ctrl-C at step 2 of a plain-folder run, then --resume."""
+    import signal
+
+    import colorlib.cli.train as command
+
+    real = command.train
+
+    def train(*a, callbacks=(), **kw):
+        def ctrl_c(info):
+            if isinstance(info, StepInfo) and info.step == 1 and not kw.get("resume"):
+                os.kill(os.getpid(), signal.SIGINT)  # as a terminal sends it; the run's handler takes it
+        return real(*a, callbacks=[*callbacks, ctrl_c], **kw)
+
+    monkeypatch.setattr(command, "train", train)
+    run = tmp_path / "run"
+    args = ("train", "--data", photo_folder(tmp_path, photos), "--out", run, "--config", "tiny", "--steps", "6",
+            "--batch-size", "4", "--log-every", "1", "--workers", "0", "--device", "cpu", "-q")
+    for extra, status_wanted in (((), 130), (("--resume",), 0)):
+        status, out, err = cli(*args, *extra)
+        assert status == status_wanted, err
+        assert "Traceback" not in err
+        files = [name for name in command.RUN_FILES if (run / name).exists()]
+        assert sorted(files) == sorted(p.name for p in run.iterdir()) and "val.csv" not in files
+        assert out.splitlines()[-1] == f"run folder: {run} ({', '.join(files)})"
+        assert ("model.safetensors" in files) == (status == 0)  # none after Ctrl-C

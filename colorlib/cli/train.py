@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from ..checkpoint import CheckpointError, finish_run
 from ..data import DataError
@@ -24,6 +25,10 @@ SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit
 CONFIG_OPTIONS = ("config", "variant", "width", "dropout", "color_space", "alpha", "optimizer", "lr",
                   "weight_decay", "schedule", "warmup_steps", "batch_size", "steps", "epochs", "min_scale", "seed", "data",
                   "shards", "val_limit", "checkpoint_every", "log_every", "precision", "device", "workers")
+
+#: The files of a run folder the summary names, in this order, each only when it is there (no
+#: val.csv without validation photos; no model.safetensors after Ctrl-C).
+RUN_FILES = ("config.json", "log.csv", "val.csv", "checkpoint.pt", "model.safetensors")
 
 TRAIN_EXAMPLES = """examples:
   colorlib train --smoke --out runs/smoke                      # ~20 s on a CPU, real photos
@@ -93,8 +98,8 @@ def _print_summary(out: str, result: RunResult) -> None:
         v = result.val[-1]
         print(f"validation: colour loss {v['val_colour_loss']:.5f}, top-1 {v['val_top1']:.3f}, "
               f"top-5 {v['val_top5']:.3f} on {v['images']} images")
-    print(f"run folder: {out} (log.csv, val.csv, checkpoint.pt"
-          f"{'' if result.interrupted else ', model.safetensors'})")
+    written = [name for name in RUN_FILES if (Path(out) / name).is_file()]
+    print(f"run folder: {out} ({', '.join(written) or 'nothing written'})")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
