@@ -529,12 +529,83 @@ def test_a_file_that_is_not_a_study_csv_is_one_warning(plain_class, tmp_path, cl
     status, out, err = cli("study", folder, "--json", tmp_path / "r.json")
     assert status == 0 and "18 answers from 3 participants in 4 file(s); 1 rows skipped" in out
     assert err.splitlines() == [f"warning: {got.warnings[0]}"]
-    # On its own: the warning, then one error line; never a traceback.
+    # On its own: the warning, then one error line, exit 1 (the file was read: not a usage
+    # mistake, which is 2); never a traceback.
     status, out, err = cli("study", folder / "late" / "junk.csv")
-    assert status == 2 and "Traceback" not in err
+    assert status == 1 and "Traceback" not in err
     assert err.splitlines() == [f"warning: junk.csv: {got.warnings[0].split(': ', 1)[1]}",
                                 f"colorlib study: error: no valid answers in {folder / 'late' / 'junk.csv'} "
                                 "(1 rows skipped)"]
+
+
+HEADER = "participant,trial,image_id,condition,answer,timestamp,seed"
+
+
+@pytest.mark.parametrize("header, why", [
+    (HEADER + ",notes", "the extra column 'notes'"),
+    (HEADER.replace("seed", "seed;x").replace(",", ";"), "the extra column 'x'"),
+    (HEADER.replace(",condition", ""), "no column 'condition'"),
+    (HEADER.replace("condition", "cond"), "the extra column 'cond' and no column 'condition'"),
+    (HEADER.replace("timestamp", "time stamp,comment"), "the extra columns 'time stamp', 'comment' and "
+                                                         "no column 'timestamp'"),
+    (HEADER.replace("trial,", "trial,trial,"), "the column 'trial' twice"),
+    ("trial,participant,image_id,condition,answer,timestamp,seed", "the columns in another order"),
+])
+def test_a_header_that_differs_names_the_column(plain_class, tmp_path, cli, header, why):
+    folder = _write_class(tmp_path / "class")
+    rows = "p9,1,a,full,yes,t,0,hello\np9,2,b,baseline,no,t,0,\n"
+    (folder / "notes.csv").write_text(header + "\n" + rows, encoding="utf-8")
+    expected = (f"notes.csv: not a study CSV: its header has {why} (a study CSV's header is "
+                f"{HEADER}); skipped")
+    got = load_answers(folder, quiet=True)
+    assert got.warnings == [expected] and _summary(got) == plain_class[1]  # the file skipped, the rest read
+    status, out, err = cli("study", folder)
+    assert status == 0 and err.splitlines() == [f"warning: {expected}"]
+    assert "18 answers from 3 participants in 4 file(s); 1 rows skipped" in out
+    status, out, err = cli("study", folder / "notes.csv")
+    assert status == 1 and err.splitlines() == [
+        f"warning: {expected}", f"colorlib study: error: no valid answers in {folder / 'notes.csv'} (1 rows skipped)"]
+
+
+def test_a_first_line_far_from_the_header_is_shown_cut_at_60_characters(tmp_path):
+    line = "name,grade," + "x" * 80
+    (tmp_path / "grades.csv").write_text(line + "\nann,A\n", encoding="utf-8")
+    assert load_answers(tmp_path, quiet=True).warnings == [
+        f"grades.csv: not a study CSV: its first line {line[:57] + '...'!r} is not the header {HEADER} "
+        "(separated by ',', ';' or tab); skipped"]
+
+
+def test_a_trial_in_two_files_counts_once(tmp_path, cli):
+    """One participant's answers split over two files (a file handed in twice, under two names,
+    and a session continued elsewhere): every (participant, trial) counts once, the first met
+    in the files' sorted order, and each repeat is a skipped row naming where it was first seen."""
+    folder = tmp_path / "class"
+    (folder / "resent").mkdir(parents=True)
+    head = HEADER + "\n"
+    (folder / "kim.csv").write_text(head + "kim,1,a,ground_truth,yes,t,0\n"
+                                           "kim,2,b,full,yes,t,0\n"
+                                           "kim,3,c,baseline,no,t,0\n")
+    (folder / "kim (1).csv").write_text(head + "kim,4,d,full,no,t,0\n"        # new: counted
+                                               "kim,2,b,full,no,t,0\n")       # 3: trial 2 again, other answer
+    (folder / "resent" / "kim.csv").write_text(head + "kim,1,a,ground_truth,yes,t,0\n"  # 2: trial 1 again
+                                                      "lee,1,a,baseline,no,t,0\n")      # another participant
+    got = load_answers(folder, quiet=True)
+    # files in sorted order: "kim (1).csv", "kim.csv", "resent/kim.csv"; so trial 2 is kim (1).csv's "no"
+    # and kim.csv's trial 2 is the repeat
+    assert [(a.participant, a.trial, a.answer, Path(a.file).relative_to(folder).as_posix())
+            for a in got.rows] == [
+        ("kim", 4, "no", "kim (1).csv"), ("kim", 2, "no", "kim (1).csv"),
+        ("kim", 1, "yes", "kim.csv"), ("kim", 3, "no", "kim.csv"), ("lee", 1, "no", "resent/kim.csv")]
+    assert got.warnings == [
+        "kim.csv:3: trial 2 of 'kim' was already answered at kim (1).csv:3; skipped",
+        "resent/kim.csv:2: trial 1 of 'kim' was already answered at kim.csv:2; skipped"]
+    # by hand: kim ground truth 1 of 1 yes, full 0 of 2 (trials 2 and 4), baseline 0 of 1
+    assert naturalness(got).counts["kim"] == {"ground_truth": (1, 1), "full": (0, 2), "baseline": (0, 1)}
+    status, out, err = cli("study", folder, "--json", tmp_path / "r.json")
+    assert status == 0 and "5 answers from 2 participants in 3 file(s); 2 rows skipped" in out
+    assert err.splitlines() == [f"warning: {w}" for w in got.warnings]
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["kim"] == {
+        "ground_truth": [1, 1], "full": [0, 2], "baseline": [0, 1]}
 
 
 def test_a_quote_never_closed_is_one_warning(tmp_path):

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..study import StudyError, load_answers, naturalness, plot_figure5, save_figure
-from .common import UserError, check_outputs, write_strict_json
+from .common import CommandFailed, UserError, check_outputs, write_strict_json
 
 
 def _rounded(x: float) -> float | None:
@@ -39,8 +39,8 @@ def cmd_study(a: argparse.Namespace) -> None:
         answers = load_answers(a.answers)  # prints "warning: file:line: why" for each row skipped
     except StudyError as e:
         raise UserError(str(e)) from None
-    if not answers.rows:
-        raise UserError(f"no valid answers in {a.answers} ({len(answers.warnings)} rows skipped)")
+    if not answers.rows:  # the files were read: not a usage mistake (exit 1, not 2)
+        raise CommandFailed(f"no valid answers in {a.answers} ({len(answers.warnings)} rows skipped)")
     result = naturalness(answers)
     print(f"{len(answers.rows)} answers from {len(result.participants)} participants in "
           f"{len(answers.files)} file(s); {len(answers.warnings)} rows skipped\n")

@@ -120,9 +120,7 @@ def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int
         return CsvFormat(encoding, ","), []
     sep = next((s for s in SEPARATORS if _is_header(_cells(_split(first, s)))), None)
     if sep is None:
-        shown = first if len(first) <= 60 else first[:57] + "..."
-        raise StudyError(f"not a study CSV: its first line {shown!r} is not the header "
-                         f"{','.join(COLUMNS)} (separated by ',', ';' or tab)")
+        raise StudyError(f"not a study CSV: {_header_mismatch(first)}")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     records = []
     start = 1
@@ -135,6 +133,30 @@ def parse(text: str, encoding: str = "utf-8") -> tuple[CsvFormat, list[tuple[int
     except csv.Error as e:  # e.g. a field longer than csv's limit: the rest cannot be split
         raise StudyError(f"line {reader.line_num + 1} cannot be read as CSV ({e})") from None
     return CsvFormat(encoding, sep), records
+
+
+def _header_mismatch(first: str) -> str:
+    """Why ``first`` is not the header: for a line that is a header nearly (at least 3 of the
+    :data:`COLUMNS`, with the separator that gives the most), the columns that differ, by name;
+    else the line itself, cut at 60 characters."""
+    def names(cells: list[str]) -> str:
+        return ", ".join(repr(c if len(c) <= 30 else c[:27] + "...") for c in cells)
+
+    cells = max((_cells(_split(first, s)) for s in SEPARATORS),
+                key=lambda cs: len({c.lower() for c in cs} & set(COLUMNS)))
+    lower = [c.lower() for c in cells]
+    header = ",".join(COLUMNS)
+    if len(set(lower) & set(COLUMNS)) < 3:
+        shown = first if len(first) <= 60 else first[:57] + "..."
+        return f"its first line {shown!r} is not the header {header} (separated by ',', ';' or tab)"
+    extra = [c for c, k in zip(cells, lower) if k not in COLUMNS]
+    missing = [c for c in COLUMNS if c not in lower]
+    twice = sorted({c for c in cells if lower.count(c.lower()) > 1 and c.lower() in COLUMNS})
+    why = ([f"the extra column{'s' * (len(extra) > 1)} {names(extra)}"] if extra else []) + (
+        [f"no column{'s' * (len(missing) > 1)} {names(missing)}"] if missing else []) + (
+        [f"the column{'s' * (len(twice) > 1)} {names(twice)} twice"] if twice else [])
+    return (f"its header has {' and '.join(why) if why else 'the columns in another order'} "
+            f"(a study CSV's header is {header})")
 
 
 def _split(line: str, sep: str) -> list[str]:
@@ -234,7 +256,8 @@ def load_answers(
 
     Files re-saved by a spreadsheet are read too (encodings, separators and line ends: see the
     module docstring). Broken rows (wrong column count, bad answer, unknown condition, a trial
-    answered twice, also across files) are skipped, each reported as ``file:line: why``; a file
+    answered twice, also across files: a participant's trial counts once, as first met in the
+    files' sorted order) are skipped, each reported as ``file:line: why``; a file
     that is not a study CSV (binary data, another table, unreadable) is skipped with one
     ``file: why``. Warnings name files by their path under ``path`` and are printed to stderr
     (``warning: ...``) unless ``quiet``.
