@@ -99,3 +99,31 @@ def test_a_nan_probability_fails_that_image_and_json_stays_strict(images, cli, m
     assert err.splitlines() == [f"colorlib classify: error: {images['coffee']}: the model gave a probability "
                                 "that is not a number (NaN)", "colorlib classify: 1 classified, 1 failed"]
 
+
+
+def test_an_untrained_head_gets_a_note_and_class_names_never_reach_the_terminal_raw(images, cli, tmp_path):
+    """Issue 25: a model trained without labels printed classes named 4, 2, ... from a head that
+    was never trained, with no note; and class names from a model file's metadata were printed as
+    they are (an escape sequence recolours the terminal, a newline forges a line)."""
+    from colorlib.checkpoint import save_model
+    from colorlib.model import Colorizer, ModelConfig
+
+    model = Colorizer(ModelConfig(width=0.125, global_size=32, num_classes=4))
+    save_model(model, tmp_path / "unlabelled.safetensors", {"classes": []})
+    save_model(model, tmp_path / "alpha0.safetensors", {"classes": list("abcd"), "train": {"alpha": 0.0}})
+    hostile = ["\x1b[31mred", "two\nlines", "\u202eright-to-left", "caf\u00e9 \u5317"]
+    save_model(model, tmp_path / "hostile.safetensors", {"classes": hostile})
+    for name, why in (("unlabelled", "was trained without class labels"), ("alpha0", "was trained with alpha 0")):
+        status, out, err = cli("classify", images["coffee"], "--model", tmp_path / f"{name}.safetensors")
+        assert status == 0 and len(out.splitlines()) == 5  # the photo's name and its four classes
+        assert err == (f"colorlib classify: note: {tmp_path / name}.safetensors {why}"
+                       f"{' (no class names)' if name == 'unlabelled' else ' (no classification loss, Eq. 6)'}"
+                       ": its classification head is untrained, so its classes mean nothing\n")
+    status, out, err = cli("classify", images["coffee"], "--model", tmp_path / "hostile.safetensors", "--top", 4)
+    assert status == 0 and err == "" and len(out.splitlines()) == 5 and "\x1b" not in out and "\u202e" not in out
+    shown = {line.split(". ", 1)[1].rsplit(None, 1)[0].strip() for line in out.splitlines()[1:]}
+    assert shown == {"\\x1b[31mred", "two\\nlines", "\\u202eright-to-left", "caf\u00e9 \u5317"}
+    status, out, _ = cli("classify", images["coffee"], "--model", tmp_path / "hostile.safetensors", "--json")
+    assert {name for name, _ in json.loads(out)["top5"]} == set(hostile)  # JSON keeps them, escaped by JSON
+    status, out, err = cli("classify", images["coffee"])
+    assert status == 0 and err == ""  # a trained head: no note

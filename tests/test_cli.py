@@ -255,3 +255,21 @@ def test_unexpected_os_errors_are_one_line_without_traceback(photo, tmp_path):
         assert r.returncode in (1, 2) and "Traceback" not in r.stderr, r.stderr
         assert lines and all(line.startswith("colorlib colorize: ") for line in lines), r.stderr
         assert not os.path.lexists(out)  # (Path.exists raises for a name too long)
+
+
+def test_file_names_never_reach_the_terminal_raw(photo, tmp_path, cli):
+    """Issue 25 (break test): a file name with an escape sequence, a newline or bytes that are not
+    UTF-8 is printed with those characters escaped: one line each, the terminal untouched."""
+    bad = tmp_path / "evil\x1b[2J\nname.png"
+    bad.write_bytes(b"not an image")
+    good = tmp_path / "ok\x1b[31m.png"
+    good.write_bytes(photo.read_bytes())
+    undecodable = tmp_path / os.fsdecode(b"caf\xe9.png")  # Latin-1 bytes: a surrogate in Python
+    undecodable.write_bytes(photo.read_bytes())
+    status, out, err = cli("classify", bad, good, undecodable, "--top", "1")
+    assert status == 1 and "\x1b" not in out + err and "\udce9" not in out + err
+    assert len(err.splitlines()) == 2 and err.splitlines()[1] == "colorlib classify: 2 classified, 1 failed"
+    assert err.startswith(f"colorlib classify: error: {tmp_path}/evil\\x1b[2J name.png is not an image PIL can read")
+    assert out.splitlines()[0::2] == [f"{tmp_path}/ok\\x1b[31m.png", f"{tmp_path}/caf\\udce9.png"]
+    status, out, err = cli("info", "--model", tmp_path / "no\x1b[1mmodel.safetensors")
+    assert status == 2 and "\x1b" not in err and len(err.splitlines()) == 1, err

@@ -26,7 +26,7 @@ import argparse
 
 from ..io import WriteError
 from . import apps, benchmark, classify, colorize, evaluate, export, info, study, train
-from .common import CommandFailed, Interrupted, OneLineParser, UserError
+from .common import CommandFailed, Interrupted, OneLineParser, UserError, printable
 
 #: The command modules, in the order ``colorlib --help`` lists them; each has ``add_parser(sub)``.
 COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, apps, export)
@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         a.func(a)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
     except UserError as e:
-        print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
+        print(f"colorlib {a.command}: error: {printable(e)}", file=sys.stderr)
         sys.exit(2)
     except (WriteError, CommandFailed) as e:  # a result that could not be saved (a full disk): one line
-        print(f"colorlib {a.command}: error: {e}", file=sys.stderr)
+        print(f"colorlib {a.command}: error: {printable(e)}", file=sys.stderr)
         sys.exit(1)
     except Interrupted as e:  # Ctrl-C in a batch: how far it got
-        print(f"colorlib {a.command}: {e}", file=sys.stderr)
+        print(f"colorlib {a.command}: {printable(e)}", file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:  # Ctrl-C anywhere else (train handles its own: it saves a checkpoint)
         print(f"colorlib {a.command}: stopped by Ctrl-C; any file written is whole", file=sys.stderr)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:  # noqa: BLE001 - the last resort: one line, never a traceback (issue 11)
         if os.environ.get("COLORLIB_DEBUG"):
             raise
-        print(f"colorlib {a.command}: error: {_one_line(e)} (COLORLIB_DEBUG=1 shows the traceback)",
+        print(f"colorlib {a.command}: error: {printable(_one_line(e))} (COLORLIB_DEBUG=1 shows the traceback)",
               file=sys.stderr)
         sys.exit(1)
 

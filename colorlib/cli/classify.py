@@ -14,7 +14,16 @@ import sys
 from ..device import DEVICE_HELP
 from ..infer import classify
 from ..model import fold_batchnorm
-from .common import DEFAULT_MODEL, Input, UserError, device_option, image_inputs, open_model, run_each
+from .common import (
+    DEFAULT_MODEL,
+    Input,
+    UserError,
+    device_option,
+    image_inputs,
+    open_model,
+    printable,
+    run_each,
+)
 
 
 def cmd_classify(a: argparse.Namespace) -> None:
@@ -27,6 +36,10 @@ def cmd_classify(a: argparse.Namespace) -> None:
     if model.classifier is None:
         raise UserError(f"{a.model} is a baseline model: it has no classifier (no global features); "
                         "use miniplaces-full or a sweep-alpha-* model")
+    untrained = _untrained_head(model)
+    if untrained:
+        print(f"colorlib classify: note: {printable(a.model)} {untrained}: its classification head is "
+              "untrained, so its classes mean nothing", file=sys.stderr)
 
     def work(item: Input) -> None:
         ranked = classify(model, item.source(), a.top)
@@ -39,13 +52,24 @@ def cmd_classify(a: argparse.Namespace) -> None:
         else:
             print(item.label)
             for rank, (name, p) in enumerate(ranked, 1):
-                print(f"  {rank}. {name:<28} {p:6.1%}")
+                print(f"  {rank}. {printable(name):<28} {p:6.1%}")  # a model file's text, never raw
 
     failed = run_each("classify", inputs, work, progress=False)  # each result is its own progress
     if failed or len(inputs) > 1:
         print(f"colorlib classify: {len(inputs) - failed} classified, {failed} failed", file=sys.stderr)
     if failed:
         sys.exit(1)
+
+
+def _untrained_head(model) -> str | None:
+    """Why ``model``'s classifier was never trained (None when it was): a run on photos without
+    class labels (a plain folder: no class names, the class loss off), or alpha 0 in Eq. 6."""
+    meta = getattr(model, "meta", {}) or {}
+    if meta.get("classes") == []:  # what train records for photos without labels
+        return "was trained without class labels (no class names)"
+    if (meta.get("train") or {}).get("alpha") == 0:
+        return "was trained with alpha 0 (no classification loss, Eq. 6)"
+    return None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import unicodedata
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,21 @@ from ..model import Colorizer
 
 DEFAULT_MODEL = "miniplaces-full"
 STDIO = "-"  # as an input: read one image from standard input; as -o: write PNG to standard output
+
+
+def printable(text: object) -> str:
+    """``text`` as it may reach a terminal: control, format and separator characters (escape
+    sequences, newlines, a right-to-left override, bytes a file name holds that are not UTF-8)
+    shown as escapes (``\\x1b``, ``\\n``, ``\\u202e``, ``\\udcff``), never sent. What a file
+    or a model's metadata names is printed through it; other characters, accents and CJK
+    included, are kept."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _UNPRINTABLE
+                   else c for c in str(text))
+
+
+#: Unicode categories :func:`printable` escapes: control, format (bidi overrides, zero-width),
+#: surrogate (undecodable bytes of a file name), unassigned, line and paragraph separators.
+_UNPRINTABLE = {"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"}
 
 
 class UserError(Exception):
@@ -117,8 +133,8 @@ class Input:
 
     @property
     def label(self) -> str:
-        """The name messages give it."""
-        return "standard input" if self.path is None else self.name
+        """The name messages give it (:func:`printable`)."""
+        return "standard input" if self.path is None else printable(self.name)
 
     def source(self) -> Path | io.BytesIO:
         """What the library reads: the path, or standard input's bytes (read once)."""
@@ -173,7 +189,8 @@ def _one_line(item: Input, e: BaseException | str) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, BaseException) and not isinstance(e, (ValueError, OSError, MemoryError)):
         text = f"{type(e).__name__}: {text}"  # an unexpected kind: say which, so it can be reported
-    named = item.label in text if item.path is None else item.name in text  # "-" is in most texts
+    name = item.label if item.path is None else " ".join(item.name.split())  # "-" is in most texts
+    named = name in text  # compared as text has it: a newline in a file name is a space there too
     return text if named else f"{item.label}: {text}"
 
 
@@ -218,9 +235,9 @@ def _run_one(command: str, item: Input, work: Callable[[Input], None]) -> bool:
             except Exception as e:  # noqa: BLE001 - whatever one photo's decoder raises fails that photo
                 reason = _one_line(item, e)
     if reason is not None:
-        tqdm.write(f"colorlib {command}: error: {reason}", file=sys.stderr)
+        tqdm.write(f"colorlib {command}: error: {printable(reason)}", file=sys.stderr)
         return False
     notes = [_one_line(item, str(w.message)) for w in caught if issubclass(w.category, (UserWarning, RuntimeWarning))]
     for note in dict.fromkeys(notes):
-        tqdm.write(f"colorlib {command}: note: {note}", file=sys.stderr)
+        tqdm.write(f"colorlib {command}: note: {printable(note)}", file=sys.stderr)
     return True

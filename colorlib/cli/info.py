@@ -15,7 +15,7 @@ from pathlib import Path
 from ..checkpoint import CheckpointError, available_models, model_name, models_dir
 from ..model import weight_count
 from ..train import run_summary
-from .common import DEFAULT_MODEL, UserError, open_model
+from .common import DEFAULT_MODEL, UserError, open_model, printable
 
 
 def model_info(spec: str) -> dict:
@@ -74,21 +74,26 @@ def cmd_info(a: argparse.Namespace) -> None:
         print(json.dumps(finite(shown), indent=1, allow_nan=False))
         return
     cfg = info["config"]
-    print(f"{info['model']}  ({info['file']})")
+    _say(f"{info['model']}  ({info['file']})")
     predicts = {"lab": "a*b* (L*a*b*)", "yuv": "U, V (YUV)", "rgb": "R, G, B"}[cfg.get("color_space", "lab")]
-    print(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
-          f"{cfg['num_classes']} classes, predicts {predicts}; {info['parameters']:,} parameters; "
-          f"saturation {info['saturation']}")
+    _say(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
+         f"{cfg['num_classes']} classes, predicts {predicts}; {info['parameters']:,} parameters; "
+         f"saturation {info['saturation']}")
     for line in _training_lines(info.get("training") or {}, info["device"]):
-        print(line)
+        _say(line)
     r = info.get("results") or {}
     if r:
         top = (f", top-1 {r['top1']:.1f}%, top-5 {r['top5']:.1f}%" if r.get("top1") is not None else "")
-        print(f"  validation ({r['images']:,} colour images of MiniPlaces val): PSNR {r['psnr']:.2f} dB, "
-              f"SSIM {r['ssim']:.3f}, CIEDE2000 {r['ciede2000']:.2f}, AuC {r['auc']:.2f}%, colourfulness "
-              f"{r['cf_pred']:.1f} (truth {r['cf_true']:.1f}, gap {r['cf_gap']:.1f}){top}")
+        _say(f"  validation ({r['images']:,} colour images of MiniPlaces val): PSNR {r['psnr']:.2f} dB, "
+             f"SSIM {r['ssim']:.3f}, CIEDE2000 {r['ciede2000']:.2f}, AuC {r['auc']:.2f}%, colourfulness "
+             f"{r['cf_pred']:.1f} (truth {r['cf_true']:.1f}, gap {r['cf_gap']:.1f}){top}")
     if info["card"]:
-        print(f"  model card: {info['card']}")
+        _say(f"  model card: {info['card']}")
+
+
+def _say(line: str) -> None:
+    """Print a line of a model's figures: its metadata's text through :func:`printable`, never raw."""
+    print(printable(line))
 
 
 def _training_lines(t: dict, device: str | None) -> list[str]:
