@@ -107,7 +107,9 @@ def rgb_and_alpha(image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
     ``(H, W)``; None when it has none). How each PIL mode and array type is scaled: the module
     docstring.
 
-    Raises ``FileNotFoundError`` for a missing path; ``ValueError`` (one line) for a folder, a
+    Raises ``FileNotFoundError`` for a missing path; ``TypeError`` for what is no image at all
+    (None, ``bytes``: wrap them in ``io.BytesIO``, a number), saying what is accepted;
+    ``ValueError`` (one line) for a folder, a
     device or other non-regular file, a file PIL cannot read or one too large to open safely,
     an image with no pixels, a mode or value range that has no defined lightness, non-finite or
     out-of-range float arrays and arrays of other shapes or types. A multi-frame file warns
@@ -296,12 +298,26 @@ def to_uint8(rgb01: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
 
 
+#: What every reader accepts, as its errors say it.
+ACCEPTED = ("a PIL image, an array shaped (H, W), (H, W, 3) or (H, W, 4), a path, or a binary file object "
+            "(io.BytesIO)")
+
+
 def _from_array(image) -> tuple[np.ndarray, np.ndarray | None]:
-    a = np.asarray(image)
+    what = type(image).__name__
+    if image is None or isinstance(image, (bytes, bytearray, memoryview)):
+        what = "None" if image is None else f"{what} ({len(image):,} bytes); wrap a file's bytes in io.BytesIO(data)"
+        raise TypeError(f"expected an image: {ACCEPTED}; got {what}")
+    try:
+        a = np.asarray(image)
+    except (ValueError, TypeError):  # a ragged list
+        a, what = np.empty((), dtype=object), f"{what} (not a rectangular array)"
+    if a.dtype == object or a.ndim == 0:  # a number, a dict, a ragged list: not pixels at all
+        raise TypeError(f"expected an image: {ACCEPTED}; got {what}")
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+        raise ValueError(f"expected an image shaped (H, W), (H, W, 3) or (H, W, 4), got an array shaped {a.shape}")
     if a.shape[0] * a.shape[1] == 0:
         raise ValueError("image has no pixels")
     a = _to_uint8(a)

@@ -264,3 +264,22 @@ def test_over_white():
     rgb = np.array([[[0, 0, 0], [100, 50, 0]]], np.uint8)
     assert over_white(rgb, np.array([[0, 255]], np.uint8)).tolist() == [[[255, 255, 255], [100, 50, 0]]]
     assert over_white(rgb, np.array([[128, 128]], np.uint8))[0, 0].tolist() == [127, 127, 127]
+
+
+@pytest.mark.parametrize("given, said", [
+    (b"\x89PNG\r\n...", "got bytes (9 bytes); wrap a file's bytes in io.BytesIO(data)"),
+    (bytearray(3), "got bytearray (3 bytes); wrap a file's bytes in io.BytesIO(data)"),
+    (None, "got None"),
+    (5, "got int"),
+    ({"image": 1}, "got dict"),
+    ([[0, 1], [2]], "got list (not a rectangular array)"),
+])
+def test_what_is_no_image_is_named_with_what_is_accepted(full, given, said):
+    """Issue 25: colorize(model, b"...") and colorize(model, None) said "expected an image shaped
+    (H, W), ... got ()": the shape of a 0-d array the caller never made."""
+    with pytest.raises(TypeError) as e:
+        colorize(full, given)
+    assert str(e.value) == ("expected an image: a PIL image, an array shaped (H, W), (H, W, 3) or (H, W, 4), a "
+                            f"path, or a binary file object (io.BytesIO); {said}")
+    with pytest.raises(ValueError, match=r"got an array shaped \(2, 3, 5\)$"):
+        colorize(full, np.zeros((2, 3, 5), np.uint8))
