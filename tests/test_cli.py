@@ -273,3 +273,26 @@ def test_file_names_never_reach_the_terminal_raw(photo, tmp_path, cli):
     assert out.splitlines()[0::2] == [f"{tmp_path}/ok\\x1b[31m.png", f"{tmp_path}/caf\\udce9.png"]
     status, out, err = cli("info", "--model", tmp_path / "no\x1b[1mmodel.safetensors")
     assert status == 2 and "\x1b" not in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="watches the process's maps (Linux)")
+@pytest.mark.parametrize("how", ["script", "-m"])
+def test_ctrl_c_while_torch_loads_is_one_line_exit_130(how):
+    """Issue 25: Ctrl-C in the seconds the command spends importing torch showed Python's
+    KeyboardInterrupt traceback (the console script imports the package before any of its code
+    runs). A real SIGINT, sent once torch's library is mapped and its Python modules load."""
+    import signal
+    import time
+
+    script = os.path.join(os.path.dirname(sys.executable), "colorlib")
+    if how == "script" and not os.path.exists(script):
+        pytest.skip("no colorlib console script beside this Python")
+    cmd = [script] if how == "script" else [sys.executable, "-m", "colorlib"]
+    p = subprocess.Popen([*cmd, "info", "--list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while "libtorch" not in open(f"/proc/{p.pid}/maps").read():
+        assert p.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out, err) == (130, "", "colorlib info: stopped by Ctrl-C while starting; nothing was done\n")

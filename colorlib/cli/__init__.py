@@ -24,9 +24,15 @@ if sys.argv[1:2] == ["evaluate"]:
 
 import argparse
 
-from ..io import WriteError
-from . import apps, benchmark, classify, colorize, evaluate, export, info, study, train
-from .common import CommandFailed, Interrupted, OneLineParser, UserError, printable
+from .. import _stop_the_command_on_ctrl_c
+
+try:  # the commands' modules load more (PIL, tqdm, the study): Ctrl-C then is one line, exit 130 too
+    from ..io import WriteError
+    from . import apps, benchmark, classify, colorize, evaluate, export, info, study, train
+    from .common import CommandFailed, Interrupted, OneLineParser, UserError, printable
+except KeyboardInterrupt:
+    _stop_the_command_on_ctrl_c()
+    raise
 
 #: The command modules, in the order ``colorlib --help`` lists them; each has ``add_parser(sub)``.
 COMMANDS = (colorize, classify, train, info, evaluate, benchmark, study, apps, export)
