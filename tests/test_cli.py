@@ -296,3 +296,21 @@ def test_ctrl_c_while_torch_loads_is_one_line_exit_130(how):
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert (p.returncode, out, err) == (130, "", "colorlib info: stopped by Ctrl-C while starting; nothing was done\n")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_dangling_or_looping_link_in_a_folder_gets_one_line_each(photo, tmp_path, cli):
+    """Issue 25: a symbolic link named like an image that leads nowhere was left out of a folder
+    input without a word; now it is a failed input, one line each, and the others go on."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(photo.read_bytes())
+    (folder / "dangling.png").symlink_to("gone.png")
+    (folder / "loop.png").symlink_to("loop.png")
+    (folder / "notes.txt").symlink_to("gone.txt")  # not an image's name: left out, as any other file
+    status, out, err = cli("classify", folder, "--top", "1")
+    assert status == 1 and out.splitlines()[0] == str(folder / "good.jpg") and "Traceback" not in err
+    assert err.splitlines() == [
+        f"colorlib classify: error: {folder / 'dangling.png'}: a symbolic link to gone.png, which does not exist",
+        f"colorlib classify: error: {folder / 'loop.png'}: a symbolic link that loops (it leads back to itself)",
+        "colorlib classify: 1 classified, 2 failed"]

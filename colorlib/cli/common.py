@@ -9,7 +9,9 @@ line on stderr naming it and why, and the run goes on (:func:`run_each`). A usag
 from __future__ import annotations
 
 import argparse
+import errno
 import io
+import os
 import sys
 import unicodedata
 import warnings
@@ -165,6 +167,8 @@ def image_inputs(args: list[str]) -> list[Input]:
             inputs += _folder_inputs(arg, path, readable)
         elif path.exists() and not path.is_file():
             inputs.append(Input(arg, path, error=f"{arg} is not a regular file (a device, pipe or socket)"))
+        elif (broken := _broken_link(path)) is not None:
+            inputs.append(Input(arg, path, error=f"{arg}: {broken}"))
         else:
             inputs.append(Input(arg, path))  # a missing file fails when it is read, with the others
     if sum(i.path is None for i in inputs) > 1:
@@ -175,13 +179,34 @@ def image_inputs(args: list[str]) -> list[Input]:
 def _folder_inputs(arg: str, folder: Path, readable: set[str]) -> list[Input]:
     """The image files of a folder given as an input, or one failed input saying why there are none."""
     try:
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in readable
-                       and not f.name.startswith(".") and f.is_file())
+        names = sorted(f for f in folder.iterdir() if f.suffix.lower() in readable and not f.name.startswith("."))
     except OSError as e:
         return [Input(arg, folder, error=f"cannot list the folder {arg}: {e.strerror or e}")]
-    if not files:
+    found = []
+    for f in names:
+        if f.is_file():
+            found.append(Input(str(f), f, in_folder=True))
+        elif (broken := _broken_link(f)) is not None:  # an image's name that leads nowhere: said, not skipped
+            found.append(Input(str(f), f, in_folder=True, error=f"{f}: {broken}"))
+    if not found:
         return [Input(arg, folder, error=f"{arg}: no image files in this folder")]
-    return [Input(str(f), f, in_folder=True) for f in files]
+    return found
+
+
+def _broken_link(path: Path) -> str | None:
+    """Why ``path``, a symbolic link, leads to no file (its target is missing, or links loop back);
+    None for anything else (a missing file is reported when it is read)."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link that loops (it leads back to itself)"
+        if e.errno == errno.ENOENT:
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return f"a symbolic link that cannot be followed: {e.strerror or e}"
+    return None
 
 
 def _one_line(item: Input, e: BaseException | str) -> str:
