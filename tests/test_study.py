@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import hashlib
 import io
 import json
 import os
@@ -140,6 +141,84 @@ def test_trials_per_condition_exact_and_no_photo_shown_twice(stimuli, tmp_path, 
     assert Counter(t.condition for t in s.trials) == {c: T for c in stimuli.conditions}
     assert len({t.image_id for t in s.trials}) == s.n_trials == 3 * T
     assert [t.number for t in s.trials] == list(range(1, 3 * T + 1))
+
+
+def _ids_only(image_ids) -> Stimuli:
+    """A stimulus set of these ids whose images were never rendered: enough to plan a session."""
+    return Stimuli(Path("unrendered"), list(image_ids), {c: c for c in CONDITIONS}, 64, 0, "test")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_the_order_is_the_sha256_rule(tmp_path):
+    """The rule chapter 7's page repeats (book/_js/study.js): the photos ranked by the SHA-256 hex
+    of "seed:participant:image_id", the first per-condition block of them in the first condition
+    and so on, the trials ordered by the hex of "seed:participant:image_id:condition"."""
+    # worked out by hand with hashlib: the ranks of a..g for student-07, seed 0, start
+    # e 280fad7d, d 6e14f47f, b 875f8d69, c 90e78ce4, a 9b94be3b, f b667521f (g f48a6193 is left out)
+    got = Study("student-07", _ids_only("abcdefg"), 2, seed=0, csv_path=tmp_path).trials
+    assert [(t.number, t.image_id, t.condition) for t in got] == [
+        (1, "c", "full"), (2, "a", "baseline"), (3, "d", "ground_truth"),
+        (4, "f", "baseline"), (5, "b", "full"), (6, "e", "ground_truth")]
+    # and for other ids, seeds, sizes and non-ASCII image ids, straight from hashlib
+    ids = [f"val/{k:08d}" for k in range(1, 31)] + ["café/straße", "a:b", "日本/写真"]
+    for pid, seed, per in [("p1", 0, 1), ("ana", 3, 4), ("x.y_z-9", -2, 11), ("B", 12345678901, 2)]:
+        photos = sorted(ids, key=lambda i: _sha(f"{seed}:{pid}:{i}"))[:3 * per]
+        pairs = [(i, CONDITIONS[k // per]) for k, i in enumerate(photos)]
+        expected = sorted(pairs, key=lambda ic: _sha(f"{seed}:{pid}:{ic[0]}:{ic[1]}"))
+        got = Study(pid, _ids_only(ids), per, seed=seed, csv_path=tmp_path).trials
+        assert [(t.image_id, t.condition) for t in got] == expected, (pid, seed, per)
+
+
+def test_every_participant_sees_each_condition_equally_and_no_photo_twice(tmp_path):
+    ids = [f"img{k}" for k in range(12)]
+    for k in range(60):
+        for per in (1, 3, 4):  # 4 x 3 = every photo of the set
+            trials = Study(f"s{k}", _ids_only(ids), per, seed=k % 3, csv_path=tmp_path).trials
+            assert Counter(t.condition for t in trials) == {c: per for c in CONDITIONS}
+            assert len({t.image_id for t in trials}) == len(trials) == 3 * per
+            assert [t.number for t in trials] == list(range(1, 3 * per + 1))
+    # the order and the condition a photo is shown in change from one participant to the next
+    plans = {tuple((t.image_id, t.condition) for t in Study(f"s{k}", _ids_only(ids), 4, csv_path=tmp_path).trials)
+             for k in range(20)}
+    assert len(plans) == 20
+    assert len({dict((i, c) for i, c in plan)["img0"] for plan in plans}) == 3
+
+
+#: A class file written by colorlib before the SHA-256 order (numpy's default_rng([seed, id hash])
+#: and two permutations): the plan of participant old-07, seed 0, 2 trials per condition, photos
+#: val/00000001-10, as that version wrote it.
+OLD_ORDER_CSV = """participant,trial,image_id,condition,answer,timestamp,seed
+old-07,1,val/00000007,full,yes,2026-02-10T09:00:01+00:00,0
+old-07,2,val/00000009,ground_truth,yes,2026-02-10T09:00:03+00:00,0
+old-07,3,val/00000001,ground_truth,no,2026-02-10T09:00:05+00:00,0
+old-07,4,val/00000008,baseline,no,2026-02-10T09:00:08+00:00,0
+old-07,5,val/00000006,full,no,2026-02-10T09:00:10+00:00,0
+old-07,6,val/00000004,baseline,yes,2026-02-10T09:00:12+00:00,0
+"""
+
+
+def test_answers_in_the_old_order_still_merge(tmp_path, cli):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "old-07.csv").write_text(OLD_ORDER_CSV, encoding="utf-8")
+    (folder / "new-01.csv").write_text(",".join(COLUMNS) + "\n" + "".join(
+        f"new-01,{k},val/{k:08d},{c},yes,2026-03-01T10:00:00+00:00,0\n"
+        for k, c in enumerate([*CONDITIONS, *CONDITIONS], 1)), encoding="utf-8")
+    got = load_answers(folder, quiet=True)
+    assert got.warnings == [] and len(got.rows) == 12
+    # counted by hand from OLD_ORDER_CSV: ground truth yes, no; full yes, no; baseline no, yes
+    assert naturalness(got).counts["old-07"] == {"ground_truth": (1, 2), "full": (1, 2), "baseline": (1, 2)}
+    status, out, err = cli("study", folder, "--json", tmp_path / "r.json")
+    assert status == 0 and err == ""
+    assert "12 answers from 2 participants in 2 file(s); 0 rows skipped" in out
+    assert json.loads((tmp_path / "r.json").read_text())["rates"]["old-07"] == {c: 50.0 for c in CONDITIONS}
+    # a session cannot resume it (the plan is another now), and says why in one line
+    ids = [f"val/{k:08d}" for k in range(1, 11)]
+    with pytest.raises(StudyError, match=r"old-07\.csv:2 does not match .* before the SHA-256 order still merge"):
+        Study("old-07", _ids_only(ids), 2, seed=0, csv_path=folder, resume=True)
 
 
 def test_too_few_photos_and_bad_input_are_refused_clearly(stimuli, tmp_path):

@@ -31,7 +31,11 @@ class Trial:
 
 class Study:
     """One participant's session: ``trials_per_condition`` photos of each condition, in an
-    order drawn from ``seed`` and the participant id, no photo shown twice.
+    order drawn from ``seed`` and the participant id, no photo shown twice. The order is the
+    SHA-256 rule of ``_plan`` (the page of chapter 7 has the same lines): the photos ranked by
+    ``sha256(f"{seed}:{participant}:{image_id}")`` (hex), the first ``trials_per_condition`` of
+    them shown in the first condition, the next in the second and so on, and those trials ordered
+    by ``sha256(f"{seed}:{participant}:{image_id}:{condition}")``.
 
     ``csv_path``: the participant's CSV, or a folder (then ``<folder>/<participant>.csv``).
     Answers already in that folder for this participant are refused unless ``resume=True``,
@@ -90,7 +94,9 @@ class Study:
                 if r.seed != self.seed or t is None or (t.image_id, t.condition) != (r.image_id, r.condition):
                     raise StudyError(
                         f"{other}:{r.line} does not match this session's plan (seed {self.seed}, "
-                        f"{len(self.trials)} trials, these stimuli); resume with the same settings")
+                        f"{len(self.trials)} trials, these stimuli); resume with the same settings. "
+                        "(Answers from a colorlib before the SHA-256 order still merge with colorlib "
+                        "study but cannot be resumed: go on under a new participant id.)")
                 self.answers[r.trial] = r.answer
 
     def _plan(self, per_condition: int) -> list[Trial]:
@@ -101,11 +107,15 @@ class Study:
                 f"{per_condition} trials per condition x {len(conds)} conditions needs {need} distinct "
                 f"photos (no photo is shown twice to a participant); the stimuli have "
                 f"{len(self.stimuli)}. Make more with make_stimuli(n_images={need}) or ask fewer trials.")
-        pid = int(hashlib.sha256(self.participant.encode()).hexdigest()[:16], 16)
-        rng = np.random.default_rng([self.seed, pid])
-        photos = rng.permutation(len(self.stimuli))[:need]
-        pairs = [(self.stimuli.image_ids[i], conds[k // per_condition]) for k, i in enumerate(photos)]
-        return [Trial(n + 1, *pairs[i]) for n, i in enumerate(rng.permutation(need))]
+        # The rule, also in book/_js/study.js: the photos ranked by the SHA-256 of
+        # "seed:participant:image_id", the first per_condition shown in the first condition, the
+        # next per_condition in the second...; the trials ordered by that of "...:image_id:condition".
+        def key(*parts: object) -> str:
+            return hashlib.sha256(":".join(map(str, (self.seed, self.participant, *parts))).encode()).hexdigest()
+
+        photos = sorted(self.stimuli.image_ids, key=key)[:need]
+        pairs = sorted(((i, conds[k // per_condition]) for k, i in enumerate(photos)), key=lambda p: key(*p))
+        return [Trial(n, i, c) for n, (i, c) in enumerate(pairs, 1)]
 
     @property
     def n_trials(self) -> int:

@@ -5,8 +5,10 @@ resumes, and the CSV it offers at the end is checked against colorlib itself: th
 are the trials ``colorlib.study.Study`` plans for that participant (same order), the file is
 byte for byte the one ``Study.answer`` writes for the same answers (timestamps aside), and
 ``colorlib study FOLDER`` and ``load_answers`` read it with the answers and yes counts pressed.
-Opened from disk (``file://``) the study works too (buttons, reload, download). No request may
-leave 127.0.0.1 and no console error is let through.
+Opened from disk (``file://``) the study works too (buttons, reload, download). The page's order
+(SHA-256 by Web Crypto) is Python's for several participants, served and from disk; without Web
+Crypto the box says why it cannot start. No request may leave 127.0.0.1 and no console error is
+let through.
 """
 
 from __future__ import annotations
@@ -214,6 +216,77 @@ def test_study_opened_from_disk_works_with_the_buttons(context, built_book, tmp_
     _clean(page)
 
 
+def _store_key(settings: dict, participant: str, order: str = "sha256-order") -> str:
+    """The localStorage key of a participant's answers (study.js's sessionKey); ``order=None``
+    gives the key of the script before the SHA-256 order."""
+    parts = [order] if order else []
+    parts += [settings["stimuli"], settings["seed"], settings["trials_per_condition"], participant]
+    return "colorlib-study/" + "/".join(str(v) for v in parts)
+
+
+def _page_plan(page, settings: dict, participant: str) -> list[tuple]:
+    got = page.evaluate("([s, p]) => window.colorlibStudy.plan(s, p)", [settings, participant])
+    return [(t["number"], t["image_id"], t["condition"], t["file"]) for t in got]
+
+
+def _python_plan(stimuli, settings: dict, participant: str, tmp_path) -> list[tuple]:
+    from colorlib.study import Study
+
+    trials = Study(participant, stimuli, settings["trials_per_condition"], seed=settings["seed"],
+                   csv_path=tmp_path / "plans").trials
+    return [(t.number, t.image_id, t.condition, stimuli.path(t.image_id, t.condition)
+             .relative_to(stimuli.folder).as_posix()) for t in trials]
+
+
+@pytest.mark.parametrize("where", ["server", "disk"])
+def test_the_pages_plan_is_pythons_with_web_crypto(context, server, built_book, tmp_path, where):
+    """window.colorlibStudy.plan (Web Crypto's SHA-256) gives every participant the trials
+    Study._plan gives them, for the chapter's settings and others (another seed, the most trials
+    the stimuli allow), served on 127.0.0.1 and opened from disk (file://), which Chromium counts as
+    secure pages; answers stored under the order before the SHA-256 rule are not taken for it."""
+    page = context.new_page()
+    if where == "server":
+        _record(page, (server + "/", "data:", "blob:"))
+        page.goto(f"{server}/book/07_user_study.html", wait_until="load")
+    else:
+        _record(page, ("file:", "data:", "blob:"))
+        page.goto((built_book / "book" / "07_user_study.html").resolve().as_uri(), wait_until="load")
+    assert page.evaluate("isSecureContext && typeof crypto.subtle.digest === 'function'")
+    settings = _settings(page)
+    stimuli = _stimuli(settings)
+    most = dict(settings, seed=12345, trials_per_condition=len(stimuli) // 3)
+    for s, participant in [(settings, "student-07"), (settings, "Zoe_2.b"), (most, "p1")]:
+        assert _page_plan(page, s, participant) == _python_plan(stimuli, s, participant, tmp_path), participant
+    with pytest.raises(Exception, match="distinct photos"):
+        page.evaluate("s => window.colorlibStudy.plan(s, 'p1')",
+                      dict(settings, trials_per_condition=len(stimuli) // 3 + 1))
+
+    # answers kept in this browser by the old script (trial numbers of numpy's order) name other
+    # images: the participant starts afresh; the old entry is left as it was
+    old = _store_key(settings, "old-tab", order=None)
+    page.evaluate("""key => localStorage.setItem(key, JSON.stringify({participant: 'old-tab',
+        answers: {1: {answer: 'yes', timestamp: '2026-01-01T00:00:00+00:00'}}}))""", old)
+    _start(page, "old-tab")
+    assert "Answering as old-tab" in page.inner_text(f"{BOX} .colorlib-status")
+    assert page.evaluate("key => JSON.parse(localStorage.getItem(key)).answers[1].answer", old) == "yes"
+    _clean(page)
+
+
+def test_without_web_crypto_the_box_says_what_to_do(context, server):
+    """An http page on another machine (a class's LAN server) has no crypto.subtle: simulated by
+    removing it, the box says so instead of starting."""
+    page = context.new_page()
+    _record(page, (server + "/", "data:", "blob:"))
+    page.add_init_script("Object.defineProperty(window.crypto, 'subtle', {value: undefined})")
+    page.goto(f"{server}/book/07_user_study.html", wait_until="load")
+    _wait(page, "ready")
+    page.fill(f"{BOX} input[name=participant]", "lan-1")
+    page.click(f"{BOX} .colorlib-start button[type=submit]")
+    page.wait_for_function("s => document.querySelector(s).dataset.state === 'error'", arg=BOX, timeout=WAIT_MS)
+    assert "needs this page on https, on localhost or opened from disk" in page.inner_text(f"{BOX} .colorlib-status")
+    _clean(page)
+
+
 def _answer(page, button: str) -> None:
     """Answer the trial shown (its image loaded) with the button "yes" or "no", past the guard."""
     _wait(page, "asking")
@@ -265,8 +338,7 @@ def test_two_tabs_of_the_page_lose_no_answer_and_answer_no_trial_twice(context, 
     # a stale copy never wins: tab A's trial 7 answered behind its back (as by a tab whose
     # storage event it missed) is kept, and tab A's next answer goes to trial 8
     if n >= 8:
-        key = "colorlib-study/" + "/".join(str(v) for v in (settings["stimuli"], settings["seed"],
-                                                              settings["trials_per_condition"], "twotab"))
+        key = _store_key(settings, "twotab")
         a.evaluate("""key => {
             const s = JSON.parse(localStorage.getItem(key));
             s.answers[7] = {answer: 'yes', timestamp: '2026-01-01T00:00:00+00:00'};
