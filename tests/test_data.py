@@ -226,3 +226,124 @@ def test_a_label_int_would_refuse_is_one_line_naming_the_file_and_line(tmp_path,
     (tmp_path / "categories.txt").write_bytes(b"/a/caf\xe9 0\n")  # Latin-1, not UTF-8
     with pytest.raises(D.DataError, match=r"categories\.txt: not UTF-8 text"):
         D.read_categories(tmp_path / "categories.txt")
+
+
+# -- augmentation statistics (issue 27) ----------------------------------------------------------
+# Section 4: each training image is cropped at a random place and flipped horizontally at random.
+# crop_boxes' offsets, as fractions of the room the crop leaves, must be uniform on [0, 1] and
+# independent in x and y, of the flip, of the crop's size and of the next photo's draw, and flips
+# must happen half the time. Each bound below is set so that a correct sampler exceeds it with
+# probability 1e-6 (Pearson's chi-square against the uniform, independent distribution, upper tail;
+# for the flip count, the two-sided normal bound of a binomial); at most 1e-5 for every bound of
+# this file together (their sum). The draws are seeded, so a pass is reproducible.
+FALSE_ALARM = 1e-6
+
+
+def _draws(min_scale: float = 1.0, batches: int = 625, batch: int = 32) -> torch.Tensor:
+    """20,000 boxes drawn as training draws them: a batch at a time, from one generator."""
+    g = torch.Generator().manual_seed(2016)
+    return torch.cat([D.crop_boxes(batch, g, min_scale) for _ in range(batches)]).double()
+
+
+def _offsets(b: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """x0 and y0 as fractions of the room the crop leaves (1 - side): uniform on [0, 1]."""
+    return (b[:, 0] / (1 - b[:, 2])).numpy(), (b[:, 1] / (1 - b[:, 3])).numpy()
+
+
+def _chi2_uniform(*columns: tuple[np.ndarray, int]) -> None:
+    """Pearson's chi-square test that ``(values, bins)`` columns (values on [0, 1]; a flip, 0 or 1,
+    with 2 bins) are uniform and independent: their joint histogram against equal counts in every
+    cell. Fails when the statistic exceeds the chi-square bound of FALSE_ALARM."""
+    from scipy.stats import chi2
+
+    cells = np.zeros(len(columns[0][0]), np.int64)
+    k = 1
+    for values, bins in columns:
+        cells = cells * bins + np.clip((values * bins).astype(np.int64), 0, bins - 1)
+        k *= bins
+    counts = np.bincount(cells, minlength=k)
+    expected = len(cells) / k
+    stat, bound = float(((counts - expected) ** 2 / expected).sum()), float(chi2.isf(FALSE_ALARM, k - 1))
+    assert stat < bound, f"chi-square {stat:.0f} over {k} cells, above the bound {bound:.0f}"
+
+
+def test_crop_offsets_are_uniform_and_independent_and_flips_half_the_time():
+    from scipy.stats import norm
+
+    b = _draws()
+    assert torch.allclose(b[:, 2], torch.full_like(b[:, 2], 224 / 256)) and torch.equal(b[:, 2], b[:, 3])
+    x, y = _offsets(b)
+    flip = b[:, 4].numpy()
+    assert ((0 <= x) & (x <= 1) & (0 <= y) & (y <= 1)).all() and set(np.unique(flip)) <= {0.0, 1.0}
+    _chi2_uniform((x, 20))  # uniform in x: 20 bins
+    _chi2_uniform((y, 20))  # and in y
+    _chi2_uniform((x, 8), (y, 8))  # x and y independent: 64 cells
+    _chi2_uniform((x, 4), (y, 4), (flip, 2))  # the flip independent of both: 32 cells
+    pairs = np.arange(0, len(x), 2)  # photos 0 and 1, 2 and 3, ... of each batch of 32: disjoint pairs
+    _chi2_uniform((x[pairs], 4), (x[pairs + 1], 4), (flip[pairs], 2), (flip[pairs + 1], 2))
+    n = len(flip)  # flips: a binomial count, within its two-sided normal bound of n / 2
+    assert abs(flip.sum() - n / 2) < norm.isf(FALSE_ALARM / 2) * (n / 4) ** 0.5, flip.mean()
+
+
+def test_random_resized_crops_draw_the_area_uniformly_and_the_offsets_apart_from_it():
+    """min_scale < 1: the crop's area (side squared) is uniform between min_scale and 1 of the
+    image (crop_boxes' docstring), and the offsets are uniform and independent of it."""
+    b = _draws(min_scale=0.5)
+    assert torch.equal(b[:, 2], b[:, 3])  # square crops
+    area = ((b[:, 2] ** 2 - 0.5) / 0.5).numpy()
+    assert ((-1e-6 <= area) & (area <= 1 + 1e-6)).all()
+    x, y = _offsets(b)
+    _chi2_uniform((area, 20))
+    _chi2_uniform((x, 20))
+    _chi2_uniform((y, 20))
+    _chi2_uniform((x, 4), (y, 4), (area, 4), (b[:, 4].numpy(), 2))  # 128 cells
+
+
+def _bilinear_crop(img: np.ndarray, box: list[float], out: int) -> np.ndarray:
+    """``box`` (x0, y0, w, h as fractions, flip) of a float (S, S, 3) image resampled to out x out by
+    scipy: output pixel j samples the source at (x0 + w (j + 0.5) / out) S - 0.5 (mirrored in x when
+    flipped), bilinearly, edge values held."""
+    from scipy.ndimage import map_coordinates
+
+    S = img.shape[0]
+    x0, y0, w, h, flip = box
+    t = (np.arange(out) + 0.5) / out
+    xs = (x0 + w * (1 - t if flip else t)) * S - 0.5
+    ys = (y0 + h * t) * S - 0.5
+    Y, X = np.meshgrid(ys, xs, indexing="ij")
+    return np.stack([map_coordinates(img[..., c], [Y, X], order=1, mode="nearest") for c in range(3)], -1)
+
+
+def test_targets_are_cropped_and_flipped_with_their_inputs(colour_photos):
+    """prepare_batch (what a training step does to pixels): the network's input L*/100 and its target
+    (a*b* normalised, (x + 128) / 255, averaged over 2 x 2 blocks) both come from the same crop and
+    flip of the photo. Expected: the crop taken by numpy slicing ([::-1] for a flip) for boxes on
+    the pixel grid, and by scipy's bilinear resampling for boxes off it, converted by scikit-image.
+    Measured: within 4e-7 (L*/100) and 7e-7 (target) on the grid, 2.5e-6 and 5e-7 off it (float32);
+    the target of the crop left unflipped is 0.18 away."""
+    photos = [np.asarray(Image.fromarray(colour_photos[k]).resize((64, 64), Image.Resampling.LANCZOS))
+              for k in ("astronaut", "chelsea", "coffee", "astronaut")]
+    pixels = torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).contiguous()
+    # on the pixel grid: 32 x 32 crops at (8, 4) flipped, (24, 30) not, (0, 0) flipped, (32, 32) not
+    boxes = [[8 / 64, 4 / 64, 0.5, 0.5, 1.0], [24 / 64, 30 / 64, 0.5, 0.5, 0.0],
+             [0.0, 0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 0.5, 0.5, 0.0]]
+    L, target = D.prepare_batch(pixels, torch.tensor(boxes), 32)
+    assert L.shape == (4, 1, 32, 32) and target.shape == (4, 2, 16, 16)
+    for i, (x0, y0, _, _, flip) in enumerate(boxes):
+        c, r = round(x0 * 64), round(y0 * 64)
+        crop = photos[i][r : r + 32, c : c + 32][:, ::-1 if flip else 1]
+        lab = rgb2lab(crop)
+        want = ((lab[..., 1:] + 128) / 255).reshape(16, 2, 16, 2, 2).mean((1, 3))
+        assert np.abs(L[i, 0].numpy() - lab[..., 0] / 100).max() < 1e-5
+        assert np.abs(target[i].permute(1, 2, 0).numpy() - want).max() < 1e-5
+    # off the grid: crops of any size at any place, resampled (as random boxes are)
+    g = torch.Generator().manual_seed(27)
+    boxes = D.crop_boxes(4, g, min_scale=0.4)
+    boxes[:, 4] = torch.tensor([1.0, 0.0, 1.0, 0.0])  # both kinds, whatever the draw
+    L, target = D.prepare_batch(pixels, boxes, 32)
+    for i in range(4):
+        rgb = _bilinear_crop(photos[i].astype(np.float64) / 255, boxes[i].tolist(), 32)
+        lab = rgb2lab(rgb)
+        want = ((lab[..., 1:] + 128) / 255).reshape(16, 2, 16, 2, 2).mean((1, 3))
+        assert np.abs(L[i, 0].numpy() - lab[..., 0] / 100).max() < 1e-5
+        assert np.abs(target[i].permute(1, 2, 0).numpy() - want).max() < 1e-5
