@@ -211,3 +211,65 @@ def test_score_with_the_models_own_saturation_matches_colorize(photos):
     assert own["cf_pred"] > raw["cf_pred"]
     with pytest.raises(ValueError, match="saturation"):
         score(model, x, saturation=-1)
+
+
+# -- top-1 and top-5 on a labelled set written here, class 0 among its labels (issue 27) ---------
+CLASS_NAMES = [f"class{i}" for i in range(10)]
+
+
+def _ranked_model(ranking: list[int]):
+    """A tiny untrained Colorizer whose scene logits are the same for every photo: its last
+    classifier layer's weights are 0 and its biases rank the classes (``ranking``: best first), so
+    its top-1 and top-5 are known without running it."""
+    from colorlib.model import Colorizer, ModelConfig
+
+    torch.manual_seed(0)
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=len(CLASS_NAMES))).eval()
+    last = [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        for score, c in enumerate(reversed(ranking)):
+            last.bias[c] = float(score)
+    return model
+
+
+# (ranking of the ten classes, best first; top-1 %, top-5 %) over four labelled photos of classes
+# 0, 4, 5 and 9, counted by hand. 0..9: class 0 is the one top-1 hit, 0 and 4 are in the top five
+# (25 %, 50 %); 9..0: 9 is top-1, 5 and 9 in the top five (25 %, 50 %); 3, 0, 1, 2, 6, ...: no
+# top-1 hit, only class 0 in the top five (0 %, 25 %). Leaving class 0 out (taking its photos as
+# unlabelled, or the class out of the ranking) gives 0 / 33 %, 33 / 67 % and 0 / 0 % instead.
+RANKINGS = [(list(range(10)), 25.0, 50.0), (list(range(9, -1, -1)), 25.0, 50.0),
+            ([3, 0, 1, 2, 6, 4, 5, 7, 8, 9], 0.0, 25.0)]
+LABELS = [0, 4, 5, 9]
+
+
+@pytest.mark.parametrize("ranking, top1, top5", RANKINGS)
+def test_score_counts_class_0_in_top1_and_top5(photos, ranking, top1, top5):
+    """colorlib.evaluate.score, the training-time path: labels given as class indices."""
+    model = _ranked_model(ranking)
+    x = torch.from_numpy(np.stack([photos[k][:64, :64] for k in ("astronaut", "coffee", "chelsea", "astronaut")]))
+    s = summarise(score(model, x.permute(0, 3, 1, 2).contiguous(), torch.tensor(LABELS)))
+    assert (s["top1"], s["top5"]) == (pytest.approx(top1), pytest.approx(top5))
+
+
+@pytest.mark.parametrize("ranking, top1, top5", RANKINGS)
+def test_evaluate_counts_class_0_on_a_labelled_folder(tmp_path, photos, cli, ranking, top1, top5):
+    """colorlib evaluate on a folder written here: photos in folders named after the model's
+    classes 0, 4, 5 and 9, one in a folder that is no class of the model and one at the top (no
+    label); the model is saved and read back as a user's would be. Only the four labelled photos
+    count, and the report's top-1 and top-5 are the ones counted by hand."""
+    from colorlib.checkpoint import save_model
+
+    root = tmp_path / "photos"
+    for label, name in zip(LABELS, ("astronaut", "coffee", "chelsea", "rocket")):
+        save(root / CLASS_NAMES[label] / f"{name}.png", skimage.data.rocket() if name == "rocket" else photos[name], 64)
+    save(root / "kitchen" / "coffee.png", photos["coffee"], 64)  # not a class of this model
+    save(root / "astronaut.png", photos["astronaut"], 64)  # unlabelled
+    model_file = save_model(_ranked_model(ranking), tmp_path / "ranked.safetensors", {"classes": CLASS_NAMES})
+    status, _, err = cli("evaluate", "--data", root, "--model", model_file, "--size", "64", "-q",
+                         "--out", tmp_path / "r.json")
+    assert status == 0, err
+    r = json.loads((tmp_path / "r.json").read_text())
+    got = r["models"][str(model_file)]
+    assert got["classified"] == 4 and r["images"] == 6
+    assert (got["top1"], got["top5"]) == (pytest.approx(top1), pytest.approx(top5))
