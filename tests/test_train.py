@@ -467,3 +467,82 @@ def test_the_summary_lists_the_files_the_run_folder_holds(tmp_path, photos, cli,
         assert sorted(files) == sorted(p.name for p in run.iterdir()) and "val.csv" not in files
         assert out.splitlines()[-1] == f"run folder: {run} ({', '.join(files)})"
         assert ("model.safetensors" in files) == (status == 0)  # none after Ctrl-C
+
+
+# -- what the optimiser trains (issue 27) --------------------------------------------------------
+T = importlib.import_module("colorlib.train")  # the module (``colorlib.train`` is the function)
+
+
+@pytest.mark.parametrize("optimizer", ["adadelta", "adamw"])
+@pytest.mark.parametrize("variant", ["full", "baseline"])
+def test_every_learned_parameter_is_in_the_optimiser_once(optimizer, variant):
+    """Every parameter of the network (convolution and fully-connected weights and biases, batch
+    norm's scale and shift, the classifier's) is trained, each by exactly one parameter group; weight
+    decay applies to the weights of convolutions and fully-connected layers, never to a bias or to
+    batch norm (make_optimizer's docstring; AdamW's decoupled decay, Loshchilov and Hutter)."""
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=4, variant=variant))
+    opt = T.make_optimizer(model, tiny_config(optimizer=optimizer, weight_decay=0.05))
+    assert isinstance(opt, {"adadelta": torch.optim.Adadelta, "adamw": torch.optim.AdamW}[optimizer])
+    given = [id(p) for group in opt.param_groups for p in group["params"]]
+    assert len(given) == len(set(given)), "a parameter is in two groups (it would be stepped twice)"
+    names = {id(p): n for n, p in model.named_parameters()}
+    missing = sorted(n for i, n in names.items() if i not in set(given))
+    assert not missing, f"never trained: {missing[:6]}"
+    assert set(given) == set(names)
+    decay = {id(p): group["weight_decay"] for group in opt.param_groups for p in group["params"]}
+    layer_weights = {id(m.weight) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+    for n, p in model.named_parameters():
+        want = 0.05 if id(p) in layer_weights else 0.0
+        assert decay[id(p)] == want, f"{n}: weight decay {decay[id(p)]}, expected {want}"
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(id(m.weight) in decay and id(m.bias) in decay for m in norms)
+
+
+def test_one_step_moves_every_parameter_that_has_a_gradient():
+    """One training step (make_train_step with make_optimizer's ADADELTA, alpha = 1/300, labelled
+    photos): every parameter tensor gets a gradient from Eq. 6 and changes, biases and batch norm
+    included; an entry whose gradient is exactly 0 does not (an ADADELTA step, Zeiler 2012, is zero
+    exactly where the gradient is, and there is no weight decay here)."""
+    torch.manual_seed(0)
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=4)).train()
+    L, ab, y = torch.rand(8, 1, 64, 64), torch.rand(8, 2, 32, 32), torch.tensor([0, 1, 2, 3] * 2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = T.make_optimizer(model, tiny_config())
+    T.make_train_step(model, opt, T.autocast_for(torch.device("cpu"), "fp32"), 1 / 300)(L, ab, y)
+    for n, p in model.named_parameters():
+        assert p.grad is not None and bool(p.grad.any()), f"{n} has no gradient from Eq. 6"
+        moved = p.detach() != before[n]
+        assert bool(moved.any()), f"{n} has a gradient but did not change"
+        assert not bool(moved[p.grad == 0].any()), f"{n} changed where its gradient is 0"
+
+
+def test_the_classifier_gradient_is_eq6_by_hand():
+    """A second guard on the class term reaching the classifier (the first: test_train_signal's
+    class-loss run). For Eq. 6's alpha * cross-entropy, averaged over the labelled photos, the
+    gradient on the last classifier layer's bias is alpha * (softmax(logits) - onehot(label)) / n
+    and on its weights that times the layer's input: worked here from the logits (numpy), not by
+    autograd. A label of -1 adds nothing. One optimiser step then moves that bias against it."""
+    torch.manual_seed(1)
+    model = Colorizer(ModelConfig.preset("tiny", num_classes=4)).eval()  # eval: no dropout
+    last = [m for m in model.classifier.modules() if isinstance(m, torch.nn.Linear)][-1]
+    seen = {}
+    last.register_forward_hook(lambda m, args, out: seen.update(h=args[0].detach().double().numpy()))
+    L, ab, y = torch.rand(5, 1, 64, 64), torch.rand(5, 2, 32, 32), torch.tensor([2, 0, -1, 3, 0])
+    alpha = 0.25
+    out = model(L)
+    logits = out.logits.detach().double().numpy()
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    known = (y >= 0).numpy()
+    onehot = np.eye(4)[np.where(known, y.numpy(), 0)]
+    d_logits = alpha * (p - onehot) * known[:, None] / known.sum()
+    model.zero_grad(set_to_none=True)
+    joint_loss(out, ab, y, alpha)[0].backward()
+    assert np.allclose(last.bias.grad.double().numpy(), d_logits.sum(0), rtol=1e-4, atol=1e-7)
+    assert np.allclose(last.weight.grad.double().numpy(), d_logits.T @ seen["h"], rtol=1e-4, atol=1e-7)
+    assert np.abs(d_logits.sum(0)).min() > 1e-4  # every class's bias has a gradient to follow
+    # one step of the training loop's own optimiser moves the bias against that gradient
+    before = last.bias.detach().clone()
+    opt = T.make_optimizer(model, tiny_config())
+    T.make_train_step(model, opt, T.autocast_for(torch.device("cpu"), "fp32"), alpha)(L, ab, y)
+    assert np.array_equal(np.sign((last.bias.detach() - before).numpy()), -np.sign(d_logits.sum(0)))
