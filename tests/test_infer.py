@@ -384,3 +384,157 @@ def test_an_output_that_is_not_a_number_is_never_an_image(photos):
     for fold in (True, False):
         with pytest.raises(ValueError, match="not numbers"):
             colorize(model, photos["coffee"][:48, :48], fold=fold)
+
+
+# -- inference geometry (issue 27) ---------------------------------------------------------------
+# Where colorize puts the network's colours: its half-resolution a*b* are upsampled x2 bilinearly
+# (section 3.2.5) at the half-pixel convention (a full-resolution pixel i samples the half-resolution
+# grid at (i + 0.5) / 2 - 0.5) and cropped to the photo, and, when the network ran on a scaled-down
+# copy (max_pixels), resized bilinearly to the photo's size at the same convention. The expected
+# values are scikit-image's resize (order 1, edge mode) and PIL's bilinear resize, never colorlib's.
+
+
+def _geometry_photo(H: int, W: int) -> np.ndarray:
+    """An 8-bit photo of nine flat regions whose lightness and colour edges coincide: columns 5 and
+    W - 6, rows 4 and H - 5, near every side (where a misaligned upsampling errs most); a* = +25 in
+    the middle columns and -25 outside, b* likewise by rows (steps of 50 a*b* units, in gamut)."""
+    from skimage.color import lab2rgb
+
+    xs, ys = np.arange(W)[None, :], np.arange(H)[:, None]
+    mid_x, mid_y = (xs >= 5) & (xs < W - 6), (ys >= 4) & (ys < H - 5)
+    lab = np.zeros((H, W, 3))
+    lab[..., 0] = np.where(mid_x, 62, 48)
+    lab[..., 1] = np.where(mid_x, 25, -25)
+    lab[..., 2] = np.where(mid_y, 25, -25)
+    return (lab2rgb(lab) * 255).round().astype(np.uint8)
+
+
+def _block_mean(x: np.ndarray, f: int) -> np.ndarray:
+    """Means of f x f blocks of (H, W, C), the last partial block averaging the pixels it has (as
+    the training target's 2 x 2 average, colorlib.data.lab_batch, does at odd sizes)."""
+    H, W = x.shape[:2]
+    p = np.pad(x, ((0, -H % f), (0, -W % f), (0, 0)), mode="edge")  # repeats: the mean is unchanged
+    return p.reshape(p.shape[0] // f, f, p.shape[1] // f, f, -1).mean((1, 3))
+
+
+def _bilinear(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(h, w, C) resized to ``size`` by scikit-image, bilinear at the half-pixel convention, edge
+    values held; checked against PIL's bilinear resize of each channel (same convention)."""
+    from skimage.transform import resize
+
+    out = resize(x, size, order=1, mode="edge", anti_aliasing=False)
+    pil = np.stack([np.asarray(Image.fromarray(x[..., c].astype(np.float32), "F")
+                               .resize(size[::-1], Image.Resampling.BILINEAR)) for c in range(x.shape[2])], -1)
+    assert np.abs(out - pil).max() < 1e-4  # two libraries, one convention
+    return out
+
+
+def _oracle(ab01: np.ndarray, seen: tuple[int, int]):
+    """A Colorizer whose network answers the given half-resolution a*b* map (normalised as the
+    network's output is, (x + 128) / 255) for an input of the one size it expects; the rest of
+    colorize (lightness, upsampling, joining with L*, gamut) is colorlib's own."""
+    from colorlib.model import Colorizer, ColorizerOutput, ModelConfig
+
+    class Oracle(Colorizer):
+        def forward(self, L, global_L=None, global_features=None):
+            assert tuple(L.shape[-2:]) == seen, f"the network saw {tuple(L.shape[-2:])}, not {seen}"
+            return ColorizerOutput(self.answer.to(L.device, L.dtype).expand(len(L), -1, -1, -1), None, None)
+
+    model = Oracle(ModelConfig.preset("tiny", num_classes=3, variant="baseline")).eval()
+    model.register_buffer("answer", torch.from_numpy(ab01).permute(2, 0, 1)[None].float())
+    return model
+
+
+@pytest.mark.parametrize("H, W, max_pixels", [(37, 54, None), (40, 45, None), (62, 90, 31 * 45)])
+def test_colour_edges_land_where_the_network_put_them(H, W, max_pixels):
+    """An oracle network that answers the training target of the photo (its a*b* averaged over
+    2 x 2 blocks): colorize's a*b* are that answer upsampled x2 and cropped (and, for max_pixels,
+    resized to the photo), as scikit-image and PIL compute it, on every pixel, so the colour edges
+    sit at the photo's edges; an odd side crops the last row or column, it does not stretch.
+    Measured: within 0.53 of the reference (8-bit rounding); a half-pixel shift (align_corners=True)
+    errs by 10.6 there, nearest-neighbour upsampling by 10, resizing an odd side to H (not 2h,
+    cropped) by 11, cropping from the far end by 13 or more."""
+    from skimage.color import rgb2lab
+
+    photo = _geometry_photo(H, W)
+    ab = rgb2lab(photo)[..., 1:]
+    f = 1 if max_pixels is None else 2  # the network sees the photo halved: (31, 45) of (62, 90)
+    seen = (H // f, W // f)
+    answer = _block_mean((ab + 128) / 255, 2 * f)  # at the network's half resolution
+    expected = _bilinear(answer, (2 * answer.shape[0], 2 * answer.shape[1]))[: seen[0], : seen[1]] * 255 - 128
+    if seen != (H, W):
+        expected = _bilinear(expected, (H, W))
+    out = colorize(_oracle(answer, seen), photo, saturation=1.0, max_pixels=max_pixels)
+    got = rgb2lab(np.asarray(out))[..., 1:]
+    assert float(np.abs(got - expected).max()) < 1.0
+    # away from the edges (7 x 7 flat neighbourhood at full size, 11 x 11 when halved) the colour
+    # is the photo's own: the upsampling blurs only the edges, and only as far as its kernel reaches
+    r = 3 if f == 1 else 5
+    flat = np.ones((H, W), bool)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            shifted = np.roll(photo, (dy, dx), (0, 1))
+            flat &= (shifted == photo).all(-1)
+    flat[:r], flat[-r:], flat[:, :r], flat[:, -r:] = False, False, False, False  # roll wraps around
+    assert flat.sum() > H * W / 3
+    assert float(np.abs(got - ab)[flat].max()) < 1.0
+
+
+@pytest.fixture(scope="module")
+def full_in_torch():
+    """miniplaces-full's weights in a Colorizer built here and folded once, so that colorize runs
+    this code's network in PyTorch (a model as loaded may run on an ONNX export cached by its
+    weights, which would not show a change to the network's code)."""
+    from colorlib.model import Colorizer, fold_batchnorm
+
+    loaded = load_model("miniplaces-full")
+    model = Colorizer(loaded.cfg)
+    model.load_state_dict(loaded.state_dict())
+    return fold_batchnorm(model.eval())
+
+
+def _padded_on_the_bottom_and_right(img: np.ndarray, multiple: int = 8) -> np.ndarray:
+    H, W = img.shape[:2]
+    return np.pad(img, ((0, -H % multiple), (0, -W % multiple), (0, 0)), mode="edge")
+
+
+@pytest.mark.parametrize("name, H, W", [("astronaut", 61, 83), ("coffee", 50, 77), ("chelsea", 89, 75)])
+def test_an_odd_sized_photo_is_colorized_as_if_its_last_row_and_column_went_on(full_in_torch, photos, name, H, W):
+    """Sides that are not a multiple of the network's stride (8) are padded on the bottom and right
+    (chapter 3, exercise 3.2) by repeating the photo's last row and column, so the border pixels see
+    a continuation of themselves. Expected: the photo padded so by numpy, colorized, cropped back
+    (the same global features for both). Measured: 0 to 1 level apart (float rounding); zero padding
+    differs by 21 to 41 levels, padding the top and left by 13 to 23, reflecting by 10 to 11."""
+    from colorlib.infer import global_features_of
+
+    model = full_in_torch
+    img = photos[name][100 : 100 + H, 150 : 150 + W]
+    g = global_features_of(model, img)
+    own = np.asarray(colorize(model, img, global_features=g), int)
+    continued = np.asarray(colorize(model, _padded_on_the_bottom_and_right(img), global_features=g), int)
+    assert continued.shape[:2] == (H + -H % 8, W + -W % 8)
+    assert np.abs(own - continued[:H, :W]).max() <= 2
+
+
+def test_the_border_of_an_odd_sized_photo_is_colorized_like_the_photo_that_goes_on(full_in_torch, photos):
+    """The last two rows and columns of an odd-sized crop, against the same pixels colorized in a
+    larger crop of the same photo (where the photo goes on past them; same global features). The
+    network's own zero-padded convolutions make any border differ somewhat: the mean a*b* distance
+    over the nine crops was 3.4 (1.5 to 5.4 per crop); with the crop's missing rows and columns
+    padded with black it was 8.9 (3.2 to 14.3); reflected, 3.5. The bound is 5."""
+    from skimage.color import rgb2lab
+
+    from colorlib.infer import global_features_of
+
+    model = full_in_torch
+    borders = []
+    for name, (y, x) in [("astronaut", (100, 150)), ("coffee", (150, 200)), ("chelsea", (60, 120))]:
+        larger = photos[name][y : y + 96, x : x + 120]  # a multiple of 8: no padding
+        for H, W in [(61, 83), (58, 107), (89, 75)]:
+            crop = larger[:H, :W]
+            g = global_features_of(model, crop)
+            a = rgb2lab(np.asarray(colorize(model, crop, global_features=g)))[..., 1:]
+            b = rgb2lab(np.asarray(colorize(model, larger, global_features=g)))[:H, :W, 1:]
+            d = np.hypot(*(a - b).transpose(2, 0, 1))
+            borders.append(np.concatenate([d[-2:].ravel(), d[:, -2:].ravel()]).mean())
+    assert float(np.mean(borders)) < 5.0, borders
