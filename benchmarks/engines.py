@@ -4,8 +4,8 @@ Two engines, same float32 network with batch norm folded into the weights (secti
 
 * torch: :func:`colorlib.infer.predict_ab` on :func:`colorlib.model.fold_batchnorm`'s copy
   (channels-last, oneDNN's fused convolution + ReLU), as ``colorize`` runs it;
-* onnx: :meth:`colorlib.engine.OnnxColorizer.predict_ab`, the exported graphs
-  (:mod:`colorlib.export`) on ONNX Runtime's CPU provider with as many threads as torch.
+* onnx: :meth:`colorlib.onnx.OnnxColorizer.predict_ab`, the exported graphs
+  (:mod:`colorlib.onnx.export`) on ONNX Runtime's CPU provider with as many threads as torch.
 
 Both do the whole of ``predict_ab``: the global branch on the rescaled copy, the colorizer,
 the bilinear upsampling of a*b* to full size. Models: the shipped ``miniplaces-full`` and the
@@ -56,13 +56,14 @@ from onnxruntime.quantization import (  # noqa: E402
 from colorlib.benchmark import load_benchmark_model, photo_L  # noqa: E402
 from colorlib.checkpoint import load_model  # noqa: E402
 from colorlib.data import DataError, decode, load_miniplaces  # noqa: E402
-from colorlib.engine import OnnxColorizer  # noqa: E402
-from colorlib.export import COLORIZER_FILE, GLOBAL_FILE, OPSET  # noqa: E402
 from colorlib.infer import predict_ab, resolve_saturation  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 from colorlib.lab import join_lab, lab_to_rgb, rgb_to_L  # noqa: E402
 from colorlib.metrics import psnr_uint8, to_uint8  # noqa: E402
 from colorlib.model import fold_batchnorm  # noqa: E402
+from colorlib.onnx import OnnxColorizer  # noqa: E402
+from colorlib.onnx.export import OPSET, export_onnx  # noqa: E402
+from colorlib.onnx.manifest import COLORIZER_FILE, GLOBAL_FILE, MANIFEST_FILE, file_sha256, read_manifest  # noqa: E402
 from colorlib.report import machine_info  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def bench_model(spec: str, sizes: list[int], repeats: int, repeats_2048: int, ca
     folded = fold_batchnorm(model)
     fold_s = time.perf_counter() - t
     t = time.perf_counter()
-    engine = OnnxColorizer(model, cache=cache)
+    engine = _exported(model, Path(cache) / spec)
     export_s = time.perf_counter() - t
     rows = []
     for size in sizes:
@@ -104,6 +105,22 @@ def bench_model(spec: str, sizes: list[int], repeats: int, repeats_2048: int, ca
               f"ratio {row['onnx_over_torch']:.2f}  max |d a*b*| {diff:.4f}", file=sys.stderr, flush=True)
     return {"model": spec, "config": model.cfg.to_dict(), "fold_s": round(fold_s, 3),
             "export_and_load_s": round(export_s, 3), "sizes": rows}
+
+
+def _exported(model, folder: Path) -> OnnxColorizer:
+    """``model`` exported into ``folder`` (colorlib export-onnx's graphs), opened."""
+    export_onnx(model, folder)
+    return OnnxColorizer(folder)
+
+
+def _with_manifest(src: Path, out: Path) -> OnnxColorizer:
+    """The graphs in ``out`` (quantised copies of those in ``src``) with ``src``'s manifest,
+    its hashes and sizes those of ``out``'s files, opened."""
+    manifest = read_manifest(src)
+    for g in manifest["graphs"].values():
+        g.update(sha256=file_sha256(out / g["file"]), bytes=(out / g["file"]).stat().st_size)
+    write_json(out / MANIFEST_FILE, manifest)
+    return OnnxColorizer(out)
 
 
 def _ort_session(path: Path) -> onnxruntime.InferenceSession:
@@ -200,9 +217,10 @@ def reduced_precision(sizes: list[int], repeats: int, repeats_2048: int, n_val: 
         return None
     model = load_model("miniplaces-full")
     folded, bf16 = fold_batchnorm(model), fold_batchnorm(model).to(torch.bfloat16)
-    fp32, int8 = OnnxColorizer(model, cache=cache), OnnxColorizer(model, cache=cache)
+    fp32 = _exported(model, Path(cache) / "fp32")
     t = time.perf_counter()
-    int8.load_graphs(*quantize_int8(fp32.folder, rgb_to_L(calib) / 100, Path(cache) / "int8"))
+    quantize_int8(fp32.folder, rgb_to_L(calib) / 100, Path(cache) / "int8")
+    int8 = _with_manifest(fp32.folder, Path(cache) / "int8")
     quantize_s = time.perf_counter() - t
 
     def bf16_global(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,7 +274,7 @@ def main() -> None:
     result = {
         "what": "seconds per image of predict_ab (global branch, colorizer, a*b* upsampled to full size), "
                 "float32, batch norm folded; torch: fold_batchnorm copy (channels-last, oneDNN conv+ReLU); "
-                "onnx: colorlib.engine.OnnxColorizer on ONNX Runtime's CPU provider",
+                "onnx: colorlib.onnx.OnnxColorizer on ONNX Runtime's CPU provider",
         "input": "L* of skimage.data.astronaut resized to size x size (bicubic)",
         "timing": f"one warm-up per engine, then rounds of torch and onnx back to back; median (and min) "
                   f"of {a.repeats} rounds, {a.repeats_2048} at 2048",

@@ -11,7 +11,7 @@ The public API::
 
 Everything else lives in the submodules (``colorlib.lab`` for colour conversions,
 ``colorlib.evaluate`` and ``colorlib.metrics`` for scoring, ``colorlib.study`` for the user
-study, ``colorlib.export`` for ONNX); ``import colorlib`` loads neither the command line nor any
+study, ``colorlib.onnx`` for ONNX graphs); ``import colorlib`` loads neither the command line nor any
 notebook or plotting package. ``colorlib.train`` is the function :func:`colorlib.train.train`; its
 module is reached with ``from colorlib.train import ...`` (or ``importlib.import_module``).
 """

@@ -447,9 +447,7 @@ def load_model(spec: str | os.PathLike, device: str | torch.device = "cpu") -> C
     model.load_state_dict(fitted)
     model.meta = meta
     model.source = str(path)
-    model = model.to(device).eval()
-    model.mark_as_loaded()
-    return model
+    return model.to(device).eval()
 
 
 def finish_run(run_dir: str | os.PathLike) -> Path:

@@ -10,13 +10,7 @@ input's Y instead.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-import re
-import threading
-import warnings
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,8 +20,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import colorspace
-
-# The image readers live in colorlib.imageio; older code imports them from here, which still works.
 from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
 from .lab import normalize_L, rgb_to_L
 from .model import Colorizer, fold_batchnorm, upsample_ab
@@ -106,10 +98,17 @@ def predict_ab(
 
 def inference_model(model: Colorizer) -> Colorizer:
     """The model :func:`colorize`, :func:`classify` and :func:`global_features_of` run:
-    ``model`` itself when batch norm is already folded (:attr:`Colorizer.is_folded`), else a
-    folded copy made for this call (:func:`colorlib.model.fold_batchnorm`, section 3.4; same
+    ``model`` itself when batch norm is already folded (:attr:`Colorizer.is_folded`) or when it
+    is not a PyTorch network (a folder of ONNX graphs, :class:`colorlib.onnx.OnnxColorizer`), else
+    a folded copy made for this call (:func:`colorlib.model.fold_batchnorm`, section 3.4; same
     outputs, faster). Nothing is cached: to colorize many photos, fold once and pass the copy."""
-    return model if model.is_folded else fold_batchnorm(model)
+    return fold_batchnorm(model) if isinstance(model, Colorizer) and not model.is_folded else model
+
+
+def _device(net) -> torch.device:
+    """Where ``net`` computes: its weights' device (the CPU for ONNX graphs)."""
+    weights = next(net.parameters(), None) if isinstance(net, Colorizer) else None
+    return torch.device("cpu") if weights is None else weights.device
 
 
 #: The most pixels :func:`colorize` runs the network on by default: 2048 x 2048, the largest size
@@ -149,7 +148,7 @@ def estimate_memory(model: Colorizer, H: int, W: int, max_pixels: int | None = D
     full-resolution work; the Python process itself takes a few hundred MB more), from the
     per-pixel figures measured for the shipped models, scaled by the model's width and dtype."""
     h, w = network_size(H, W, max_pixels)
-    dtype = next(model.parameters()).dtype
+    dtype = next(model.parameters()).dtype if isinstance(model, Colorizer) else torch.float32
     factor = getattr(getattr(model, "cfg", None), "width", 0.5) / 0.5 * dtype.itemsize / 4
     return int(h * w * _NETWORK_BYTES_PER_PIXEL * factor + H * W * _FULL_BYTES_PER_PIXEL)
 
@@ -163,7 +162,6 @@ def colorize(
     saturation: float | None = None,
     fold: bool = True,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    engine: str = "auto",
 ) -> Image.Image:
     """Colorize ``image`` (PIL image, array, path or binary file object; any mode and size) ->
     RGB PIL image of the same size (RGBA for transparent input).
@@ -175,6 +173,8 @@ def colorize(
     ``UserWarning``). Transparent input gives RGBA with the input's alpha: the network sees the
     image over white, and every pixel keeps its own L*, so the output blends as the input did.
 
+    ``model``: a :class:`Colorizer`, or a folder of its ONNX graphs opened with
+    :class:`colorlib.onnx.OnnxColorizer` (the same steps around the network, ONNX Runtime for it).
     ``global_image``: take the global features from another photo (style transfer, paper
     section 4.5); ``global_features``: a given global vector ``(1, 256*width)`` (e.g. a mix).
     ``saturation``: the factor the predicted a*b* are multiplied by, in [0, 4] (chroma scales
@@ -185,21 +185,18 @@ def colorize(
     ``max_pixels``: run the network on at most this many pixels (:func:`network_size`; larger
     images are area-averaged down, their a*b* upsampled to join the full-size L*, which bounds
     memory, :func:`estimate_memory`); None runs it on every pixel.
-    ``engine``: ``"auto"`` (the faster that can run the model, :func:`resolve_engine`), ``"torch"``
-    or ``"onnx"`` (ONNX Runtime on the CPU, :mod:`colorlib.engine`); same a*b* to 1e-4.
 
-    Raises ``ValueError`` for unreadable or unsupported images (:func:`colorlib.imageio.rgb_and_alpha`),
-    a bad ``saturation``, ``max_pixels`` or ``global_features``; ``FileNotFoundError`` for a
-    missing file; ``MemoryError`` (one line: the image size and an estimate of what it needs).
+    Raises ``TypeError`` for another kind of model; ``ValueError`` for unreadable or unsupported
+    images (:func:`colorlib.imageio.rgb_and_alpha`), a bad ``saturation``, ``max_pixels`` or
+    ``global_features``; ``FileNotFoundError`` for a missing file; ``MemoryError`` (one line: the
+    image size and an estimate of what it needs).
     """
     saturation = resolve_saturation(model, saturation)
     _check_max_pixels(max_pixels)
     global_features = _check_model_and_global(model, global_image, global_features)
-    chosen, key = _resolve_engine(model, engine, fold)
     own, alpha = rgb_and_alpha(image)  # first: an unreadable image fails before any model work
-    onnx = _onnx_engine(model, engine == "auto", key) if chosen == "onnx" else None
-    net = inference_model(model) if fold and onnx is None else model
-    device = next(net.parameters()).device
+    net = inference_model(model) if fold else model
+    device = _device(net)
     (H, W), (h, w) = own.shape[:2], network_size(*own.shape[:2], max_pixels)
     try:
         L = lightness(own, device)
@@ -209,86 +206,12 @@ def colorize(
         if (h, w) != (H, W):
             seen = F.interpolate(seen, size=(h, w), mode="area")
         gL = None if global_image is None else lightness(global_image, device)
-        out = _to_rgb8(luma, _predict_with(onnx or net, seen, gL, global_features), space, saturation)
+        out = _to_rgb8(luma, _predict_with(net, seen, gL, global_features), space, saturation)
     except (MemoryError, RuntimeError) as e:
         if not _out_of_memory(e):
             raise
         raise _memory_error(net, (H, W), (h, w), max_pixels) from None
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
-
-
-ENGINES = ("auto", "torch", "onnx")
-
-
-def resolve_engine(model: Colorizer, engine: str = "auto", fold: bool = True) -> str:
-    """The engine :func:`colorize` runs ``model`` on: ``"torch"`` or ``"onnx"`` as given; for
-    ``"auto"``, ONNX Runtime where it gives the same a*b* (to 1e-4) faster, else PyTorch.
-
-    ``"auto"`` is ``"onnx"`` when the extra ``colorlib[onnx]`` is installed and the model is an
-    L*a*b* model (the export's one colour space, section 4.8) on the CPU in float32, to be run
-    folded (``fold=True``, as the export is), with the weights it was loaded with
-    (:attr:`Colorizer.is_as_loaded`: a model being trained would be exported again after every
-    step), and no earlier export of it failed; ``"torch"`` otherwise. For the shipped model ONNX
-    Runtime took 0.83 to 0.95 of PyTorch's time at 224 to 2048 pixels on a quiet 2-core CPU
-    (``benchmarks/engines.py``, figures and machine in ``benchmarks/README.md``).
-    Raises ``ValueError`` for an engine not in :data:`ENGINES`.
-    """
-    return _resolve_engine(model, engine, fold)[0]
-
-
-def _resolve_engine(model: Colorizer, engine: str, fold: bool) -> tuple[str, tuple | None]:
-    """:func:`resolve_engine`'s answer and, where auto chose ONNX Runtime, the weights' key it
-    compared (:meth:`Colorizer.as_loaded_key`), so that the engine's own check reuses it."""
-    _check_engine(engine)
-    if engine != "auto":
-        return engine, None
-    weights = next(model.parameters(), None)
-    if not (fold and _onnx_installed() and model.cfg.color_space == "lab" and weights is not None
-            and weights.device.type == "cpu" and weights.dtype == torch.float32 and model not in _ONNX_FAILED):
-        return "torch", None
-    key = model.as_loaded_key()
-    return ("torch", None) if key is None else ("onnx", key)
-
-
-@functools.cache
-def _onnx_installed() -> bool:
-    """Whether the extra ``colorlib[onnx]`` is there (found, not imported: importing ONNX Runtime
-    takes a second)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime", "onnxscript"))
-
-
-_ONNX_FAILED: weakref.WeakSet[Colorizer] = weakref.WeakSet()
-
-
-def _onnx_engine(model: Colorizer, fallback: bool, key: tuple | None = None):
-    """``model``'s ONNX Runtime engine (:func:`colorlib.engine.onnx_engine`), or None for PyTorch.
-
-    With ``fallback`` (``engine="auto"``): the graphs are exported only from the main thread
-    (the exporter swaps process-wide state; another thread runs PyTorch until they are cached)
-    and only into a cache folder that can be written (else every call would export again);
-    a failure to import, export or load the engine, or a cache that cannot be written, gives
-    None with one ``RuntimeWarning``, and ``auto`` does not try this model again."""
-    try:
-        from .engine import cache_dir, can_cache, onnx_engine  # the extra colorlib[onnx]
-
-        if not fallback:
-            return onnx_engine(model)
-        if not can_cache():
-            raise OSError(f"its cache folder {cache_dir()} cannot be written; set COLORLIB_CACHE")
-        return onnx_engine(model, export=threading.current_thread() is threading.main_thread(), key=key)
-    except Exception as e:
-        if not fallback:
-            raise
-        _ONNX_FAILED.add(model)
-        warnings.warn(f"colorizing with PyTorch: ONNX Runtime could not run this model ({_one_line(e)})",
-                      RuntimeWarning, stacklevel=4)  # colorize's caller (inference_mode wraps it)
-        return None
-
-
-def _one_line(e: BaseException) -> str:
-    """An error's first line without terminal colour codes, at most 300 characters."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
-    return (text.splitlines()[0].strip() if text else type(e).__name__)[:300]
 
 
 def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[str, torch.Tensor]:
@@ -301,10 +224,10 @@ def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tup
 def _predict_with(net, L: torch.Tensor, global_L: torch.Tensor | None,
                   global_features: torch.Tensor | None) -> torch.Tensor:
     """:func:`predict_ab` on ``net``: a :class:`Colorizer` (PyTorch, batch norm folded or not) or
-    an ONNX Runtime engine (:class:`colorlib.engine.OnnxColorizer`). Raises ``ValueError`` when
+    ONNX graphs (:class:`colorlib.onnx.OnnxColorizer`, same arguments). Raises ``ValueError`` when
     the a*b* are not all finite (weights that overflow), so that no image of NaN is ever written."""
     if not isinstance(net, Colorizer):
-        ab = net.predict_ab(L.cpu(), global_L, global_features).to(L.device)
+        ab = net.predict_ab(L, global_L, global_features)
     else:
         with eval_mode(net):
             ab = predict_ab(net, L, global_L, global_features)
@@ -315,15 +238,21 @@ def _predict_with(net, L: torch.Tensor, global_L: torch.Tensor | None,
 
 
 def _check_model_and_global(model: Colorizer, global_image, global_features: torch.Tensor | None):
-    """:func:`colorize`'s model (a :class:`Colorizer`, else ``TypeError``) and where its global
-    features come from (:func:`check_global_features`; a baseline has none to take from
-    ``global_image`` either: ``ValueError``)."""
-    if not isinstance(model, Colorizer):
-        raise TypeError(f"model must be a colorlib Colorizer (colorlib.load_model gives one), "
-                        f"got {type(model).__name__}")
-    if global_image is not None and model.global_network is None:
+    """:func:`colorize`'s model (:func:`check_model`) and where its global features come from
+    (:func:`check_global_features`; a baseline has none to take from ``global_image`` either:
+    ``ValueError``)."""
+    check_model(model)
+    if global_image is not None and model.cfg.variant != "full":
         raise ValueError("this is a baseline model: it has no global features to take from global_image")
     return check_global_features(model, global_features)
+
+
+def check_model(model) -> None:
+    """Raise ``TypeError`` unless ``model`` is a :class:`Colorizer` or ONNX graphs that stand in
+    for one (:class:`colorlib.onnx.OnnxColorizer`: a ``cfg``, a ``meta`` and ``predict_ab``)."""
+    if not (isinstance(model, Colorizer) or all(hasattr(model, a) for a in ("cfg", "meta", "predict_ab"))):
+        raise TypeError(f"model must be a colorlib Colorizer (colorlib.load_model gives one) or "
+                        f"colorlib.onnx.OnnxColorizer, got {type(model).__name__}")
 
 
 def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Tensor | None:
@@ -332,7 +261,7 @@ def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Ten
     infinite values, and for a baseline model (it has no global features to replace)."""
     if g is None:
         return None
-    if model.global_network is None:
+    if model.cfg.variant != "full":
         raise ValueError("this is a baseline model: it has no global features to replace")
     if not isinstance(g, torch.Tensor) or not g.is_floating_point():
         raise ValueError(f"global_features must be a float tensor, got {type(g).__name__}"
@@ -345,11 +274,6 @@ def check_global_features(model: Colorizer, g: torch.Tensor | None) -> torch.Ten
     if not bool(torch.isfinite(g).all()):
         raise ValueError("global_features has NaN or infinite values")
     return g
-
-
-def _check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
 
 
 def _check_max_pixels(max_pixels: int | None) -> None:
@@ -426,9 +350,12 @@ def resolve_saturation(model: Colorizer, saturation: float | None) -> float:
 
 @torch.inference_mode()
 def global_features_of(model: Colorizer, image: ImageLike) -> torch.Tensor:
-    """The 256-d global feature vector ``(1, 256*width)`` of a photo (section 4.5)."""
+    """The global feature vector ``(1, 256*width)`` of a photo (section 4.5), from a
+    :class:`Colorizer` or its ONNX graphs (:class:`colorlib.onnx.OnnxColorizer`)."""
+    check_model(model)
     net = inference_model(model)
-    return net.encode_global(network_input(net, lightness(image, next(net.parameters()).device)))
+    L = lightness(image, _device(net))
+    return net.encode_global(network_input(net, L) if isinstance(net, Colorizer) else L)
 
 
 @torch.inference_mode()
@@ -454,22 +381,24 @@ def classify(model: Colorizer, image: ImageLike, top: int = 5) -> list[tuple[str
     head of paper section 3.3, on the global branch's rescaled copy of the image), best first,
     as ``(class name, probability in [0, 1])``. Batch norm is folded (section 3.4) and the
     network runs in eval mode. Names come from ``model.meta["classes"]``, else ``"0"``, ``"1"``, ...
-    ``top`` larger than the number of classes gives every class.
+    ``top`` larger than the number of classes gives every class. ``model``: as in :func:`colorize`.
 
     Raises ``ValueError`` for a model without a classifier (the baseline, no global features),
     for a ``top`` that is not a whole number >= 1, and for an image :func:`colorlib.imageio.rgb_and_alpha` refuses.
     """
-    if not isinstance(model, Colorizer):
-        raise TypeError(f"model must be a colorlib Colorizer, got {type(model).__name__}")
-    if model.classifier is None:
+    check_model(model)
+    if model.cfg.variant != "full":
         raise ValueError("this is a baseline model: it has no classifier (no global features); "
                          "use miniplaces-full or a sweep-alpha-* model")
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
         raise ValueError(f"top must be a whole number of at least 1, got {top!r}")
     classes = getattr(model, "meta", {}).get("classes") or [str(i) for i in range(model.cfg.num_classes)]
     net = inference_model(model)
-    L = lightness(image, next(net.parameters()).device)
-    with eval_mode(net):
-        probs = net.global_branch(network_input(net, L))[1].float().softmax(1)[0]
+    L = lightness(image, _device(net))
+    if isinstance(net, Colorizer):
+        with eval_mode(net):
+            probs = net.global_branch(network_input(net, L))[1].float().softmax(1)[0]
+    else:
+        probs = net.global_branch(L)[1][0]
     best = probs.topk(min(top, len(classes)))
     return [(classes[i], float(p)) for p, i in zip(best.values.tolist(), best.indices.tolist())]

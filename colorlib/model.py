@@ -293,28 +293,6 @@ class Colorizer(nn.Module):
         return resize_for_global(L, self.cfg.global_size)
 
     @property
-    def is_as_loaded(self) -> bool:
-        """Whether the weights are still those :func:`colorlib.load_model` read from a file (or
-        their :func:`fold_batchnorm` copy): no optimizer step, ``load_state_dict`` or edit since
-        (:func:`weights_key`). :func:`colorlib.colorize`'s ``engine="auto"`` runs only such a
-        model on ONNX Runtime, whose graphs are exported once per set of weights."""
-        return self.as_loaded_key() is not None
-
-    def as_loaded_key(self) -> tuple | None:
-        """:func:`weights_key` of the weights while they are those loaded (:attr:`is_as_loaded`),
-        else None: one pass over the weights for callers that need both."""
-        loaded = getattr(self, "_loaded_key", None)
-        if loaded is None:
-            return None
-        key = weights_key(self)
-        return key if key == loaded else None
-
-    def mark_as_loaded(self) -> None:
-        """Record the present weights as the loaded ones (:attr:`is_as_loaded`); called by
-        :func:`colorlib.load_model` and :func:`fold_batchnorm`."""
-        self._loaded_key = weights_key(self)
-
-    @property
     def is_folded(self) -> bool:
         """Whether batch norm is folded into the weights (:func:`fold_batchnorm`): no batch-norm
         layer is left, so the model is ready for inference as it is."""
@@ -402,7 +380,7 @@ def upsample_ab(ab01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """The network's half-resolution output ``(N, 2, ceil(H/2), ceil(W/2))`` -> float
     ``(N, 2, H, W)`` (section 3.2.5): bilinear x2, then cropped, so each output pixel stays
     centred on the two input pixels it came from (also for odd H or W, where resizing to H would
-    drift). Used by both engines (:mod:`colorlib.infer`, :mod:`colorlib.engine`)."""
+    drift). Also applied to the ONNX graphs' output (:mod:`colorlib.onnx.runtime`)."""
     up = F.interpolate(ab01.float(), scale_factor=2, mode="bilinear", align_corners=False)
     return up[..., : size[0], : size[1]]
 
@@ -435,7 +413,6 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
     """
     if not isinstance(model, Colorizer):
         raise TypeError(f"fold_batchnorm takes a colorlib Colorizer, got {type(model).__name__}")
-    as_loaded = model.is_as_loaded
     folded = copy.deepcopy(model).eval()
     with torch.no_grad():
         for m in folded.modules():
@@ -450,41 +427,7 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
             m.bn = nn.Identity()
             if isinstance(m, ConvBlock) and _CONV_RELU is not None and torch.backends.mkldnn.is_available():
                 m.fused = True
-    folded = folded.to(memory_format=torch.channels_last)
-    if as_loaded:
-        folded.mark_as_loaded()
-    else:
-        folded._loaded_key = None
-    return folded
-
-
-def weights_key(model: nn.Module) -> tuple:
-    """A key that changes when ``model``'s weights do: autograd's version counters see every
-    ordinary in-place update (optimizer steps, ``load_state_dict``); edits made through
-    ``p.data`` bypass them, and each tensor's sum weighted by position (so that moving values
-    around shows, not only changing them) catches those. One pass over the weights: about 2 ms
-    for the shipped models on a 2-core CPU."""
-    tensors = list(model.state_dict().values())
-    with torch.no_grad():
-        sums = [f @ _ramp(f.numel(), f.device)
-                for f in (t.detach().reshape(-1).float() for t in tensors if t.is_floating_point())]
-        sums = torch.stack(sums) if sums else torch.zeros(0)
-    # inference tensors (made under torch.inference_mode) keep no version counter
-    version = sum(0 if t.is_inference() else t._version for t in tensors)
-    return version, tuple(sums.nan_to_num().tolist())
-
-
-_RAMPS: dict[torch.device, torch.Tensor] = {}
-
-
-def _ramp(n: int, device: torch.device) -> torch.Tensor:
-    """``n`` position weights in [0.5, 1.5), no two alike (the fractional parts of multiples of
-    the golden ratio), kept per device and grown as needed."""
-    ramp = _RAMPS.get(device)
-    if ramp is None or ramp.numel() < n:
-        i = torch.arange(max(n, 1 << 16), dtype=torch.float64, device=device)
-        ramp = _RAMPS[device] = ((i * 0.6180339887498949) % 1.0 + 0.5).float()
-    return ramp[:n]
+    return folded.to(memory_format=torch.channels_last)
 
 
 def describe_layers(cfg: ModelConfig | None = None) -> list[dict]:

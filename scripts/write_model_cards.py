@@ -298,8 +298,9 @@ def colorspace_card(name: str, model, results: dict) -> str:
     lines = [
         f"# Model card: `{name}`", "", ABOUT[name], "", f"**License of the weights.** {LICENSE}", "",
         "## Use", "", "```bash", f"colorlib colorize --model {name} photo.jpg -o photo-color.png", "```", "",
-        "Runs with `--engine torch` only: the ONNX export (and the book's in-browser colorizer) take "
-        "L\\*a\\*b\\* models.", "",
+        "The ONNX export (`colorlib export-onnx`, `--onnx`) and the book's in-browser colorizer take "
+        "L\\*a\\*b\\* models" + (" such as this one." if cfg["color_space"] == "lab" else "; this one runs on PyTorch."),
+        "",
         "## Network", "",
         f"- Output colour space `{cfg['color_space']}`: the network predicts {SPACE_NAMES[cfg['color_space']]}, "
         "each normalised to [0, 1] (`colorlib.colorspace`). Its input is the photo's L\\*/100, as for "

@@ -14,7 +14,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-# The ONNX graphs that colorize's default engine exports (colorlib.engine.cache_dir) go to the
+# What colorlib keeps between runs (the study's rendered stimuli, the alpha app's runs) goes to the
 # repository's pytest cache, not the user's ~/.cache: kept between runs, removed by make clean.
 os.environ.setdefault("COLORLIB_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "colorlib"))
 

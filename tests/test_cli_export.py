@@ -78,7 +78,7 @@ def colorizer_agrees(folder, name: str, photo: np.ndarray) -> None:
 
 
 def test_full_model_two_graphs_and_a_manifest(full, photos):
-    from colorlib.export import read_manifest
+    from colorlib.onnx.manifest import read_manifest
 
     folder, status, out, err = full
     assert status == 0 and err == "", err
@@ -102,7 +102,7 @@ def test_full_model_two_graphs_and_a_manifest(full, photos):
 
 
 def test_an_export_is_replaced_only_with_force(full, baseline, photos):
-    from colorlib.export import read_manifest
+    from colorlib.onnx.manifest import read_manifest
 
     folder, status, out, err, (refused, refused_out, refused_err) = baseline
     # without --force: one line, exit 2, the full model's export left as it was
@@ -142,8 +142,9 @@ def test_usage_mistakes_are_one_line_exit_2_before_any_work(tmp_path, cli):
 
 def test_without_the_extra_one_line_naming_it(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed
-    monkeypatch.delitem(sys.modules, "colorlib.export", raising=False)
-    monkeypatch.delattr(colorlib, "export", raising=False)
+    for m in [m for m in sys.modules if m.startswith("colorlib.onnx")]:
+        monkeypatch.delitem(sys.modules, m)
+    monkeypatch.delattr(colorlib, "onnx", raising=False)  # put back as it was afterwards
     status, out, err = cli("export-onnx", "--model", "miniplaces-baseline", "-o", tmp_path / "out")
     assert (status, out) == (2, "")
     assert err == 'colorlib export-onnx: error: exporting to ONNX needs the onnx extra: pip install "colorlib[onnx]"\n'
@@ -153,16 +154,16 @@ def test_without_the_extra_one_line_naming_it(tmp_path, cli, monkeypatch):
 @pytest.mark.parametrize("kind", ["export", "write"])
 def test_an_export_that_fails_is_one_line_exit_1(kind, tmp_path, cli, monkeypatch):
     needs_onnx()
-    import colorlib.export
+    import colorlib.onnx.export
 
     out = tmp_path / "out"
-    exc = (colorlib.export.ExportError("torch.onnx could not export the colorizer graph: unsupported operator")
+    exc = (colorlib.onnx.export.ExportError("torch.onnx could not export the colorizer graph: unsupported operator")
            if kind == "export" else WriteError(f"could not write {out / 'colorizer.onnx'}: no space left on the device"))
 
     def fails(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(colorlib.export, "export_onnx", fails)
+    monkeypatch.setattr(colorlib.onnx.export, "export_onnx", fails)
     status, stdout, err = cli("export-onnx", "--model", "miniplaces-baseline", "-o", out)
     assert (status, stdout) == (1, "") and err == f"colorlib export-onnx: error: {exc}\n"
     assert files_under(tmp_path) == []

@@ -16,8 +16,8 @@ from colorlib import colorspace as C
 from colorlib.checkpoint import load_model, save_model
 from colorlib.data import lab_batch
 from colorlib.evaluate import score
-from colorlib.export import ExportError, export_graphs
 from colorlib.model import Colorizer, ModelConfig
+from colorlib.onnx.export import ExportError, export_graphs
 from colorlib.train import TrainConfig, train
 
 SPACES = ("lab", "yuv", "rgb")
@@ -195,7 +195,6 @@ def test_the_cli_says_what_a_shipped_colour_space_model_predicts_and_refuses_onn
     from PIL import Image
 
     Image.fromarray(photo).save(tmp_path / "p.png")
-    code, out, err = cli("colorize", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
-                         "--model", "colorspace-rgb", "--engine", "onnx")
-    assert code == 2 and err.count("\n") == 1 and "L*a*b* models only" in err
-    assert not (tmp_path / "o.png").exists()
+    code, out, err = cli("export-onnx", "--model", "colorspace-rgb", "-o", str(tmp_path / "graphs"))
+    assert code == 1 and err.count("\n") == 1 and "only L*a*b* models export to ONNX" in err, err
+    assert not (tmp_path / "graphs" / "manifest.json").exists()

@@ -4,7 +4,8 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
-from colorlib.infer import colorize, colorize_batch, global_features_of, lightness, rgb_tensor, to_rgb_array
+from colorlib.imageio import to_rgb_array
+from colorlib.infer import colorize, colorize_batch, global_features_of, lightness, rgb_tensor
 from colorlib.lab import rgb_to_lab
 from colorlib.model import mix_global
 
@@ -52,7 +53,7 @@ def test_transparency_is_kept_and_hidden_colours_do_not_matter(full, photos):
 
 
 def test_half_transparent_pixels_blend_as_the_input_did(full):
-    from colorlib.infer import over_white
+    from colorlib.imageio import over_white
 
     x = np.zeros((64, 64, 4), np.uint8)
     x[..., :3], x[..., 3] = 40, 128  # a dark gray at half opacity
@@ -181,7 +182,7 @@ def test_lightness_of_gray_and_colour(photos):
 
 
 def test_transparency_key_of_a_16_bit_png_and_premultiplied_la(tmp_path):
-    from colorlib.infer import rgb_and_alpha
+    from colorlib.imageio import rgb_and_alpha
 
     a = (np.arange(64).reshape(8, 8) * 1000).astype(np.uint16)
     Image.fromarray(a).save(tmp_path / "t16.png", transparency=0)  # gray level 0 is transparent
@@ -239,7 +240,7 @@ def test_large_images_run_the_network_on_at_most_max_pixels(full, photos, monkey
     import colorlib.infer as infer
 
     seen = []
-    real = infer._predict_with  # the one call of the network, on either engine
+    real = infer._predict_with  # the one call of the network
 
     def spy(net, L, *args, **kwargs):
         seen.append(tuple(L.shape[-2:]))
@@ -276,7 +277,7 @@ def test_running_out_of_memory_is_one_line_with_the_size_and_an_estimate(full, p
     def no_memory(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(infer, "_predict_with", no_memory)  # either engine's network call
+    monkeypatch.setattr(infer, "_predict_with", no_memory)  # the network call
     with pytest.raises(MemoryError, match=r"^not enough memory to colorize a 600x400 image .* about "
                                           r"[0-9.]+ GB; pass a smaller max_pixels$") as e:
         colorize(full, photos["coffee"], max_pixels=None)
@@ -373,8 +374,8 @@ def test_global_features_and_saturation_are_checked(full, photos):
 
 def test_an_output_that_is_not_a_number_is_never_an_image(photos):
     """Whatever makes the network's a*b* NaN (here a NaN bias given straight to the library; model
-    files with NaN weights are refused at load), colorize raises one ValueError, on both engines'
-    common path, instead of returning an image built from NaN."""
+    files with NaN weights are refused at load), colorize raises one ValueError, on the path every
+    network takes, instead of returning an image built from NaN."""
     from colorlib.model import Colorizer, ModelConfig
 
     torch.manual_seed(0)

@@ -1,8 +1,10 @@
-"""ONNX export (colorlib.export) and the ONNX Runtime engine (colorlib.engine).
+"""The ONNX wing: export (colorlib.onnx.export) and a folder of graphs run by ONNX Runtime
+(colorlib.onnx.OnnxColorizer), accepted by colorize and classify where a Colorizer is.
 
-The contract (issue 14): every shipped model's graphs agree with PyTorch, max |difference| in
-normalised a*b* below 1e-4, at 128x128, 300x451 and 37x1000; the baseline exports a colorizer
-that takes only L*; the engine returns what colorlib.infer.predict_ab returns.
+The contract (issues 14 and 22): every shipped model's graphs agree with PyTorch, max |difference|
+in normalised a*b* below 1e-4, at 128x128, 300x451 and 37x1000; the baseline exports a colorizer
+that takes only L*; OnnxColorizer.predict_ab returns what colorlib.infer.predict_ab returns;
+`colorlib colorize --onnx DIR` gives PyTorch's picture to within one level.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from colorlib.checkpoint import available_models, load_model  # noqa: E402
 
 #: what exports to ONNX: the L*a*b* models (the colour-space comparison's YUV and RGB ones do not)
 LAB_MODELS = [n for n in available_models() if load_model(n).cfg.color_space == "lab"]
-from colorlib.engine import OnnxColorizer, onnx_engine  # noqa: E402
-from colorlib.export import OPSET, export_onnx, read_manifest  # noqa: E402
-from colorlib.infer import colorize, default_saturation, predict_ab, resolve_engine  # noqa: E402
+from colorlib.infer import classify, colorize, default_saturation, predict_ab  # noqa: E402
 from colorlib.io import WriteError  # noqa: E402
 from colorlib.lab import rgb_to_lab  # noqa: E402
+from colorlib.onnx import OnnxColorizer  # noqa: E402
+from colorlib.onnx.export import OPSET, export_onnx  # noqa: E402
+from colorlib.onnx.manifest import read_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [(128, 128), (300, 451), (37, 1000)]
@@ -145,9 +148,9 @@ def test_export_into_a_file_is_one_line_error(exports, tmp_path):
     assert "file" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_engine_is_predict_ab(exports, photos, tmp_path):
-    model = exports["miniplaces-full"][0]
-    engine = OnnxColorizer(model, cache=tmp_path)
+def test_graphs_run_as_predict_ab(exports, photos):
+    model, folder, _ = exports["miniplaces-full"]
+    graphs = OnnxColorizer(folder)
     L = photo_L(photos["astronaut"], 300, 451)
     other = photo_L(photos["coffee"], 200, 260)
     mix = torch.lerp(model.encode_global(model.resize_for_global(L / 100)),
@@ -155,311 +158,128 @@ def test_engine_is_predict_ab(exports, photos, tmp_path):
     outs = []
     with torch.inference_mode():
         for kw in ({}, {"global_L": other}, {"global_features": mix}):
-            want, got = predict_ab(model, L, **kw), engine.predict_ab(L, **kw)
+            want, got = predict_ab(model, L, **kw), graphs.predict_ab(L, **kw)
             assert got.shape == want.shape == (1, 2, 300, 451) and got.dtype == torch.float32
             assert (got - want).abs().max() < TOL * 255, kw
             outs.append(got)
         assert (outs[0] - outs[1]).abs().max() > 1  # the other photo's global features are used
-        g, probs = engine.global_branch(L)
+        g, probs = graphs.global_branch(L)
         want_g, logits = model.global_branch(model.resize_for_global(L / 100))
-    assert torch.allclose(engine.encode_global(L), want_g, atol=TOL) and torch.allclose(g, want_g, atol=TOL)
+    assert torch.allclose(graphs.encode_global(L), want_g, atol=TOL) and torch.allclose(g, want_g, atol=TOL)
     assert torch.allclose(probs, logits.softmax(1), atol=TOL)
-    assert engine.folder.parent == tmp_path and read_manifest(engine.folder)["name"] == "miniplaces-full"
+    assert graphs.cfg == model.cfg and graphs.meta == {"name": "miniplaces-full", "classes": model.meta["classes"],
+                                                       "saturation": 1.2}
 
 
-def test_engine_baseline_and_batches(exports, photos, tmp_path):
-    model = exports["miniplaces-baseline"][0]
-    engine = OnnxColorizer(model, cache=tmp_path)
+def test_graphs_baseline_and_batches(exports, photos):
+    model, folder, _ = exports["miniplaces-baseline"]
+    graphs = OnnxColorizer(folder)
     L = torch.cat([photo_L(photos[p], 37, 100) for p in ("astronaut", "coffee", "chelsea")])
     with torch.inference_mode():
-        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
+        assert (graphs.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
     with pytest.raises(ValueError, match="baseline"):
-        engine.encode_global(L)
+        graphs.encode_global(L)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
-        engine.predict_ab(L[:, 0])
+        graphs.predict_ab(L[:, 0])
     # Sessions never busy-wait between runs: a spinning pool takes the cores the next session
     # (or torch) needs, which made predict_ab about twice as slow on a 2-core CPU.
-    opts = engine._colorizer.get_session_options()
+    opts = graphs._colorizer.get_session_options()
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
-def test_engine_cache_reused_and_fallback(exports, photos, tmp_path, monkeypatch):
-    import colorlib.engine
-
-    model = exports["miniplaces-baseline"][0]
-    first = OnnxColorizer(model, cache=tmp_path)
-
-    def no_export(*args, **kwargs):
-        raise AssertionError("exported again although the cache holds the graphs")
-
-    monkeypatch.setattr(colorlib.engine, "export_onnx", no_export)
-    second = OnnxColorizer(model, cache=tmp_path)
-    assert second.folder == first.folder and second.manifest == first.manifest
-    monkeypatch.undo()
-    (tmp_path / "not-a-folder").write_text("")  # the cache cannot be written: a temporary export
-    engine = OnnxColorizer(model, cache=tmp_path / "not-a-folder")
-    L = photo_L(photos["camera"], 64, 80)
-    assert engine.folder is None
-    with torch.inference_mode():
-        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
+def test_opening_a_folder_checks_it(exports, tmp_path):
+    """A folder is what runs, so it is checked when opened: a changed graph, a missing graph
+    and a manifest whose model needs a graph it does not list are one-line ValueErrors."""
+    folder = shutil.copytree(exports["miniplaces-full"][1], tmp_path / "copy")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["graphs"]["global"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"a full model needs colorizer.onnx, global.onnx; the manifest lists "
+                                         r"colorizer.onnx$"):
+        OnnxColorizer(folder)
+    with pytest.raises(ValueError, match="manifest.json: not a colorlib ONNX manifest"):
+        OnnxColorizer(tmp_path / "nothing-here")
 
 
-def test_onnx_engine_kept_until_weights_change(exports, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
-    model = load_model("miniplaces-baseline")
-    engine = onnx_engine(model)
-    assert onnx_engine(model) is engine and engine.folder.parent == tmp_path / "onnx"
-    with torch.no_grad():
-        model.colorization.output.bias.data += 0.5
-    changed = onnx_engine(model)
-    assert changed is not engine and changed.folder != engine.folder
-    L = torch.full((1, 1, 16, 16), 50.0)
-    with torch.inference_mode():
-        assert (changed.predict_ab(L) - predict_ab(model, L)).abs().max() < TOL * 255
-
-
-@pytest.mark.parametrize(("missing", "module"), [("onnxruntime", "colorlib.engine"),
-                                                 ("onnx", "colorlib.export")])
+@pytest.mark.parametrize(("missing", "module"), [("onnxruntime", "colorlib.onnx"),
+                                                 ("onnx", "colorlib.onnx.export")])
 def test_import_without_the_extra_is_one_line(monkeypatch, missing, module):
     monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
-    monkeypatch.delitem(sys.modules, module)
-    if module == "colorlib.export":
-        monkeypatch.delitem(sys.modules, "colorlib.engine")
+    for m in [m for m in sys.modules if m.startswith("colorlib.onnx")]:
+        monkeypatch.delitem(sys.modules, m)
+    monkeypatch.delattr(sys.modules["colorlib"], "onnx", raising=False)  # put back as it was afterwards
     with pytest.raises(ImportError) as e:
         importlib.import_module(module)
     assert 'pip install "colorlib[onnx]"' in str(e.value) and "\n" not in str(e.value)
 
 
-def test_load_graphs_runs_the_given_files(exports, photos, tmp_path):
-    model, _, _ = exports["miniplaces-full"]
-    other, other_folder, _ = exports["sweep-alpha-0"]  # same config, other weights
-    engine = OnnxColorizer(model, cache=tmp_path)
-    engine.load_graphs(other_folder / "colorizer.onnx", other_folder / "global.onnx")
-    L = photo_L(photos["chelsea"], 90, 120)
-    with torch.inference_mode():
-        assert (engine.predict_ab(L) - predict_ab(other, L)).abs().max() < TOL * 255
-        assert (engine.predict_ab(L) - predict_ab(model, L)).abs().max() > 1
-    with pytest.raises(ValueError, match="full variant needs a global graph"):
-        engine.load_graphs(other_folder / "colorizer.onnx")
-    base = OnnxColorizer(exports["miniplaces-baseline"][0], cache=tmp_path)
-    with pytest.raises(ValueError, match="baseline variant needs no global graph"):
-        base.load_graphs(other_folder / "colorizer.onnx", other_folder / "global.onnx")
+def test_colorize_and_classify_take_the_graphs(exports, photos):
+    """colorize and classify accept the opened folder where they accept the model: the same
+    picture to within one 8-bit level (a*b* agree to 1e-4 normalised), the same classes, style
+    transfer from another photo's global features too."""
+    model, folder, _ = exports["miniplaces-full"]
+    graphs = OnnxColorizer(folder)
+    image, other = photos["chelsea"][::2, ::2], photos["coffee"][::2, ::2]
+    for kw in ({}, {"global_image": other}, {"saturation": 1.0, "max_pixels": 5000}):
+        want = np.asarray(colorize(model, image, **kw)).astype(int)
+        got = np.asarray(colorize(graphs, image, **kw)).astype(int)
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1, kw
+    names = [c for c, _ in classify(model, image)]
+    assert [c for c, _ in classify(graphs, image)] == names
+    with pytest.raises(TypeError, match="Colorizer .* or colorlib.onnx.OnnxColorizer, got str"):
+        colorize(str(folder), image)
+    base = OnnxColorizer(exports["miniplaces-baseline"][1])
+    with pytest.raises(ValueError, match="baseline model: it has no classifier"):
+        classify(base, image)
 
 
-def test_colorize_on_the_onnx_engine_matches_torch(photos, tmp_path, cli):
-    """colorize(engine="onnx") and `colorlib colorize --engine onnx` give torch's picture: the
-    a*b* agree to 1e-4 (normalised), so the 8-bit result differs by at most one level."""
-    model = load_model("miniplaces-full")
+def test_cli_colorize_onnx(exports, photos, tmp_path, cli):
+    """`colorlib colorize PHOTO --onnx DIR` runs the folder: PyTorch's picture to within one level;
+    a folder that is not an export, --onnx beside --model, or another device: one usage line,
+    exit 2, before any photo is read."""
+    model, folder, _ = exports["miniplaces-full"]
     image = photos["chelsea"][::2, ::2]
-    want = np.asarray(colorize(model, image, engine="torch")).astype(int)
-    got = np.asarray(colorize(model, image, engine="onnx")).astype(int)
-    assert np.abs(got - want).max() <= 1
-    with pytest.raises(ValueError, match="engine must be one of auto, torch, onnx"):
-        colorize(model, image, engine="tensorrt")
     Image.fromarray(image).save(tmp_path / "cat.png")
-    status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "cat-onnx.png", "--engine", "onnx")
+    status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "cat-onnx.png", "--onnx", folder)
     assert status == 0, err
+    want = np.asarray(colorize(model, image)).astype(int)
     assert np.abs(np.asarray(Image.open(tmp_path / "cat-onnx.png")).astype(int) - want).max() <= 1
+    for extra, message in ((["--onnx", tmp_path], f"--onnx {tmp_path}: {tmp_path / 'manifest.json'}: not a "
+                                                  "colorlib ONNX manifest"),
+                           (["--onnx", folder, "--model", "miniplaces-full"], "give --model or --onnx, not both")):
+        status, out, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "x.png", *extra)
+        assert status == 2 and out == "" and len(err.splitlines()) == 1, (extra, err)
+        assert err.startswith(f"colorlib colorize: error: {message}"), err
+    assert not (tmp_path / "x.png").exists()
 
 
-# -- the default engine: "auto" -----------------------------------------------------------------
-def test_auto_engine_is_onnx_only_where_it_can_run_the_model(monkeypatch):
-    """auto: ONNX Runtime for an L*a*b* model as loaded (or its folded copy), on the CPU, in
-    float32, folded; PyTorch for anything else, and everywhere when the extra is missing."""
-    import colorlib.infer
-    from colorlib.model import Colorizer, fold_batchnorm
-
-    model = load_model("miniplaces-full")
-    assert resolve_engine(model) == "onnx" and resolve_engine(fold_batchnorm(model), "auto") == "onnx"
-    assert resolve_engine(load_model("miniplaces-baseline")) == "onnx"
-    assert resolve_engine(model, fold=False) == "torch"  # the export is folded; unfolded is torch's
-    assert resolve_engine(load_model("colorspace-yuv")) == "torch"  # the export is L*a*b* only
-    assert resolve_engine(load_model("miniplaces-full").to(torch.bfloat16)) == "torch"
-    assert resolve_engine(Colorizer(model.cfg).eval()) == "torch"  # never loaded: weights may change
-    assert [resolve_engine(model, e) for e in ("torch", "onnx")] == ["torch", "onnx"]
-    with pytest.raises(ValueError, match="engine must be one of auto, torch, onnx, got 'gpu'"):
-        resolve_engine(model, "gpu")
-    monkeypatch.setattr(colorlib.infer, "_onnx_installed", lambda: False)
-    assert resolve_engine(model) == "torch" and resolve_engine(model, "onnx") == "onnx"
-
-
-def test_auto_engine_follows_the_weights():
-    """A loaded model whose weights change (a training step, load_state_dict, an edit through
-    .data) is no longer run on ONNX Runtime by auto: each change would mean a new export."""
-    model = load_model("miniplaces-baseline")
-    assert model.is_as_loaded
-    with torch.no_grad():
-        model.colorization.output.bias.data += 0.5  # bypasses the version counters: seen by the sums
-    assert not model.is_as_loaded and resolve_engine(model) == "torch"
-    model = load_model("miniplaces-baseline")
-    model.load_state_dict(model.state_dict())
-    assert not model.is_as_loaded
-    model = load_model("miniplaces-baseline").train()
-    optim = torch.optim.SGD(model.parameters(), lr=1e-3)
-    model(torch.rand(2, 1, 32, 32)).ab.mean().backward()
-    optim.step()
-    assert not model.is_as_loaded and resolve_engine(model) == "torch"
-    model.mark_as_loaded()  # e.g. after saving and loading it again
-    assert model.is_as_loaded
-    w = model.colorization.output.weight.data
-    w.copy_(w[[1, 0]].clone())  # a*b* swapped behind autograd's back: same values, same sums
-    assert not model.is_as_loaded
-
-
-def test_auto_engine_sees_weights_moved_behind_its_back(photos, tmp_path, monkeypatch):
-    """An engine already made is not reused after the weights change through .data, even when
-    only their order does: colorize gives the new weights' colours."""
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
-    model = load_model("miniplaces-baseline")
-    image = photos["coffee"][::4, ::4]
-    before = np.asarray(colorize(model, image, engine="onnx")).astype(int)
-    for p in (model.colorization.output.weight, model.colorization.output.bias):
-        p.data.copy_(p.data[[1, 0]].clone())
-    after = np.asarray(colorize(model, image, engine="onnx")).astype(int)
-    want = np.asarray(colorize(model, image, engine="torch")).astype(int)
-    assert np.abs(after - want).max() <= 1 and np.abs(after - before).max() > 10
-
-
-def test_auto_engine_and_the_cache(photos, tmp_path, monkeypatch):
-    """A model and its folded copy share one export; a cache that cannot be written means
-    PyTorch (one warning) rather than an export on every call; a damaged manifest is exported
-    again; from a thread other than the main one, auto runs PyTorch until the graphs are cached."""
-    import threading
-
-    from colorlib.engine import is_cached
-    from colorlib.model import fold_batchnorm
-
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "cache"))
-    model = load_model("miniplaces-baseline")
-    image = photos["camera"][::4, ::4]
-    torch_ = np.asarray(colorize(model, image, engine="torch")).astype(int)
-    got = {}
-    worker = threading.Thread(target=lambda: got.setdefault("thread", colorize(model, image)))
-    worker.start()
-    worker.join()
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("manifest.json"))
-    assert np.array_equal(np.asarray(got["thread"]), torch_.astype(np.uint8))
-    colorize(model, image)  # the main thread exports
-    assert is_cached(model) and is_cached(fold_batchnorm(model))
-    assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1
-    folder = next((tmp_path / "cache" / "onnx").iterdir())
-    (folder / "manifest.json").write_text('{"graphs": []}')
-    assert not is_cached(model)
-    fresh = load_model("miniplaces-baseline")
-    assert np.abs(np.asarray(colorize(fresh, image)).astype(int) - torch_).max() <= 1 and is_cached(fresh)
-
-    (tmp_path / "file").write_text("")
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "file"))
-    other = load_model("miniplaces-baseline")
-    with pytest.warns(RuntimeWarning, match=r"cannot be written; set COLORLIB_CACHE\)$"):
-        assert np.array_equal(np.asarray(colorize(other, image)).astype(int), torch_)
-    assert resolve_engine(other) == "torch"
-
-
-def test_colorize_defaults_to_auto(photos, tmp_path, monkeypatch):
-    """colorize's default runs a loaded model on ONNX Runtime: the picture of engine="onnx"
-    exactly, within one 8-bit level of PyTorch's, with its graphs exported once into the cache."""
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
-    model = load_model("miniplaces-full")
-    image = photos["coffee"][::2, ::2]
-    auto = np.asarray(colorize(model, image))
-    assert (tmp_path / "onnx").is_dir() and len(list((tmp_path / "onnx").iterdir())) == 1
-    assert np.array_equal(auto, np.asarray(colorize(model, image, engine="onnx")))
-    assert np.abs(auto.astype(int) - np.asarray(colorize(model, image, engine="torch"))).max() <= 1
-
-
-def test_auto_falls_back_to_torch_when_onnx_fails(photos, tmp_path, monkeypatch):
-    """When the export fails, auto colorizes with PyTorch after one RuntimeWarning, and does
-    not try that model again; engine="onnx" raises the failure instead."""
-    import warnings
-
-    import colorlib.engine
-
-    def broken_export(*args, **kwargs):
-        raise RuntimeError("\x1b[96mexporter broke\x1b[0m\non two lines")  # one line, no colour codes
-
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
-    monkeypatch.setattr(colorlib.engine, "export_onnx", broken_export)
-    model = load_model("miniplaces-baseline")
-    image = photos["camera"][::4, ::4]
-    with pytest.warns(RuntimeWarning, match=r"colorizing with PyTorch: ONNX Runtime could not run this "
-                                            r"model \(exporter broke\)$"):
-        got = np.asarray(colorize(model, image))
-    assert np.array_equal(got, np.asarray(colorize(model, image, engine="torch")))
-    assert resolve_engine(model) == "torch"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        colorize(model, image)  # no second warning, no second try
-    with pytest.raises(RuntimeError, match="exporter broke"):
-        colorize(model, image, engine="onnx")
-
-
-def test_cli_colorize_defaults_to_auto(photos, tmp_path, monkeypatch, cli):
-    """`colorlib colorize` runs auto by default: the first run of a model says, on one line of
-    stderr, that it exports the graphs, later runs do not; a failed export is one note line and
-    the photo is colorized all the same."""
-    import colorlib.engine
-
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "cache"))
-    Image.fromarray(photos["chelsea"][::2, ::2]).save(tmp_path / "cat.png")
-    outs = {}
-    for run in ("first", "second", "torch"):
-        engine = ["--engine", "torch"] if run == "torch" else []
-        status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / f"{run}.png", *engine)
-        assert status == 0, err
-        assert ("exporting miniplaces-full for ONNX Runtime (once for this model" in err) == (run == "first"), err
-        outs[run] = np.asarray(Image.open(tmp_path / f"{run}.png")).astype(int)
-    assert np.array_equal(outs["first"], outs["second"]) and np.abs(outs["first"] - outs["torch"]).max() <= 1
-    status, out, _ = cli("colorize", "--help")
-    assert "auto (default)" in " ".join(out.split())
-
-    def broken_export(*args, **kwargs):
-        raise RuntimeError("no room")
-
-    monkeypatch.setattr(colorlib.engine, "export_onnx", broken_export)
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path / "other-cache"))
-    status, _, err = cli("colorize", tmp_path / "cat.png", "-o", tmp_path / "fallback.png", "--model",
-                         "miniplaces-baseline")
-    assert status == 0, err
-    notes = [line for line in err.splitlines() if "PyTorch" in line]
-    assert notes == [f"colorlib colorize: note: {tmp_path / 'cat.png'}: colorizing with PyTorch: ONNX Runtime "
-                     "could not run this model (no room)"], err
-    assert (tmp_path / "fallback.png").is_file()
-
-
-def test_default_engine_writes_only_its_cache(photos, tmp_path):
-    """`colorlib colorize` in a fresh home folder: the export goes to ~/.cache/colorlib/onnx and
-    nothing else is written there (ONNX Runtime's usage events are turned off); a second run
-    with a damaged manifest exports again and succeeds."""
+def test_nothing_but_the_outputs_is_written(exports, photos, tmp_path):
+    """`colorlib colorize` with a fresh home folder, on PyTorch and on --onnx: nothing is
+    written but the picture (no cache; ONNX Runtime's usage events are off)."""
     import os
     import subprocess
 
     home = tmp_path / "home"
     home.mkdir()
     Image.fromarray(photos["astronaut"][::8, ::8]).save(tmp_path / "a.png")
-    env = {k: v for k, v in os.environ.items() if k not in ("COLORLIB_CACHE", "XDG_CACHE_HOME")}
-    env["HOME"] = str(home)
-    command = [sys.executable, "-m", "colorlib", "colorize", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0 and "exporting miniplaces-full for ONNX Runtime" in run.stderr, run.stderr
-    written = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
-    assert written and all(p.startswith(".cache/colorlib/onnx/") for p in written), written
-    manifest = next(home.rglob("manifest.json"))
-    manifest.write_text('{"graphs": {"colorizer": 1}}')
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0 and "exporting miniplaces-full" in run.stderr, run.stderr
-    assert json.loads(manifest.read_text())["graphs"]["colorizer"]["file"] == "colorizer.onnx"
+    env = {**os.environ, "HOME": str(home)}
+    env.pop("XDG_CACHE_HOME", None)
+    for extra in ([], ["--onnx", str(exports["miniplaces-full"][1])]):
+        command = [sys.executable, "-m", "colorlib", "colorize", str(tmp_path / "a.png"), "-o",
+                   str(tmp_path / "out.png"), *extra]
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert [p for p in home.rglob("*")] == [], extra
+        (tmp_path / "out.png").unlink()
 
 
-def test_onnx_runtime_out_of_memory_is_one_line(photos, tmp_path, monkeypatch):
+def test_onnx_runtime_out_of_memory_is_one_line(exports, photos, monkeypatch):
     """ONNX Runtime failing to allocate (its error derives from Exception only) reaches the
     caller as colorize's one-line MemoryError with the size and an estimate, as PyTorch's does;
     its other errors stay what they are."""
     from onnxruntime.capi.onnxruntime_pybind11_state import RuntimeException
 
-    monkeypatch.setenv("COLORLIB_CACHE", str(tmp_path))
-    model = load_model("miniplaces-full")
-    colorize(model, photos["coffee"][:16, :16])  # the engine made (and exported) before the failure
+    graphs = OnnxColorizer(exports["miniplaces-full"][1])
     failure = {"error": RuntimeException("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status "
                                          "code returned while running Conv node. Failed to allocate "
                                          "memory for requested buffer of size 2415919104")}
@@ -470,11 +290,11 @@ def test_onnx_runtime_out_of_memory_is_one_line(photos, tmp_path, monkeypatch):
     monkeypatch.setattr(ort.InferenceSession, "run", fail)
     with pytest.raises(MemoryError, match=r"^not enough memory to colorize a 600x400 image .* about "
                                           r"[0-9.]+ GB; pass a smaller max_pixels$") as e:
-        colorize(model, photos["coffee"], max_pixels=None)
+        colorize(graphs, photos["coffee"], max_pixels=None)
     assert "\n" not in str(e.value)
     failure["error"] = RuntimeException("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : bad input")
     with pytest.raises(RuntimeException, match="INVALID_ARGUMENT"):
-        colorize(model, photos["coffee"][:16, :16])
+        colorize(graphs, photos["coffee"][:16, :16])
 
 
 # -- float16 storage (the book's browser copies) ----------------------------------------------
@@ -484,7 +304,7 @@ def test_float16_weights_by_hand(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from colorlib.export import float16_weights
+    from colorlib.onnx.export import float16_weights
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4)).astype(np.float32)
@@ -526,7 +346,7 @@ def test_export_float16_halves_the_bytes_and_agrees_with_pytorch(exports, photos
     graphs: 6e-7) and a class probability by at most 1e-3 (measured up to 7.8e-4)."""
     import onnx
 
-    from colorlib.export import export_float16
+    from colorlib.onnx.export import export_float16
 
     model, folder, manifest = exports["miniplaces-full"]
     half = export_float16(folder, tmp_path / "half")

@@ -134,7 +134,7 @@ def test_a_multi_frame_input_gets_a_note_and_is_written(photos, tmp_path, cli):
 
 def test_out_of_memory_on_one_image_fails_only_that_one(good, photos, tmp_path, cli, monkeypatch):
     (tmp_path / "big.png").write_bytes(encode(photos["chelsea"], "PNG", side=80))
-    real = colorlib.infer._predict_with  # the one call of the network, on either engine
+    real = colorlib.infer._predict_with  # the one call of the network
 
     def allocator_gives_up_at_80(net, L, *args, **kwargs):
         if L.shape[-1] == 80:

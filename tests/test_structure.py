@@ -4,6 +4,8 @@ functions, a public API that loads no notebook or plotting package."""
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +137,66 @@ def test_import_colorlib_loads_no_notebook_or_plotting_package(heavy):
     code = f"import sys, colorlib; print({heavy!r} in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+#: The core of the package: the paper's pipeline, which PyTorch runs by default (issue 22).
+CORE = ("colorlib.lab", "colorlib.colorspace", "colorlib.model", "colorlib.data", "colorlib.train",
+        "colorlib.infer", "colorlib.metrics", "colorlib.evaluate", "colorlib.checkpoint")
+
+
+def test_no_core_module_imports_the_onnx_wing():
+    """ONNX is an explicit wing (colorlib.onnx): no core module imports it, at the top or in a
+    function, directly or through another colorlib module."""
+    graph = import_graph()
+
+    def reach(name: str, seen: set[str]) -> set[str]:
+        for dep in graph.get(name, ()):
+            if dep not in seen:
+                seen.add(dep)
+                reach(dep, seen)
+        return seen
+
+    offenders = {m: sorted(d for d in reach(m, set()) if d == "colorlib.onnx" or d.startswith("colorlib.onnx."))
+                 for m in CORE}
+    assert not {m: d for m, d in offenders.items() if d}
+    assert all(m in graph for m in CORE) and "colorlib.onnx.runtime" in graph  # the names are real
+
+
+def test_colorize_loads_no_onnx_and_sets_no_environment(photos):
+    """`import colorlib` and a whole colorize load neither onnx nor onnxruntime, and change no
+    environment variable."""
+    code = ("import os, sys, numpy as np, skimage.data, colorlib; before = dict(os.environ); "
+            "m = colorlib.load_model('miniplaces-full'); colorlib.colorize(m, skimage.data.coffee()[::8, ::8]); "
+            "print(sorted(n for n in sys.modules if n.split('.')[0] in ('onnx', 'onnxruntime', 'onnxscript') "
+            "or n.startswith('colorlib.onnx')), dict(os.environ) == before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] True"
+
+
+def test_no_stale_path_a_changed_network_changes_the_output(tmp_path, photos):
+    """A learner who changes the network sees the effect at once: in a copy of the package, the
+    output layer's sigmoid is changed, and `colorlib colorize` run again in a new process with
+    the same environment (home, cache folders) gives other pixels."""
+    import numpy as np
+    from PIL import Image
+
+    copy = tmp_path / "pkg" / "colorlib"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "models"))
+    (copy / "models").symlink_to(PACKAGE / "models")
+    Image.fromarray(photos["astronaut"][::4, ::4]).save(tmp_path / "a.png")
+    env = {**os.environ, "PYTHONPATH": str(copy.parent), "HOME": str(tmp_path / "home"),
+           "COLORLIB_CACHE": str(tmp_path / "cache")}
+
+    def colorize(out: str) -> np.ndarray:
+        run = subprocess.run([sys.executable, "-m", "colorlib", "colorize", str(tmp_path / "a.png"), "-o",
+                              str(tmp_path / out), "-q"], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        return np.asarray(Image.open(tmp_path / out)).astype(int)
+
+    before = colorize("before.png")
+    model_py = copy / "model.py"
+    source = model_py.read_text()
+    assert source.count("return torch.sigmoid(self.output(") == 1
+    model_py.write_text(source.replace("return torch.sigmoid(self.output(", "return torch.sigmoid(0.25 * self.output("))
+    after = colorize("after.png")
+    assert np.abs(after - before).max() > 5  # issue 22 saw up to 27 levels move

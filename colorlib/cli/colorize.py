@@ -22,14 +22,7 @@ from tqdm.auto import tqdm
 
 from ..device import DEVICE_HELP, resolve_device
 from ..imageio import image_size, output_format, save_image
-from ..infer import (
-    DEFAULT_MAX_PIXELS,
-    ENGINES,
-    colorize,
-    global_features_of,
-    resolve_engine,
-    resolve_saturation,
-)
+from ..infer import DEFAULT_MAX_PIXELS, colorize, global_features_of, resolve_saturation
 from ..io import WriteError, check_writable
 from ..model import Colorizer, fold_batchnorm, mix_global
 from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
@@ -44,58 +37,47 @@ def _check_colorize_options(a: argparse.Namespace) -> None:
         raise UserError(f"--mix must be in [0, 1], got {a.mix}")
     if a.max_pixels < 0:
         raise UserError(f"--max-pixels must be a number of pixels, or 0 for no bound; got {a.max_pixels}")
-    if a.engine == "onnx":
-        _check_onnx_engine(a)
     if a.global_image and not Path(a.global_image).is_file():
         why = "not a regular file" if Path(a.global_image).exists() else "no such image file"
         raise UserError(f"{why}: {a.global_image} (--global-image)")
 
 
-def _check_onnx_engine(a: argparse.Namespace) -> None:
-    if resolve_device(a.device).type != "cpu":
-        raise UserError("--engine onnx runs on the CPU: use --device cpu")
-    try:
-        import colorlib.engine  # noqa: F401 - the optional extra, checked before any work
-    except ImportError as e:
-        raise UserError(f"--engine onnx: {e}") from None
-
-
-def _open_for_engine(a: argparse.Namespace) -> Colorizer:
-    """``--model``, checked against ``--engine`` and ``--saturation`` (:class:`UserError`), and
-    folded once for every photo where PyTorch runs it (section 3.4; the ONNX export is folded)."""
-    model = open_model(a.model, a.device)
-    if a.engine == "onnx" and model.cfg.color_space != "lab":
-        raise UserError(f"--engine onnx runs L*a*b* models only; {a.model} predicts "
-                        f"{model.cfg.color_space.upper()} (section 4.8): leave out --engine onnx")
+def _open_model(a: argparse.Namespace) -> Colorizer:
+    """``--onnx DIR`` (ONNX graphs, :class:`colorlib.onnx.OnnxColorizer`) or ``--model``, folded
+    once for every photo (section 3.4), checked against ``--saturation``; else a :class:`UserError`."""
+    if a.onnx is not None:
+        model = _open_onnx(a)
+    else:
+        a.model = a.model or DEFAULT_MODEL
+        model = fold_batchnorm(open_model(a.model, a.device))
     try:
         resolve_saturation(model, a.saturation)
     except ValueError as e:
         raise UserError(f"--{e}") from None
-    return fold_batchnorm(model) if resolve_engine(model, a.engine) == "torch" else model
+    return model
 
 
-def _say_if_exporting(a: argparse.Namespace, model: Colorizer) -> None:
-    """One line on stderr, once every check has passed, before a model's first run on ONNX
-    Runtime, which exports its graphs (seconds)."""
-    if a.quiet or resolve_engine(model, a.engine) != "onnx":
-        return
+def _open_onnx(a: argparse.Namespace):
+    if a.model is not None:
+        raise UserError("give --model or --onnx, not both (--onnx DIR runs the graphs exported from a model)")
+    if resolve_device(a.device).type != "cpu":
+        raise UserError("--onnx runs on the CPU (ONNX Runtime): leave out --device")
     try:
-        from ..engine import can_cache, is_cached
-
-        exports = can_cache() and not is_cached(model)
-    except Exception:  # noqa: BLE001 - advisory only: colorize says what fails (auto: PyTorch runs)
-        return
-    if exports:
-        print(f"colorlib colorize: exporting {a.model} for ONNX Runtime (once for this model, "
-              f"then cached; --engine torch skips it)", file=sys.stderr)
+        from ..onnx import OnnxColorizer  # the optional extra, checked before any work
+    except ImportError as e:
+        raise UserError(f"--onnx: {e}") from None
+    try:
+        return OnnxColorizer(a.onnx)
+    except ValueError as e:
+        raise UserError(f"--onnx {a.onnx}: {' '.join(str(e).split())}") from None
 
 
 def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | None:
     """The --global-image's global features (None without it), or a :class:`UserError`."""
     if not a.global_image:
         return None
-    if model.global_network is None:
-        raise UserError(f"{a.model} is a baseline model: it has no global features to transfer")
+    if model.cfg.variant != "full":
+        raise UserError(f"{a.onnx or a.model} is a baseline model: it has no global features to transfer")
     try:
         return global_features_of(model, a.global_image)
     except (ValueError, OSError, MemoryError) as e:
@@ -106,21 +88,18 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     """Colorize every input of ``a.images``; exit status 1 when any failed (each named on stderr)."""
     _check_colorize_options(a)
     jobs = _colorize_targets(image_inputs(a.images), a.global_image, a.out_dir or a.output, bool(a.out_dir))
-    model = _open_for_engine(a)
+    model = _open_model(a)
     other = _global_features(a, model)
     targets = {id(item): target for item, target in jobs}
     if STDIO in targets.values() and sys.stdout.isatty():
         raise UserError("-o - writes a PNG to standard output, which is a terminal: redirect it (> out.png)")
     say = sys.stderr if STDIO in targets.values() else sys.stdout  # stdout carries only the image then
-    _say_if_exporting(a, model)
-
-    own = model if a.mix is None or model.is_folded else fold_batchnorm(model)  # each photo's own features
 
     def work(item: Input) -> None:
         target = targets[id(item)]
-        g = other if a.mix is None else mix_global(global_features_of(own, item.source()), other, a.mix)
+        g = other if a.mix is None else mix_global(global_features_of(model, item.source()), other, a.mix)
         result = colorize(model, item.source(), global_features=g, saturation=a.saturation,
-                          max_pixels=a.max_pixels or None, engine=a.engine)
+                          max_pixels=a.max_pixels or None)
         if target == STDIO:
             buf = io.BytesIO()
             result.save(buf, format="PNG")
@@ -295,7 +274,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "files (default: beside each input)")
     c.add_argument("--out-dir", metavar="DIR",
                    help="write IMAGE-color.png files into this folder (as -o DIR/)")
-    c.add_argument("--model", default=DEFAULT_MODEL,
+    c.add_argument("--model",
                    help=f"shipped model name, .safetensors/.pt file, or run folder (default {DEFAULT_MODEL})")
     c.add_argument("--global-image", help="take the global features from this photo (style transfer)")
     c.add_argument("--mix", type=float, help="with --global-image, in [0, 1]: 0 = own global features, "
@@ -307,10 +286,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"the network sees at most N pixels (a larger photo is scaled down for it; a*b* are "
                         f"upsampled to full size); 0: no bound (default {DEFAULT_MAX_PIXELS:,})")
     c.add_argument("--device", type=device_option, default="cpu", help=f"{DEVICE_HELP} (default cpu)")
-    c.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="torch: PyTorch; onnx: the same network exported to ONNX and run by ONNX Runtime "
-                        "on the CPU (pip install \"colorlib[onnx]\"; a model's first run exports its "
-                        "graphs, seconds, then cached); same colours to 1e-4. auto (default): onnx where "
-                        "it is installed and can run the model (an L*a*b* model on the CPU), else torch")
+    c.add_argument("--onnx", metavar="DIR",
+                   help="run a folder of ONNX graphs (written by colorlib export-onnx) with ONNX Runtime on "
+                        "the CPU instead of --model on PyTorch; same colours to within one level "
+                        "(pip install \"colorlib[onnx]\")")
     c.add_argument("-q", "--quiet", action="store_true", help="print only failures and their count")
     c.set_defaults(func=cmd_colorize)

@@ -1,4 +1,4 @@
-"""``colorlib export-onnx``: the network as ONNX graphs and a manifest, over :mod:`colorlib.export`.
+"""``colorlib export-onnx``: the network as ONNX graphs and a manifest, over :mod:`colorlib.onnx.export`.
 
     colorlib export-onnx --model miniplaces-full -o onnx/miniplaces-full
 """
@@ -40,15 +40,16 @@ EPILOG = f"""\
 examples:
   colorlib export-onnx --model miniplaces-full -o onnx/miniplaces-full
   colorlib export-onnx --model runs/smoke -o onnx/smoke --force
+  colorlib colorize photo.jpg --onnx onnx/miniplaces-full   # run the graphs
 
 needs the onnx extra: {EXTRA}
 """
 
 
 def _export_module():
-    """:mod:`colorlib.export`, or a :class:`UserError` naming the extra it needs."""
+    """:mod:`colorlib.onnx.export`, or a :class:`UserError` naming the extra it needs."""
     try:  # onnx and onnxscript are heavy and optional (the onnx extra): imported only for this command
-        from .. import export
+        from ..onnx import export
     except ImportError as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         if "colorlib[onnx]" not in why:

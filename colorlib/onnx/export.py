@@ -23,8 +23,11 @@ exporter, onnxruntime to run the graphs); importing this module without it raise
 ``ImportError`` whose message is one line naming the extra.
 
     from colorlib.checkpoint import load_model
-    from colorlib.export import export_onnx
+    from colorlib.onnx.export import export_onnx
     export_onnx(load_model("miniplaces-full"), "onnx/miniplaces-full")
+
+Running such a folder: :class:`colorlib.onnx.OnnxColorizer`; ``colorlib export-onnx`` is the
+command.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ import logging
 import math
 import os
 import re
-import threading
 import warnings
 from pathlib import Path
 
@@ -46,9 +48,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .io import atomic_write, write_json
-from .lab import AB_SCALE, AB_SHIFT
-from .model import Colorizer, ConvBlock, fold_batchnorm
+from .. import __version__
+from ..io import atomic_write, write_json
+from ..lab import AB_SCALE, AB_SHIFT
+from ..model import Colorizer, ConvBlock, fold_batchnorm
+from .manifest import COLORIZER_FILE, FORMAT_VERSION, GLOBAL_FILE, MANIFEST_FILE, read_manifest
 
 try:
     import onnx
@@ -59,9 +63,6 @@ except ImportError:
 
 #: ONNX operator set of the graphs (ONNX Runtime 1.14+ and onnxruntime-web run it).
 OPSET = 18
-#: Bumped whenever the graphs' layout changes, so cached exports are made again.
-FORMAT_VERSION = 1
-GLOBAL_FILE, COLORIZER_FILE, MANIFEST_FILE = "global.onnx", "colorizer.onnx", "manifest.json"
 
 
 class ExportError(RuntimeError):
@@ -134,9 +135,6 @@ def _rename_dims(proto: onnx.ModelProto, names: list[str | None]) -> None:
                 d.dim_param = pattern.sub(lambda m: mapping[m.group(1)], d.dim_param)
 
 
-_EXPORT_LOCK = threading.Lock()
-
-
 def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
                 outputs: list) -> onnx.ModelProto:
     """torch.onnx's exporter (torch.export + onnxscript), quietly: it prints progress on stdout
@@ -145,10 +143,7 @@ def _export_one(module: nn.Module, args: tuple, dynamic: dict, inputs: list,
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        # one export at a time: the exporter swaps process-wide state (sys.stdout here, module
-        # calls while it traces), which two threads exporting at once would leave mixed up
-        with _EXPORT_LOCK, warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                torch.no_grad():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(module, args, dynamo=True, input_names=inputs, output_names=outputs,
                                         opset_version=OPSET, dynamic_shapes=dynamic, verbose=False,
@@ -233,22 +228,13 @@ def export_graphs(model: Colorizer) -> dict[str, onnx.ModelProto]:
 
 # -- files ----------------------------------------------------------------------------------
 def weights_hash(model: Colorizer) -> str:
-    """sha256 (hex) of the model's config, its weights as float32 and :data:`FORMAT_VERSION`:
-    the name of a model's cached export (:mod:`colorlib.engine`)."""
+    """sha256 (hex) of the model's config, its weights as float32, :data:`FORMAT_VERSION` and the
+    opset: the export's provenance, recorded in its manifest (``weights_sha256``)."""
     h = hashlib.sha256(json.dumps({"config": model.cfg.to_dict(), "format": FORMAT_VERSION,
                                    "opset": OPSET}, sort_keys=True).encode())
     for name, t in model.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -307,14 +293,12 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
         "paper": "Iizuka, Simo-Serra, Ishikawa. Let there be Color! SIGGRAPH 2016",
         "config": cfg.to_dict(),
         "classes": classes,
-        # colorlib.infer.default_saturation, read here: colorlib.infer imports colorlib.engine,
-        # which imports this module (no import circle)
         "saturation": float(meta.get("saturation", 1.0)),
         "opset": OPSET,
         "dtype": "float32",
         "batchnorm": "folded into the weights (section 3.4)",
         "weights_sha256": weights_hash(model),
-        "exporter": {"torch": torch.__version__, "onnx": onnx.__version__},
+        "exporter": {"colorlib": __version__, "torch": torch.__version__, "onnx": onnx.__version__},
         "graphs": graphs,
         "pipeline": [
             "L* in [0, 100] of the photo (as seen over white); x = L*/100",
@@ -325,31 +309,6 @@ def export_onnx(model: Colorizer, out_dir: str | os.PathLike, name: str | None =
         ],
     }
     write_json(out / MANIFEST_FILE, manifest)
-    return manifest
-
-
-def read_manifest(folder: str | os.PathLike, verify: bool = True) -> dict:
-    """The manifest of an export folder. ``verify``: check each graph file's sha256. Raises
-    ``ValueError`` (one line naming the file) for a missing, unreadable or mismatching export."""
-    folder = Path(folder)
-    path = folder / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text())
-        graphs = manifest["graphs"]
-        if not isinstance(graphs, dict) or not graphs or not all(
-                isinstance(g, dict) and isinstance(g.get("file"), str) and isinstance(g.get("sha256"), str)
-                for g in graphs.values()):
-            raise ValueError("'graphs' must map each graph to its file and sha256")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        why = f"{type(e).__name__}: {e}".splitlines()[0]
-        raise ValueError(f"{path}: not a colorlib ONNX manifest ({why})") from e
-    if verify:
-        for g in graphs.values():
-            f = folder / g["file"]
-            if not f.is_file():
-                raise ValueError(f"{f}: missing (the manifest lists it)")
-            if file_sha256(f) != g["sha256"]:
-                raise ValueError(f"{f}: its sha256 does not match the manifest (a changed or partial file)")
     return manifest
 
 
@@ -413,6 +372,6 @@ def export_float16(src: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
         data = without_node_metadata(float16_weights(onnx.load(src / g["file"]))).SerializeToString()
         atomic_write(out / g["file"], lambda p, data=data: p.write_bytes(data))
         g.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    manifest["weights_storage"] = "float16, cast to float32 at the head of each graph (colorlib.export.float16_weights)"
+    manifest["weights_storage"] = "float16, cast to float32 at the head of each graph (colorlib.onnx.export.float16_weights)"
     write_json(out / MANIFEST_FILE, manifest)
     return manifest
