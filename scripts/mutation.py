@@ -171,8 +171,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "style transfer ignores the other image: global features always from the input"),
     # -- infer -------------------------------------------------------------------------------
     Mutation("infer-no-saturation", "colorlib/infer.py",
-             "_predict_with(engine, model, net, seen, gL, global_features), space, saturation)",
-             "_predict_with(engine, model, net, seen, gL, global_features), space, 1.0)",
+             "_predict_with(net, seen, gL, global_features), space, saturation)",
+             "_predict_with(net, seen, gL, global_features), space, 1.0)",
              ("tests/test_infer.py", "tests/test_correctness.py"),
              "colorize ignores the saturation"),
     Mutation("infer-nearest-upsampling", "colorlib/model.py",
@@ -212,8 +212,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "PSNR with a peak of 256"),
     # -- evaluate ----------------------------------------------------------------------------
     Mutation("evaluate-score-no-saturation", "colorlib/evaluate.py",
-             "pred, logits = _answer_rgb(model, truth.float() / 255.0, L, saturation)",
-             "pred, logits = _answer_rgb(model, truth.float() / 255.0, L, 1.0)",
+             "pred, logits = _answer_rgb(model, truth, L, saturation)",
+             "pred, logits = _answer_rgb(model, truth, L, 1.0)",
              ("tests/test_correctness.py", "tests/test_evaluate.py"),
              "score() ignores the saturation"),
     Mutation("evaluate-gray-kept", "colorlib/evaluate.py",
@@ -249,8 +249,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              ("tests/test_study.py",),
              "Figure 5's per-condition figure is the mean over participants, not the median"),
     Mutation("study-photo-twice", "colorlib/study/session.py",
-             "photos = rng.permutation(len(self.stimuli))[:need]",
-             "photos = rng.integers(0, len(self.stimuli), need)",
+             "photos = sorted(self.stimuli.image_ids, key=key)[:need]",
+             "photos = [sorted(self.stimuli.image_ids, key=key)[0]] * need",
              ("tests/test_study.py",),
              "a participant may see the same photo twice (drawn with replacement)"),
     # -- issue 27: inference geometry, augmentation statistics, class 0, what the optimiser trains
