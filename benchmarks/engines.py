@@ -56,6 +56,7 @@ from onnxruntime.quantization import (  # noqa: E402
 from colorlib.benchmark import load_benchmark_model, photo_L  # noqa: E402
 from colorlib.checkpoint import load_model  # noqa: E402
 from colorlib.data import DataError, decode, load_miniplaces  # noqa: E402
+from colorlib.device import machine_info  # noqa: E402
 from colorlib.infer import predict_ab, resolve_saturation  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 from colorlib.lab import join_lab, lab_to_rgb, rgb_to_L  # noqa: E402
@@ -64,7 +65,6 @@ from colorlib.model import fold_batchnorm  # noqa: E402
 from colorlib.onnx import OnnxColorizer  # noqa: E402
 from colorlib.onnx.export import OPSET, export_onnx  # noqa: E402
 from colorlib.onnx.manifest import COLORIZER_FILE, GLOBAL_FILE, MANIFEST_FILE, file_sha256, read_manifest  # noqa: E402
-from colorlib.report import machine_info  # noqa: E402
 
 
 def _time(fn) -> float:

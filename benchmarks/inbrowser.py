@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from local_browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from colorlib.device import machine_info  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
-from colorlib.report import machine_info  # noqa: E402
 
 #: the page and its box; the model is the box's own (``data-model``)
 PAGE = "book/01_why.html"

@@ -39,9 +39,9 @@ import PIL  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from colorlib.device import cpu_name  # noqa: E402
 from colorlib.infer import DEFAULT_MAX_PIXELS, network_size  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
-from colorlib.report import cpu_name  # noqa: E402
 
 WIDTH, HEIGHT = 6000, 4000
 CASES = {"startup": 0, "bounded-1M": 1 << 20, "default": DEFAULT_MAX_PIXELS, "unbounded": None}

@@ -35,10 +35,10 @@ import torch
 from PIL import Image
 
 from .checkpoint import load_model
+from .device import machine_info
 from .infer import predict_ab
 from .lab import normalize_L, rgb_to_L
 from .model import Colorizer, ModelConfig, fold_batchnorm
-from .report import machine_info
 
 #: Table 3 of the paper: seconds per image, (CPU: Intel Core i7-5960X, 8 cores; GPU: GTX Titan X).
 PAPER_SECONDS = {224: (0.399, 0.080), 512: (1.676, 0.339), 1024: (5.629, 1.084), 2048: (20.116, 4.218)}

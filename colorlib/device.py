@@ -1,7 +1,10 @@
-"""Choosing where the network runs: the one place that turns ``--device`` into a torch device."""
+"""Choosing where the network runs (the one place that turns ``--device`` into a torch device),
+and naming the machine it ran on (:func:`machine_info`)."""
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 
 import torch
@@ -40,3 +43,37 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             raise ValueError(f"device {name!r}: this PyTorch has no usable MPS device (use cpu or auto)")
         return torch.device("mps")
     raise ValueError(f"unknown device {name!r}: use {DEVICE_HELP}")
+
+
+# -- the machine, as every figure written names it ----------------------------------------------
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows, else
+    ``"unknown CPU"``): how reports, benchmarks and the book name the machine, without any path."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device_name(device: str | torch.device) -> str:
+    """``cuda:0`` -> the GPU's name (what a model card says it was trained on); else the type."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def machine_info(device: str | torch.device = "cpu") -> dict:
+    """CPU model and cores, torch threads, GPU name (on CUDA), library versions, load average."""
+    import skimage  # only for its version; not loaded by `import colorlib`
+
+    info = {"cpu": cpu_name(), "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": str(device), "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "skimage": skimage.__version__}
+    if torch.device(device).type == "cuda":
+        info["gpu"] = device_name(device)
+    if hasattr(os, "getloadavg"):  # other work on the machine shows in wall times: say how much
+        info["load_avg_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
+    return info

@@ -1,21 +1,19 @@
 """The evaluation report: per-answer means, confusions and per-image rows as JSON, and the
-Markdown table of ``colorlib evaluate``. Also :func:`machine_info`, so every number written
-names the machine that produced it.
+Markdown table of ``colorlib evaluate``, naming the machine that produced it
+(:func:`colorlib.device.machine_info`).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
-import skimage
-import torch
 
 from . import metrics as M
 from .data import DataError, data_root
+from .device import machine_info
 from .evaluate import METRICS, Candidate, EvalSet, split_saturation, summarise
 
 #: (key, column title, format) of the Markdown table, in order.
@@ -55,49 +53,19 @@ METRIC_NOTES = {
 }
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows): how reports
-    and benchmarks name the machine they ran on, without any path."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: str | torch.device = "cpu") -> dict:
-    """CPU model and cores, torch threads, GPU name (on CUDA), library versions."""
-    info = {
-        "cpu": cpu_name(),
-        "cpu_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "skimage": skimage.__version__,
-    }
-    if torch.device(device).type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
-    if hasattr(os, "getloadavg"):  # other work on the machine shows in wall times: say how much
-        info["load_avg_1_5_15_min"] = [round(x, 2) for x in os.getloadavg()]
-    return info
-
-
-def _clean(x):
-    """JSON has no NaN or infinity (the PSNR of an exact answer): both -> None; numpy scalars
-    -> Python; floats rounded to 4 decimals."""
+def finite(x, digits: int | None = None):
+    """JSON-like data for strict JSON, which has no NaN or infinity (the PSNR of an exact answer):
+    a figure that is not a number is unknown, ``None``; numpy scalars -> Python; floats rounded to
+    ``digits`` decimals when given."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: finite(v, digits) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [finite(v, digits) for v in x]
     if isinstance(x, (np.integer, np.bool_)):
         return x.item()
     if isinstance(x, (float, np.floating)):
         x = float(x)
-        return round(x, 4) if math.isfinite(x) else None
+        return (x if digits is None else round(x, digits)) if math.isfinite(x) else None
     return x
 
 
@@ -153,7 +121,7 @@ def build_report(images: EvalSet, answers: list[Candidate], scores: dict[str, di
                         for a in answers}}
             for i in range(len(images))
         ]
-    return _clean(report)
+    return finite(report, 4)
 
 
 def portable_path(path: str | os.PathLike) -> str:

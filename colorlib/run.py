@@ -103,11 +103,6 @@ def configure_backends(device: torch.device) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
-def device_name(device: torch.device) -> str:
-    """``cuda:0`` -> the GPU's name (what a model card says it was trained on); else the type."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-
-
 # -- stopping on a signal -----------------------------------------------------------------------
 class StopSignals:
     """Ctrl-C (SIGINT) and SIGTERM, while the ``with`` block runs, ask the run to stop instead of

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from . import data as D
 from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint
-from .device import resolve_device
+from .device import device_name, resolve_device
 from .model import Colorizer, ColorizerOutput, ModelConfig
 from .run import (
     VAL_FIELDS,
@@ -40,7 +40,6 @@ from .run import (
     append_rows,
     check_finite,
     check_run_folder,
-    device_name,
     distributed,
     processes,
     run_summary,  # noqa: F401 - `colorlib info` imports it from here

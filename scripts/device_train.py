@@ -35,11 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
 from colorlib.checkpoint import read_checkpoint, save_model  # noqa: E402
-from colorlib.device import resolve_device  # noqa: E402
+from colorlib.device import device_name, resolve_device  # noqa: E402
 from colorlib.evaluate import score, summarise  # noqa: E402
 from colorlib.io import write_bytes, write_text  # noqa: E402
 from colorlib.model import Colorizer  # noqa: E402
-from colorlib.run import device_name  # noqa: E402
 from colorlib.train import StepInfo, TrainConfig, Validation, train  # noqa: E402
 
 # The recipe shared by every shipped model (see colorlib/models/README.md for why).

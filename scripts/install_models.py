@@ -27,8 +27,8 @@ import csv  # noqa: E402
 import torch  # noqa: E402
 
 from colorlib.checkpoint import load_model, models_dir, save_model  # noqa: E402
+from colorlib.device import cpu_name  # noqa: E402
 from colorlib.io import write_bytes  # noqa: E402
-from colorlib.report import cpu_name  # noqa: E402
 
 
 def install_run(run: Path, name: str, dest: Path) -> None:

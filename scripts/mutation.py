@@ -51,7 +51,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from colorlib.report import cpu_name  # noqa: E402
+from colorlib.device import cpu_name  # noqa: E402
 
 # Left out of every run: a slow test no mutation below needs (a 2048 x 2048 forward pass, 40 s on
 # 2 cores), and test_lab's batched-vs-unbatched check. That one was left out while it was flaky

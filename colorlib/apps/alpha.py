@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..device import cpu_name
 from ..model import ModelConfig
 from ..train import TrainConfig
 from . import ALPHA_RUNS, ALPHA_STEPS, INSTALL_APPS, alpha_runs_dir
@@ -98,7 +99,7 @@ def intro(steps: int, batch_size: int, source: str, scored: book.Photos) -> str:
             "AuC and top-5.</p>"
             f"<p>Every run is chapter 5's short run: the tiny model, AdamW, seed 0, {steps} steps of "
             f"{batch_size} photos at 64 x 64; only α differs. It trains on the CPU of the machine "
-            f"serving this page ({html.escape(book.cpu_name())}, {os.cpu_count()} logical cores). "
+            f"serving this page ({html.escape(cpu_name())}, {os.cpu_count()} logical cores). "
             "Runs are kept by α for every page of this app: a value trained before loads at once.</p>"
             f"<p><b>Training data</b>: {html.escape(source)}. <b>Scored on</b>: {len(scored)} "
             f"{html.escape(scored.source)}.</p>")

@@ -24,7 +24,7 @@ and then calls ``book.<name>`` for everything below, which the modules hold by c
 which only the book installs.
 """
 
-from .env import BookEnv, cpu_name, fast_mode, hardware, setup, short_path
+from .env import BookEnv, fast_mode, hardware, setup, short_path
 from .images import fit, gray, to_pil
 from .photos import (
     Photos,
@@ -43,7 +43,7 @@ from .runs import load_or_train, model, read_log, shipped_log
 from .widgets import caption, encode, figure_widget, image_widget, linked_stack
 
 __all__ = [
-    "BookEnv", "LivePlot", "Photos", "caption", "cpu_name", "credits_from_table", "encode", "fast_mode",
+    "BookEnv", "LivePlot", "Photos", "caption", "credits_from_table", "encode", "fast_mode",
     "figure_widget", "fit", "gray", "grid", "hardware", "historical_credits", "historical_photos", "image_widget",
     "linked_stack", "load_or_train", "model", "package_photo_set", "ranking_sentence", "read_log",
     "read_results", "results_tables", "setup",

@@ -15,7 +15,6 @@ laptops) and full (a GPU machine), differ in one place: :meth:`BookEnv.pick`.
 from __future__ import annotations
 
 import os
-import platform
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch
 
 from .. import data as D
 from ..checkpoint import available_models, models_dir
-from ..device import resolve_device
+from ..device import cpu_name, device_name, resolve_device
 
 T = TypeVar("T")
 
@@ -42,24 +41,11 @@ def fast_mode() -> bool:
     return os.environ.get("COLORLIB_FAST", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), for
-    naming the hardware beside a timing; ``"unknown CPU"`` when neither says."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def hardware(device: torch.device) -> str:
     """The hardware a page ran on, as a reader can compare it: the GPU's name for a CUDA
     ``device``, else the CPU's model and its logical core count. Never a path or a load."""
     if device.type == "cuda":
-        return f"the GPU {torch.cuda.get_device_name(device)}"
+        return f"the GPU {device_name(device)}"
     return f"the CPU ({cpu_name()}, {os.cpu_count()} logical cores)"
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, available_models, model_name, models_dir
 from ..model import weight_count
+from ..report import finite
 from ..train import run_summary
 from .common import DEFAULT_MODEL, UserError, open_model, printable
 
@@ -48,18 +48,6 @@ def model_info(spec: str) -> dict:
     extra = {"saturation": meta.get("saturation", 1.0), "device": meta.get("device"),
              "card": str(card) if card.exists() else None}
     return {**info, **extra}
-
-
-def finite(obj):
-    """``obj`` (JSON-like data) with every NaN or infinity replaced by ``None``: a figure that is
-    not a number is unknown, and strict JSON (``null``) can say so."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    return obj
 
 
 def cmd_info(a: argparse.Namespace) -> None:

@@ -15,6 +15,7 @@ from docutils import nodes
 
 from colorlib import book
 from colorlib.book import env as book_env
+from colorlib.device import cpu_name
 from colorlib.sample_photos import SAMPLE_PHOTOS, sample_photos
 from colorlib.train import StepInfo, TrainConfig, Validation
 
@@ -68,7 +69,7 @@ def test_setup_line_names_hardware_and_mode_but_no_path_of_the_machine(bare, tmp
     assert "data: none found" in repr(bare)
     assert "logical cores" in text or "GPU" in text
     assert "fast mode" in bare.ran_on() and "make book-full" in bare.ran_on()
-    assert book.hardware(torch.device("cpu")).startswith("the CPU (") and book.cpu_name()
+    assert book.hardware(torch.device("cpu")).startswith("the CPU (") and cpu_name()
 
 
 def test_figure_text_stays_readable_when_the_page_shrinks_a_wide_figure():

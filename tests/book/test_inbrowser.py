@@ -208,7 +208,7 @@ def test_chapter1_colorizes_an_upload_as_colorlib_does(page, model, photos, tmp_
 
 
 def _write_timing(page, first: float, warm: list[float]) -> None:
-    from colorlib.report import cpu_name
+    from colorlib.device import cpu_name
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     result = {
