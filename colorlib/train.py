@@ -99,6 +99,21 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"{name.replace('_', '-')} must be a finite number, got {v}")
+        # found by a break test: each of these trained without a word (--limit -3 read all but the
+        # last three photos, --alpha -1 pushed the classifier away from the labels)
+        bounds = (("alpha", 0, "at least 0 (the weight of the class loss in Eq. 6)"),
+                  ("weight_decay", 0, "at least 0"), ("warmup_steps", 0, "at least 0"),
+                  ("val_limit", 0, "at least 0 (0: no validation)"), ("workers", 0, "at least 0"),
+                  ("shards", 1, "at least 1"), ("train_limit", 1, "at least 1"))
+        for name, low, what in bounds:
+            v = getattr(self, name)
+            if v is not None and v < low:
+                raise ValueError(f"{'limit' if name == 'train_limit' else name.replace('_', '-')} must be {what}, "
+                                 f"got {v}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be above 0, got {self.lr}")
+        if not 0 < self.min_scale <= 1:
+            raise ValueError(f"min-scale must be in (0, 1] (the crop's share of the image's area), got {self.min_scale}")
         for name, allowed in (("optimizer", ("adadelta", "adamw")), ("schedule", ("constant", "cosine")),
                               ("precision", ("auto", "bf16", "fp32"))):
             if getattr(self, name) not in allowed:
