@@ -77,6 +77,9 @@ def device_option(name: str) -> str:
 def open_model(spec: str, device: str = "cpu") -> Colorizer:
     """:func:`colorlib.checkpoint.load_model` (a shipped name, weights file or run folder), with a
     file it refuses as a :class:`UserError`."""
+    if not spec.strip():  # else read as the current folder ('. holds neither model.safetensors ...')
+        raise UserError("--model is empty: give a shipped model's name (colorlib info --list), a weights "
+                        "file or a run folder")
     try:
         return load_model(spec, resolve_device(device))
     except CheckpointError as e:
