@@ -11,7 +11,7 @@ import math
 from ..benchmark import DEFAULT_SIZES, format_table, run_benchmark
 from ..checkpoint import CheckpointError, resolve_model_path
 from ..device import DEVICE_HELP, resolve_device
-from .common import UserError, check_outputs, device_option, write_strict_json
+from .common import UserError, available_memory, check_outputs, device_option, write_strict_json
 
 
 def cmd_benchmark(a: argparse.Namespace) -> None:
@@ -43,7 +43,7 @@ def _check_memory(spec: str, sizes: list[int]) -> None:
     (:func:`colorlib.infer.estimate_memory`): its worker would be killed, or take the machine's
     memory from everything else, after the smaller sizes had been timed (found by a break test:
     ``--sizes 100000`` asks for about 2 TB)."""
-    free = _available_memory()
+    free = available_memory()
     if free is None:
         return
     import torch
@@ -62,18 +62,6 @@ def _check_memory(spec: str, sizes: list[int]) -> None:
         if need > free:
             raise UserError(f"--sizes {size}: the network on a {size}x{size} image needs about "
                             f"{need / 1e9:,.1f} GB; this machine has {free / 1e9:,.1f} GB free")
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory free for a new process (Linux's MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

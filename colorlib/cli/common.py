@@ -116,6 +116,18 @@ def check_folder(path: str | Path, option: str) -> Path:
     return path
 
 
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def write_strict_json(path: str | Path, obj, indent: int | None = 1) -> None:
     """:func:`colorlib.io.write_json`; a NaN or infinity in ``obj`` is a :class:`WriteError` too
     (strict JSON never holds them), so it is reported in one line like a full disk."""
