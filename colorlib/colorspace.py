@@ -1,6 +1,8 @@
 """What the network predicts, and how a prediction becomes an sRGB image (paper section 4.8).
 
-The paper trains the same network three ways and compares them (Figure 9):
+The paper trains the same network three ways and compares them (Figure 9); :data:`SPACES` holds
+one :class:`ColorSpace` for each, and every user of a colour space (the model's output channels,
+the training target, the inference join, the evaluation, the command line) reads it there:
 
 * ``lab``: a* and b* of CIE L*a*b* (its choice, and every shipped model's but the comparison's);
   the output joins the photo's own L* (:mod:`colorlib.lab`).
@@ -15,10 +17,13 @@ network sees the same input, the photo's L*/100, so that only the output differs
 (the paper gives its grayscale input as the Y channel; for a gray photo Y and L* are the same
 information). Shapes: ``(N, C, H, W)`` or ``(C, H, W)`` float tensors; sRGB in ``[0, 1]``. Like
 :mod:`colorlib.lab`, an RGB argument that is not a floating tensor with 3 channels raises
-``TypeError`` or ``ValueError``.
+``TypeError`` or ``ValueError``. Adding a space is one entry of :data:`SPACES` and its tests.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -32,7 +37,8 @@ from .lab import (
     rgb_to_L,
     rgb_to_lab,
 )
-from .model import COLOR_SPACES
+
+Tensor = torch.Tensor
 
 # ITU-R BT.601 luma and chroma from gamma-encoded sRGB (skimage.color's yuv_from_rgb).
 _YUV_FROM_RGB = (
@@ -49,78 +55,40 @@ _RGB_FROM_YUV = (  # its inverse (skimage.color's rgb_from_yuv)
 UV_MAX = (0.43601035, 0.61497538)
 
 
-def check_space(space: str) -> str:
-    """``space`` if it is one of :data:`colorlib.model.COLOR_SPACES`, else ``ValueError``."""
-    if space not in COLOR_SPACES:
-        raise ValueError(f"colour space must be one of {COLOR_SPACES}, got {space!r}")
-    return space
+@dataclass(frozen=True)
+class ColorSpace:
+    """One output colour space of section 4.8: everything the package knows of it."""
+
+    name: str  # ModelConfig.color_space and --color-space
+    label: str  # what the network predicts, in words (colorlib info, --help)
+    channels: int  # the network's output channels
+    luminance: Callable[..., Tensor]  # (sRGB float or uint8, its L* if known) -> what a prediction joins
+    target: Callable[[Tensor], Tensor]  # sRGB -> the training target, each channel in [0, 1]
+    denormalize: Callable[[Tensor], Tensor]  # the network's [0, 1] output -> the prediction to_rgb joins
+    join: Callable[[Tensor, Tensor, float], Tensor]  # (luminance, prediction, saturation) -> sRGB
+
+    def to_rgb(self, luma: Tensor, pred: Tensor, saturation: float = 1.0) -> Tensor:
+        """A prediction (:attr:`denormalize`'s output) joined with the photo's luminance
+        (:attr:`luminance`, ``(N, 1, H, W)``, same H x W) -> sRGB ``(N, 3, H, W)`` in ``[0, 1]``;
+        ``saturation`` multiplies the chrominance (a*b*, or U and V). ``ValueError`` for a
+        prediction with another number of channels."""
+        if pred.dim() < 3 or pred.shape[-3] != self.channels:
+            raise ValueError(f"a {self.name} prediction has {self.channels} channels, got shape {tuple(pred.shape)}")
+        return self.join(luma, pred, saturation)
 
 
-def rgb_to_yuv(rgb: torch.Tensor) -> torch.Tensor:
+def rgb_to_yuv(rgb: Tensor) -> Tensor:
     """sRGB ``(N, 3, H, W)`` in ``[0, 1]`` -> YUV (BT.601): Y in ``[0, 1]``, U in about
     ``[-0.436, 0.436]``, V in about ``[-0.615, 0.615]``. Agrees with ``skimage.color.rgb2yuv``."""
     return _mix(_YUV_FROM_RGB, _check(rgb, "rgb"))
 
 
-def yuv_to_rgb(yuv: torch.Tensor) -> torch.Tensor:
+def yuv_to_rgb(yuv: Tensor) -> Tensor:
     """YUV (BT.601) -> sRGB, not clipped; the inverse of :func:`rgb_to_yuv`."""
     return _mix(_RGB_FROM_YUV, _check(yuv, "yuv"))
 
 
-def _uv_scale(x: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(UV_MAX, dtype=x.dtype, device=x.device)[:, None, None] * 2
-
-
-def luminance(rgb: torch.Tensor, space: str) -> torch.Tensor:
-    """The luminance a prediction in ``space`` joins: L* in ``[0, 100]`` for ``lab`` (as
-    :func:`colorlib.lab.rgb_to_L`), Y in ``[0, 1]`` for ``yuv`` and ``rgb``. ``(N, 1, H, W)``."""
-    if check_space(space) == "lab":
-        return rgb_to_L(_check(rgb, "rgb"))
-    return rgb_to_yuv(rgb)[..., :1, :, :]
-
-
-def target(rgb: torch.Tensor, space: str) -> torch.Tensor:
-    """The network's training target for sRGB ``(N, 3, H, W)``: normalised a*b*, U and V, or
-    R, G and B, each in ``[0, 1]`` (section 4.8), at the photo's size ``(N, C, H, W)``."""
-    rgb = _check(rgb, "rgb")
-    if check_space(space) == "lab":
-        return normalize_ab(rgb_to_lab(rgb)[..., 1:, :, :])
-    if space == "yuv":
-        uv = rgb_to_yuv(rgb)[..., 1:, :, :]
-        return uv / _uv_scale(uv) + 0.5
-    return rgb
-
-
-def denormalize(out01: torch.Tensor, space: str) -> torch.Tensor:
-    """The network's output in ``[0, 1]`` -> a*b* (about ``[-128, 127]``), U and V, or R, G, B
-    in ``[0, 1]``: the inverse of :func:`target`'s normalisation."""
-    if check_space(space) == "lab":
-        return denormalize_ab(out01)
-    if space == "yuv":
-        return (out01 - 0.5) * _uv_scale(out01)
-    return out01
-
-
-def to_rgb(luma: torch.Tensor, pred: torch.Tensor, space: str, saturation: float = 1.0) -> torch.Tensor:
-    """A prediction joined with the photo's luminance -> sRGB ``(N, 3, H, W)`` in ``[0, 1]``.
-
-    ``luma``: :func:`luminance` of the photo ``(N, 1, H, W)``; ``pred``: :func:`denormalize`'s
-    output at the same H x W. ``saturation`` multiplies the chrominance (a*b*, or U and V).
-    ``lab``: colours outside sRGB lose chroma at constant L* and hue
-    (:func:`colorlib.lab.lab_to_rgb_in_gamut`); ``yuv`` and ``rgb``: the photo's Y with the
-    predicted U and V (for ``rgb``, those of the predicted colour), brought into sRGB at constant
-    Y (:func:`yuv_in_gamut`).
-    """
-    want = 3 if check_space(space) == "rgb" else 2
-    if pred.dim() < 3 or pred.shape[-3] != want:
-        raise ValueError(f"a {space} prediction has {want} channels, got shape {tuple(pred.shape)}")
-    if space == "lab":
-        return lab_to_rgb_in_gamut(join_lab(luma, pred * saturation))
-    uv = pred if space == "yuv" else rgb_to_yuv(pred)[..., 1:, :, :]
-    return yuv_in_gamut(luma.float(), uv.float() * saturation)
-
-
-def yuv_in_gamut(Y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+def yuv_in_gamut(Y: Tensor, uv: Tensor) -> Tensor:
     """Y ``(N, 1, H, W)`` in ``[0, 1]`` and U, V ``(N, 2, H, W)`` -> sRGB in ``[0, 1]`` with that Y:
     where the colour falls outside sRGB, U and V are scaled towards 0 (constant Y and hue in the
     UV plane) just enough to bring it in, as :func:`colorlib.lab.lab_to_rgb_in_gamut` does at
@@ -133,3 +101,52 @@ def yuv_in_gamut(Y: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
     room = torch.where(chroma > 0, (1 - Y) / chroma.clamp(min=1e-12), Y / (-chroma).clamp(min=1e-12))
     k = room.amin(dim=-3, keepdim=True).clamp(max=1.0)
     return (Y + k * chroma).clamp_(0, 1)  # the clamp only removes float rounding
+
+
+def _uv_scale(x: Tensor) -> Tensor:
+    return torch.tensor(UV_MAX, dtype=x.dtype, device=x.device)[:, None, None] * 2
+
+
+def _L(rgb: Tensor, L: Tensor | None = None) -> Tensor:
+    """L* in ``[0, 100]`` (:func:`colorlib.lab.rgb_to_L`), or ``L`` when the caller has it."""
+    return rgb_to_L(rgb) if L is None else L
+
+
+def _Y(rgb: Tensor, L: Tensor | None = None) -> Tensor:
+    """Y in ``[0, 1]`` of sRGB (float in ``[0, 1]``, or uint8)."""
+    return rgb_to_yuv(rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb)[..., :1, :, :]
+
+
+def _uv_target(rgb: Tensor) -> Tensor:
+    uv = rgb_to_yuv(rgb)[..., 1:, :, :]
+    return uv / _uv_scale(uv) + 0.5
+
+
+def _join_uv(Y: Tensor, uv: Tensor, saturation: float) -> Tensor:
+    return yuv_in_gamut(Y.float(), uv.float() * saturation)
+
+
+def _join_rgb(Y: Tensor, rgb: Tensor, saturation: float) -> Tensor:
+    """The photo's Y with the U and V of the predicted colour (section 4.8)."""
+    return _join_uv(Y, rgb_to_yuv(rgb)[..., 1:, :, :], saturation)
+
+
+class _Spaces(dict):
+    def __missing__(self, name):
+        raise ValueError(f"colour space must be one of {tuple(self)}, got {name!r}")
+
+
+#: The colour spaces a network can predict, by name (another name: ``ValueError``). ``luminance``: L* in ``[0, 100]`` for
+#: ``lab``, Y in ``[0, 1]`` for the others. ``lab`` joins out of gamut colours at constant L* and
+#: hue (:func:`colorlib.lab.lab_to_rgb_in_gamut`), ``yuv`` and ``rgb`` at constant Y
+#: (:func:`yuv_in_gamut`). Targets: a*b* as ``(x + 128) / 255``, U and V as ``v / (2 max) + 0.5``,
+#: R, G, B as they are; ``denormalize`` is each one's inverse.
+SPACES: dict[str, ColorSpace] = _Spaces((s.name, s) for s in (
+    ColorSpace("lab", "a*b* (L*a*b*)", 2, _L, lambda rgb: normalize_ab(rgb_to_lab(_check(rgb, "rgb"))[..., 1:, :, :]),
+               denormalize_ab, lambda L, ab, s: lab_to_rgb_in_gamut(join_lab(L, ab * s))),
+    ColorSpace("yuv", "U, V (YUV)", 2, _Y, _uv_target, lambda x: (x - 0.5) * _uv_scale(x), _join_uv),
+    ColorSpace("rgb", "R, G, B", 3, _Y, lambda rgb: _check(rgb, "rgb"), lambda x: x, _join_rgb),
+))
+#: The paper's choice: every model's default, and the one space the ONNX graphs carry.
+DEFAULT_SPACE = "lab"
+

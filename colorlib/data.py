@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from . import colorspace
+from .colorspace import DEFAULT_SPACE, SPACES
 from .io import atomic_write
-from .lab import normalize_ab, normalize_L, rgb_to_L, rgb_to_lab
+from .lab import normalize_L, rgb_to_L, rgb_to_lab
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -508,23 +508,17 @@ def augment(pixels: torch.Tensor, boxes: torch.Tensor, out_size: int) -> torch.T
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def lab_batch(rgb: torch.Tensor, space: str = "lab") -> tuple[torch.Tensor, torch.Tensor]:
-    """Float RGB ``(N, 3, H, W)`` -> network input L*/100 ``(N, 1, H, W)`` and target
-    normalised a*b* ``(N, 2, H/2, W/2)``, scaled to the network's output size (paper 3.2.5).
-
-    ``space``: the network's output colour space (section 4.8, :mod:`colorlib.colorspace`):
-    ``yuv`` gives normalised U and V, ``rgb`` R, G and B ``(N, 3, H/2, W/2)``; the input is L*/100
-    in every space."""
-    if space == "lab":
-        lab = rgb_to_lab(rgb)
-        L, target = normalize_L(lab[:, :1]), normalize_ab(lab[:, 1:])
-    else:
-        L, target = normalize_L(rgb_to_L(rgb)), colorspace.target(rgb, space)
-    return L, F.avg_pool2d(target, 2, ceil_mode=True)
+def lab_batch(rgb: torch.Tensor, space: str = DEFAULT_SPACE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float RGB ``(N, 3, H, W)`` -> network input L*/100 ``(N, 1, H, W)`` and the target in
+    ``space`` (normalised a*b* ``(N, 2, H/2, W/2)`` for L*a*b*; :data:`colorlib.colorspace.SPACES`,
+    section 4.8), averaged to the network's output size (paper 3.2.5). The input is L*/100 in
+    every space."""
+    target = SPACES[space].target(rgb)
+    return normalize_L(rgb_to_L(rgb)), F.avg_pool2d(target, 2, ceil_mode=True)
 
 
 def prepare_batch(pixels: torch.Tensor, boxes: torch.Tensor, out_size: int,
-                  channels_last: bool = False, space: str = "lab") -> tuple[torch.Tensor, torch.Tensor]:
+                  channels_last: bool = False, space: str = DEFAULT_SPACE) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images + crop boxes -> (network input L*/100, target in ``space``, :func:`lab_batch`).
 
     Everything a training step does to pixels, in one function, so ``torch.compile`` can

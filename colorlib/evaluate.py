@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import colorspace
 from . import metrics as M
+from .colorspace import SPACES
 from .data import DataError, ImageSet, decode, load_images, read_categories
 from .infer import eval_mode, predict, resolve_saturation
 from .lab import join_lab, lab_to_rgb_in_gamut, rgb_to_L, rgb_to_lab
@@ -341,9 +341,8 @@ def _answer_rgb(net: Colorizer | None, pixels: torch.Tensor, L: torch.Tensor,
     if net is None:
         return lab_to_rgb_in_gamut(join_lab(L, torch.zeros_like(L).expand(-1, 2, -1, -1))), None
     pred, logits = predict(net, L)
-    space = net.cfg.color_space
-    luma = L if space == "lab" else colorspace.luminance(pixels.to(L.device).float() / 255.0, space)
-    return colorspace.to_rgb(luma, pred, space, saturation), logits
+    space = SPACES[net.cfg.color_space]
+    return space.to_rgb(space.luminance(pixels.to(L.device), L), pred, saturation), logits
 
 
 def _class_figures(row: dict[str, np.ndarray], logits: torch.Tensor, y: torch.Tensor, rows: slice) -> None:

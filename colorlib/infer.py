@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from . import colorspace
+from .colorspace import DEFAULT_SPACE, SPACES, ColorSpace
 from .imageio import ImageLike, over_white, rgb_and_alpha, to_rgb_array
 from .lab import normalize_L, rgb_to_L
 from .model import Colorizer, fold_batchnorm, upsample_ab
@@ -75,7 +75,7 @@ def predict(
 
     The network's half-resolution output is upsampled bilinearly (paper section 3.2.5). A model
     of another colour space (``model.cfg.color_space``, section 4.8) gives its own prediction
-    instead: U and V, or R, G, B in [0, 1] (:func:`colorlib.colorspace.denormalize`).
+    instead: U and V, or R, G, B in [0, 1] (:attr:`colorlib.colorspace.ColorSpace.denormalize`).
     """
     x = network_input(model, L)
     g = None if global_L is None else network_input(model, global_L)
@@ -83,7 +83,7 @@ def predict(
         global_features = global_features.to(x.dtype)
     out = model(x, global_L=g, global_features=global_features)
     logits = out.logits if global_L is None and global_features is None else None
-    return colorspace.denormalize(upsample_ab(out.ab, L.shape[-2:]), model.cfg.color_space), logits
+    return SPACES[model.cfg.color_space].denormalize(upsample_ab(out.ab, L.shape[-2:])), logits
 
 
 def predict_ab(
@@ -214,11 +214,11 @@ def colorize(
     return Image.fromarray(out if alpha is None else np.dstack([out, alpha]))
 
 
-def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[str, torch.Tensor]:
+def _joined_luminance(model: Colorizer, rgb: np.ndarray, L: torch.Tensor) -> tuple[ColorSpace, torch.Tensor]:
     """The model's output colour space and the luminance its prediction joins: the photo's L*
     (``L``) for L*a*b*, else its Y from the uint8 ``rgb`` (section 4.8, :mod:`colorlib.colorspace`)."""
-    space = model.cfg.color_space
-    return space, L if space == "lab" else colorspace.luminance(rgb_tensor(rgb, L.device), space)
+    space = SPACES[model.cfg.color_space]
+    return space, space.luminance(_uint8_tensor(rgb, L.device), L)
 
 
 def _predict_with(net, L: torch.Tensor, global_L: torch.Tensor | None,
@@ -301,11 +301,12 @@ def _out_of_memory(e: BaseException) -> bool:
     return any(s in text for s in ("not enough memory", "DefaultCPUAllocator", "out of memory"))
 
 
-def _to_rgb8(L: torch.Tensor, ab: torch.Tensor, space: str = "lab", saturation: float = 1.0) -> np.ndarray:
+def _to_rgb8(L: torch.Tensor, ab: torch.Tensor, space: ColorSpace = SPACES[DEFAULT_SPACE],
+             saturation: float = 1.0) -> np.ndarray:
     """Full-resolution L* ``(1, 1, H, W)`` and a*b* ``(1, 2, h, w)`` (any size; upsampled
     bilinearly to H x W as :func:`torch.nn.functional.interpolate` would) -> uint8 sRGB
     ``(H, W, 3)``, in gamut at constant L*, the a*b* times ``saturation``. For another colour
-    ``space``, its luminance and prediction instead (:func:`colorlib.colorspace.to_rgb`).
+    ``space``, its luminance and prediction instead (:meth:`colorlib.colorspace.ColorSpace.to_rgb`).
     Converted a block of rows at a time, so the float temporaries stay a few tens of MB however
     large the photo."""
     H, W = L.shape[-2:]
@@ -322,7 +323,7 @@ def _to_rgb8(L: torch.Tensor, ab: torch.Tensor, space: str = "lab", saturation: 
             grid = torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]), dim=-1)[None]
             ab_rows = F.grid_sample(ab.float(), grid, mode="bilinear", padding_mode="border",
                                     align_corners=False)
-        rgb = colorspace.to_rgb(L[..., top : top + n, :], ab_rows, space, saturation)[0]
+        rgb = space.to_rgb(L[..., top : top + n, :], ab_rows, saturation)[0]
         out[top : top + n] = (rgb * 255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return out
 
@@ -371,8 +372,8 @@ def colorize_batch(model: Colorizer, rgb: torch.Tensor, saturation: float | None
     L = rgb_to_L(rgb)
     with eval_mode(model):
         pred = predict_ab(model, L)
-    space = model.cfg.color_space
-    return colorspace.to_rgb(L if space == "lab" else colorspace.luminance(rgb, space), pred, space, saturation)
+    space = SPACES[model.cfg.color_space]
+    return space.to_rgb(space.luminance(rgb, L), pred, saturation)
 
 
 @torch.inference_mode()

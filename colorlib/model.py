@@ -24,11 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .colorspace import DEFAULT_SPACE, SPACES
+
 VARIANTS = ("full", "baseline")
-#: What the network predicts (paper section 4.8): a*b* of CIE L*a*b* (the paper's choice, and
-#: every shipped model but the colour-space comparison's), U and V of YUV, or R, G and B.
-#: :mod:`colorlib.colorspace` converts each to and from sRGB.
-COLOR_SPACES = ("lab", "yuv", "rgb")
 
 
 @dataclass
@@ -47,7 +45,7 @@ class ModelConfig:
     width: float = 1.0  # channel multiplier for every layer; 1.0 is Table 1
     variant: str = "full"  # "full" (Figure 2) or "baseline" (no global features, 3x3 conv as fusion)
     dropout: float = 0.0  # dropout before the global FC layers; not in the paper (0.0 = paper)
-    color_space: str = "lab"  # what the network predicts: lab (a*b*), yuv (U, V) or rgb (section 4.8)
+    color_space: str = DEFAULT_SPACE  # what the network predicts: a key of colorspace.SPACES (section 4.8)
 
     def __post_init__(self) -> None:
         for name, top in (("num_classes", 100_000), ("global_size", 4096)):
@@ -59,8 +57,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.color_space not in COLOR_SPACES:
-            raise ValueError(f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}")
+        if self.color_space not in SPACES:
+            raise ValueError(f"color_space must be one of {tuple(SPACES)}, got {self.color_space!r}")
         if self.global_size % 32 or self.global_size < 32:
             raise ValueError(f"global_size must be a positive multiple of 32, got {self.global_size}")
         if not 0 < self.width <= 4:
@@ -76,8 +74,8 @@ class ModelConfig:
 
     @property
     def out_channels(self) -> int:
-        """Channels the network predicts: 3 for ``rgb``, else 2 (the chrominance; section 4.8)."""
-        return 3 if self.color_space == "rgb" else 2
+        """Channels the network predicts: its colour space's (2 for a*b*, section 4.8)."""
+        return SPACES[self.color_space].channels
 
     def to_dict(self) -> dict:
         return asdict(self)

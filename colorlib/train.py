@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from . import data as D
 from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint
+from .colorspace import DEFAULT_SPACE
 from .device import device_name, resolve_device
 from .model import Colorizer, ColorizerOutput, ModelConfig
 from .run import (
@@ -64,7 +65,7 @@ class TrainConfig:
     variant: str = "full"  # full | baseline (no global features, so no class term: see loss_alpha)
     width: float | None = None  # channel multiplier; None keeps the preset's
     dropout: float | None = None  # dropout before the global FC layers; None keeps the preset's
-    color_space: str = "lab"  # what the network predicts: lab (a*b*) | yuv (U, V) | rgb (section 4.8)
+    color_space: str = DEFAULT_SPACE  # what the network predicts: a key of colorspace.SPACES (4.8)
     alpha: float = 1 / 300  # weight of the classification loss in Eq. 6 (the full model's)
     optimizer: str = "adadelta"  # adadelta (paper) | adamw
     lr: float | None = None  # None: 1.0 for ADADELTA, 1e-3 for AdamW

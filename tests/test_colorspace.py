@@ -47,10 +47,10 @@ def test_every_srgb_colour_normalises_into_the_sigmoids_range():
     g = torch.linspace(0, 1, 17)
     cube = torch.stack(torch.meshgrid(g, g, g, indexing="ij")).reshape(3, 1, -1)[None]
     for space in SPACES:
-        t = C.target(cube, space)
+        t = C.SPACES[space].target(cube)
         assert t.shape[1] == ModelConfig(color_space=space).out_channels
         assert float(t.min()) >= 0 and float(t.max()) <= 1, space
-    uv = C.target(cube, "yuv")  # blue and red reach the ends of U and V
+    uv = C.SPACES["yuv"].target(cube)  # blue and red reach the ends of U and V
     assert float(uv[:, 0].max()) == pytest.approx(1, abs=1e-6)
     assert float(uv[:, 1].max()) == pytest.approx(1, abs=1e-6)
 
@@ -60,8 +60,8 @@ def test_the_true_prediction_gives_the_photo_back(photo, space):
     """Joining the photo's own luminance with its own chrominance is the photo (within 8-bit
     rounding), so the test-time step of section 4.8 adds nothing of its own."""
     x = as_tensor(photo)
-    pred = C.denormalize(C.target(x, space), space)
-    out = C.to_rgb(C.luminance(x, space), pred, space)
+    pred = C.SPACES[space].denormalize(C.SPACES[space].target(x))
+    out = C.SPACES[space].to_rgb(C.SPACES[space].luminance(x), pred)
     assert float((out - x).abs().max()) < 1.5 / 255
 
 
@@ -69,7 +69,7 @@ def test_rgb_predictions_keep_the_photos_y_not_their_own(photo):
     """For RGB the prediction is converted to YUV and its Y replaced by the input's (4.8)."""
     x = as_tensor(photo)
     wrong = (x * 0.5 + 0.25)  # another lightness, the same hues roughly
-    out = C.to_rgb(C.luminance(x, "rgb"), wrong, "rgb")
+    out = C.SPACES["rgb"].to_rgb(C.SPACES["rgb"].luminance(x), wrong)
     y_out, y_in = C.rgb_to_yuv(out)[:, :1], C.rgb_to_yuv(x)[:, :1]
     inside = (out > 0.01).all(1, keepdim=True) & (out < 0.99).all(1, keepdim=True)  # not clipped
     assert float((y_out - y_in)[inside].abs().max()) < 1e-5
@@ -79,8 +79,8 @@ def test_rgb_predictions_keep_the_photos_y_not_their_own(photo):
 def test_saturation_scales_the_chrominance_of_every_space(photo):
     x = as_tensor(photo)
     for space in ("yuv", "rgb"):
-        pred = C.denormalize(C.target(x, space), space)
-        gray = C.to_rgb(C.luminance(x, space), pred, space, saturation=0.0)
+        pred = C.SPACES[space].denormalize(C.SPACES[space].target(x))
+        gray = C.SPACES[space].to_rgb(C.SPACES[space].luminance(x), pred, saturation=0.0)
         assert float((gray.max(1).values - gray.min(1).values).max()) < 1e-5  # R = G = B
 
 
@@ -99,7 +99,7 @@ def test_training_targets_are_the_spaces_own_at_half_size(photo):
     for space in SPACES:
         L, t = lab_batch(x, space)
         assert L.shape == (1, 1, 64, 64) and t.shape[-2:] == (32, 32)
-        expect = torch.nn.functional.avg_pool2d(C.target(x, space), 2)
+        expect = torch.nn.functional.avg_pool2d(C.SPACES[space].target(x), 2)
         assert float((t - expect).abs().max()) < 1e-6
         np.testing.assert_allclose(L[0, 0].numpy() * 100, colorlib.lab.rgb_to_L(x)[0, 0].numpy(), atol=1e-3)
 
@@ -161,10 +161,10 @@ def test_out_of_gamut_colours_keep_y_and_hue(photo, space):
     4. Chroma is now reduced at constant Y (as L*a*b* does at constant L*), keeping the UV
     direction; in-gamut pixels are untouched."""
     x = as_tensor(photo)
-    Y = C.luminance(x, space)
-    pred = C.denormalize(C.target(x, space), space)
+    Y = C.SPACES[space].luminance(x)
+    pred = C.SPACES[space].denormalize(C.SPACES[space].target(x))
     for s in (1.0, 2.0, 4.0):
-        out = C.to_rgb(Y, pred, space, saturation=s)
+        out = C.SPACES[space].to_rgb(Y, pred, saturation=s)
         assert float(out.min()) >= 0 and float(out.max()) <= 1
         assert float((C.rgb_to_yuv(out)[:, :1] - Y).abs().max()) < 1e-5, s
         uv_out, uv_want = C.rgb_to_yuv(out)[:, 1:], C.rgb_to_yuv(x)[:, 1:] * s
@@ -175,18 +175,18 @@ def test_out_of_gamut_colours_keep_y_and_hue(photo, space):
 def test_colour_space_functions_check_their_arguments(photo):
     x = as_tensor(photo)
     for space in SPACES:  # one photo without its batch axis gives the same as with it
-        assert torch.allclose(C.target(x[0], space), C.target(x, space)[0], atol=1e-6)
-        assert torch.allclose(C.luminance(x[0], space), C.luminance(x, space)[0], atol=1e-4)
+        assert torch.allclose(C.SPACES[space].target(x[0]), C.SPACES[space].target(x)[0], atol=1e-6)
+        assert torch.allclose(C.SPACES[space].luminance(x[0]), C.SPACES[space].luminance(x)[0], atol=1e-4)
         with pytest.raises(TypeError, match="floating"):
-            C.target((x * 255).to(torch.uint8), space)
+            C.SPACES[space].target((x * 255).to(torch.uint8))
         with pytest.raises(ValueError, match="3, H, W"):
-            C.luminance(torch.rand(1, 4, 8, 8), space)
+            C.SPACES[space].luminance(torch.rand(1, 4, 8, 8))
     with pytest.raises(TypeError, match="torch.Tensor"):
         C.rgb_to_yuv(photo)
     with pytest.raises(ValueError, match="rgb prediction has 3 channels"):
-        C.to_rgb(C.luminance(x, "rgb"), torch.rand(1, 2, *x.shape[-2:]), "rgb")
+        C.SPACES["rgb"].to_rgb(C.SPACES["rgb"].luminance(x), torch.rand(1, 2, *x.shape[-2:]))
     with pytest.raises(ValueError, match="colour space must be one of"):
-        C.target(x, "hsv")
+        C.SPACES["hsv"].target(x)
 
 
 def test_the_cli_says_what_a_shipped_colour_space_model_predicts_and_refuses_onnx(cli, tmp_path, photo):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -200,3 +201,42 @@ def test_no_stale_path_a_changed_network_changes_the_output(tmp_path, photos):
     model_py.write_text(source.replace("return torch.sigmoid(self.output(", "return torch.sigmoid(0.25 * self.output("))
     after = colorize("after.png")
     assert np.abs(after - before).max() > 5  # issue 22 saw up to 27 levels move
+
+
+#: The colour spaces' names (colorlib.colorspace.SPACES, issue 22): only colorspace.py spells them.
+SPACE_NAMES = {"lab", "yuv", "rgb"}
+
+
+def space_switches(source: str) -> list[int]:
+    """Lines of ``source`` that switch on a colour space by name: a comparison with a name (``==
+    "lab"``, ``in ("yuv", "rgb")``), a name as a mapping key or in a list or tuple (a hard-coded
+    ``choices``), or the word yuv anywhere (code, comments, docstrings)."""
+    def named(node) -> bool:
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(named(e) for e in node.elts)
+        return isinstance(node, ast.Constant) and node.value in SPACE_NAMES
+
+    lines = {i for i, text in enumerate(source.splitlines(), 1) if re.search(r"\byuv\b", text)}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare) and any(named(n) for n in (node.left, *node.comparators)):
+            lines.add(node.lineno)
+        elif isinstance(node, ast.Dict) and any(k is not None and named(k) for k in node.keys):
+            lines.add(node.lineno)
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and named(node):
+            lines.add(node.lineno)
+    return sorted(lines)
+
+
+def test_the_switch_finder_finds_planted_switches():
+    planted = ('if space == "lab":\n    pass\nx = {"rgb": 3}\nchoices = ["lab", "other"]\n'
+               '# a yuv model\nok = check(rgb, "rgb")\nsame = name in SPACES\n')
+    assert space_switches(planted) == [1, 3, 4, 5]
+
+
+def test_colour_spaces_are_named_only_in_colorspace_py():
+    """Adding a colour space is one entry of colorspace.SPACES and its tests: no other module
+    compares, lists or maps the names (the model's channels, the training target, the inference
+    join, the evaluation and the command line's choices all read the table)."""
+    found = {f"{p.relative_to(PACKAGE.parent)}:{line}" for p in modules().values() if p.name != "colorspace.py"
+             or p.parent != PACKAGE for line in space_switches(p.read_text(encoding="utf-8"))}
+    assert not found, sorted(found)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, available_models, model_name, models_dir
+from ..colorspace import DEFAULT_SPACE, SPACES
 from ..model import weight_count
 from ..report import finite
 from ..train import run_summary
@@ -63,7 +64,7 @@ def cmd_info(a: argparse.Namespace) -> None:
         return
     cfg = info["config"]
     _say(f"{info['model']}  ({info['file']})")
-    predicts = {"lab": "a*b* (L*a*b*)", "yuv": "U, V (YUV)", "rgb": "R, G, B"}[cfg.get("color_space", "lab")]
+    predicts = SPACES[cfg.get("color_space", DEFAULT_SPACE)].label
     _say(f"  network: {cfg['variant']}, width {cfg['width']}, global size {cfg['global_size']}, "
          f"{cfg['num_classes']} classes, predicts {predicts}; {info['parameters']:,} parameters; "
          f"saturation {info['saturation']}")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, finish_run
+from ..colorspace import DEFAULT_SPACE, SPACES
 from ..data import DataError
 from ..device import DEVICE_HELP
 from ..io import WriteError
@@ -117,9 +118,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model preset (default miniplaces; --smoke: tiny)")
     t.add_argument("--variant", choices=["full", "baseline"],
                    help="full (default) or the paper's baseline: no global features, no classifier")
-    t.add_argument("--color-space", choices=["lab", "yuv", "rgb"],
-                   help="what the network predicts: lab (a*b*, default, the paper's), yuv (U, V) or rgb "
-                        "(paper section 4.8's comparison)")
+    t.add_argument("--color-space", choices=list(SPACES),
+                   help="what the network predicts (paper section 4.8's comparison): "
+                        + ", ".join(f"{s.name}: {s.label}" for s in SPACES.values()) + f"; default {DEFAULT_SPACE}")
     t.add_argument("--alpha", type=float, help="classification loss weight (default 1/300; baseline: 0)")
     t.add_argument("--width", type=float, help="channel multiplier (1.0 = paper)")
     t.add_argument("--dropout", type=float, help="dropout before the global FC layers")

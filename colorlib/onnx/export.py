@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..colorspace import DEFAULT_SPACE
 from ..io import atomic_write, write_json
 from ..lab import AB_SCALE, AB_SHIFT
 from ..model import Colorizer, ConvBlock, fold_batchnorm
@@ -205,7 +206,7 @@ def export_graphs(model: Colorizer) -> dict[str, onnx.ModelProto]:
     norm folded, float32, checked with :func:`onnx.checker.check_model`. Raises
     :class:`ExportError` (one line) when torch cannot export it, or for a model that predicts
     YUV or RGB (section 4.8; the graphs' consumers expect a*b*)."""
-    if model.cfg.color_space != "lab":
+    if model.cfg.color_space != DEFAULT_SPACE:
         raise ExportError(f"only L*a*b* models export to ONNX; this one predicts {model.cfg.color_space.upper()} "
                           "(the colour-space comparison, section 4.8) and runs on PyTorch only")
     net = folded_for_export(model)
