@@ -358,3 +358,14 @@ def test_apps_refuse_an_address_a_busy_port_or_a_folder_before_any_work(cli, tmp
         assert status == 2 and out == "" and len(err.splitlines()) == 1, err
         assert err.startswith(f"colorlib apps: error: {option} {folder}: ") and why in err, err
     assert len(started) == 1 and set(Path(tempfile.gettempdir()).glob("voila__*")) == before
+
+
+def test_study_counts_below_one_are_refused_by_their_option(cli, monkeypatch):
+    """Found by the issue 25 break test: --trials 0 quietly meant the default, --trials -1 said
+    the stimuli 'need -3 photos', --images 0 named a size the user never gave."""
+    import colorlib.study
+
+    monkeypatch.setattr(colorlib.study, "make_stimuli", lambda **kw: pytest.fail("rendered before the checks"))
+    for option, value in (("--trials", "0"), ("--trials", "-1"), ("--images", "0"), ("--images", "-2")):
+        status, out, err = cli("apps", "study", option, value, "--no-browser")
+        assert (status, out, err) == (2, "", f"colorlib apps: error: {option} must be at least 1, got {value}\n")

@@ -314,3 +314,13 @@ def test_a_dangling_or_looping_link_in_a_folder_gets_one_line_each(photo, tmp_pa
         f"colorlib classify: error: {folder / 'dangling.png'}: a symbolic link to gone.png, which does not exist",
         f"colorlib classify: error: {folder / 'loop.png'}: a symbolic link that loops (it leads back to itself)",
         "colorlib classify: 1 classified, 2 failed"]
+
+
+@pytest.mark.parametrize("command", ["classify", "info"])
+def test_an_empty_model_name_is_said_as_such(command, photo, cli):
+    """Found by the issue 25 break test: --model "" was read as the current folder ('. holds
+    neither model.safetensors nor checkpoint.pt')."""
+    status, out, err = cli(command, *([photo] if command == "classify" else []), "--model", "")
+    assert (status, out) == (2, "") and err == (
+        f"colorlib {command}: error: --model is empty: give a shipped model's name (colorlib info --list), "
+        "a weights file or a run folder\n")

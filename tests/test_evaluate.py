@@ -273,3 +273,16 @@ def test_evaluate_counts_class_0_on_a_labelled_folder(tmp_path, photos, cli, ran
     got = r["models"][str(model_file)]
     assert got["classified"] == 4 and r["images"] == 6
     assert (got["top1"], got["top5"]) == (pytest.approx(top1), pytest.approx(top5))
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="free memory is read from /proc/meminfo")
+def test_a_size_beyond_this_machines_memory_is_refused_before_any_work(folder, tmp_path, cli):
+    """Found by the issue 25 break test: --size 100000 decoded the photos at 30 GB each until the
+    process was killed (or the machine ran out of memory)."""
+    for args in (["--gray"], ["--model", "miniplaces-full", "--limit", "1"]):
+        status, out, err = cli("evaluate", "--data", folder, *args, "--size", "100000", "-q",
+                               "--out", tmp_path / "r.json")
+        assert status == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert err.startswith("colorlib evaluate: error: --size 100000: this evaluation needs at least ")
+        assert err.endswith("GB free (give a smaller --size, --batch-size or --limit)\n")
+    assert not (tmp_path / "r.json").exists()

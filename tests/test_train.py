@@ -546,3 +546,26 @@ def test_the_classifier_gradient_is_eq6_by_hand():
     opt = T.make_optimizer(model, tiny_config())
     T.make_train_step(model, opt, T.autocast_for(torch.device("cpu"), "fp32"), alpha)(L, ab, y)
     assert np.array_equal(np.sign((last.bias.detach() - before).numpy()), -np.sign(d_logits.sum(0)))
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--alpha", "-1", "alpha must be at least 0"),
+    ("--min-scale", "0", r"min-scale must be in \(0, 1\]"),
+    ("--min-scale", "2", r"min-scale must be in \(0, 1\]"),
+    ("--limit", "-3", "limit must be at least 1, got -3"),  # read all photos but the last three
+    ("--limit", "0", "limit must be at least 1, got 0"),  # was 'contains no images'
+    ("--val-limit", "-1", "val-limit must be at least 0"),
+    ("--shards", "0", "shards must be at least 1"),
+    ("--warmup-steps", "-1", "warmup-steps must be at least 0"),
+    ("--weight-decay", "-1", "weight-decay must be at least 0"),
+    ("--lr", "-1", "lr must be above 0"),  # was torch's 'Invalid learning rate: -1.0'
+    ("--workers", "-1", "workers must be at least 0"),  # was torch's num_workers message
+])
+def test_out_of_range_options_are_refused_before_anything_is_created(option, value, message, tmp_path, cli):
+    """Found by the issue 25 break test: each of these trained (or failed in torch's words)."""
+    import re
+
+    status, out, err = cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--config", "tiny",
+                           "--steps", "2", "--device", "cpu", "-q", option, value)
+    assert status == 2 and out == "" and len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not (tmp_path / "run").exists()

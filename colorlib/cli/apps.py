@@ -36,6 +36,9 @@ def _study_settings(a: argparse.Namespace) -> dict[str, str]:
     here, so no participant waits for it), the answers folder, trials per condition and seed."""
     from ..study import Stimuli, StudyError, make_stimuli  # loads torch only when rendering
 
+    if a.images < 1 or a.trials is not None and a.trials < 1:  # --trials 0 was the default, -1 'needs -3 photos'
+        raise UserError(f"{'--images' if a.images < 1 else '--trials'} must be at least 1, "
+                        f"got {a.images if a.images < 1 else a.trials}")
     check_folder(a.answers, "--answers")  # before rendering (seconds), not when the first answer comes
     try:
         stimuli = Stimuli.load(a.stimuli) if a.stimuli else make_stimuli(n_images=a.images, seed=a.seed)

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from ..benchmark import DEFAULT_SIZES, format_table, run_benchmark
 from ..checkpoint import CheckpointError, resolve_model_path
 from ..device import DEVICE_HELP, resolve_device
-from .common import UserError, check_outputs, device_option, write_strict_json
+from .common import UserError, available_memory, check_outputs, device_option, write_strict_json
 
 
 def cmd_benchmark(a: argparse.Namespace) -> None:
@@ -24,13 +25,43 @@ def cmd_benchmark(a: argparse.Namespace) -> None:
             resolve_model_path(a.model)
         except CheckpointError as e:
             raise UserError(str(e)) from None
+    if not (math.isfinite(a.budget) and a.budget > 0):
+        raise UserError(f"--budget must be a number of seconds above 0, got {a.budget}")
     check_outputs(a.json)
     device = resolve_device(a.device)
+    if device.type == "cpu":
+        _check_memory(a.model, a.sizes)
     result = run_benchmark(a.model, a.sizes, a.repeats, str(device), a.budget, progress=not a.quiet)
     print(format_table(result))
     if a.json:
         write_strict_json(a.json, result)
         print(f"wrote {a.json}")
+
+
+def _check_memory(spec: str, sizes: list[int]) -> None:
+    """Refuse a size whose network needs more memory than this machine has free now
+    (:func:`colorlib.infer.estimate_memory`): its worker would be killed, or take the machine's
+    memory from everything else, after the smaller sizes had been timed (found by a break test:
+    ``--sizes 100000`` asks for about 2 TB)."""
+    free = available_memory()
+    if free is None:
+        return
+    import torch
+
+    from ..checkpoint import load_model
+    from ..infer import estimate_memory
+    from ..model import Colorizer, ModelConfig
+
+    if spec == "paper":
+        with torch.device("meta"):  # only its config and dtype count
+            net = Colorizer(ModelConfig())
+    else:
+        net = load_model(spec)
+    for size in sorted(set(sizes), reverse=True):
+        need = estimate_memory(net, size, size, None)
+        if need > free:
+            raise UserError(f"--sizes {size}: the network on a {size}x{size} image needs about "
+                            f"{need / 1e9:,.1f} GB; this machine has {free / 1e9:,.1f} GB free")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

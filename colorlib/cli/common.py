@@ -77,6 +77,9 @@ def device_option(name: str) -> str:
 def open_model(spec: str, device: str = "cpu") -> Colorizer:
     """:func:`colorlib.checkpoint.load_model` (a shipped name, weights file or run folder), with a
     file it refuses as a :class:`UserError`."""
+    if not spec.strip():  # else read as the current folder ('. holds neither model.safetensors ...')
+        raise UserError("--model is empty: give a shipped model's name (colorlib info --list), a weights "
+                        "file or a run folder")
     try:
         return load_model(spec, resolve_device(device))
     except CheckpointError as e:
@@ -111,6 +114,18 @@ def check_folder(path: str | Path, option: str) -> Path:
     except WriteError as e:
         raise UserError(f"{option} {path}: {str(e).removeprefix(f'could not write {probe}: ')}") from None
     return path
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new process (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def write_strict_json(path: str | Path, obj, indent: int | None = 1) -> None:

@@ -19,7 +19,7 @@ from ..infer import resolve_saturation
 from ..io import write_text
 from ..model import fold_batchnorm
 from ..report import build_report, markdown
-from .common import UserError, check_outputs, device_option, open_model, write_strict_json
+from .common import UserError, available_memory, check_outputs, device_option, open_model, write_strict_json
 
 
 def command_line(a: argparse.Namespace) -> str:
@@ -47,6 +47,32 @@ def _check_evaluate_options(a: argparse.Namespace) -> None:
             raise UserError(f"--{flag.replace('_', '-')} must be at least {low}")
     if len(set(a.model)) != len(a.model) or (a.gray and "gray" in a.model):
         raise UserError("a model is named twice")
+    if a.size is not None and resolve_device(a.device).type == "cpu":
+        _check_memory(a)
+
+
+def _check_memory(a: argparse.Namespace) -> None:
+    """Refuse a ``--size`` that needs more memory than this machine has free (found by a break
+    test: ``--size 100000`` decoded photos at 30 GB each until it was killed). A lower bound:
+    the photos decoded (``--limit`` of them, else one) at 3 bytes a pixel, and with a model
+    a batch of them through the network (:func:`colorlib.infer.estimate_memory`, shipped width)."""
+    free = available_memory()
+    if free is None:
+        return
+    import torch
+
+    from ..infer import estimate_memory
+    from ..model import Colorizer, ModelConfig
+
+    n = a.limit or 1
+    need = a.size * a.size * 3 * n
+    if a.model:
+        with torch.device("meta"):  # only its width and dtype count
+            net = Colorizer(ModelConfig.preset("miniplaces"))
+        need += estimate_memory(net, a.size, a.size, None) * min(a.batch_size, a.limit or a.batch_size)
+    if need > free:
+        raise UserError(f"--size {a.size}: this evaluation needs at least {need / 1e9:,.1f} GB; this machine "
+                        f"has {free / 1e9:,.1f} GB free (give a smaller --size, --batch-size or --limit)")
 
 
 def _answers(a: argparse.Namespace, device) -> list[Candidate]:
