@@ -27,9 +27,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from colorlib import data as D  # noqa: E402
+from colorlib.data import BatchSource  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 from colorlib.model import Colorizer, ModelConfig  # noqa: E402
-from colorlib.train import BatchSource, TrainConfig, autocast_for, make_optimizer, make_train_step  # noqa: E402
+from colorlib.train import TrainConfig, autocast_for, make_optimizer, make_train_step  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

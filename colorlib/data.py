@@ -1,10 +1,10 @@
 """Training data: MiniPlaces (gzipped tar shards or unpacked), Places365-Standard, plain folders.
 
 Images are read as encoded bytes (straight from the tar shards, never unpacked to disk),
-decoded to uint8 RGB at a fixed ``load_size`` by loader workers, and handed to the
-training device as uint8 batches. Everything per pixel after that (random crop, flip,
-sRGB -> L*a*b*) happens on the training device, in batches: see :func:`augment` and
-:func:`lab_batch`.
+decoded to uint8 RGB at a fixed ``load_size`` by loader workers, and kept on the training
+device. What one training step sees is made there, in batches: :class:`BatchSource` picks the
+step's photos and crop boxes (:func:`crop_boxes`), :func:`augment` crops and flips them and
+:func:`lab_batch` gives the network's input and target (:func:`prepare_batch` does both).
 
 The data root comes from ``--data``, else ``$COLORLIB_DATA``, else ``../shared/data``
 when it exists (see :func:`data_root`).
@@ -526,3 +526,46 @@ def prepare_batch(pixels: torch.Tensor, boxes: torch.Tensor, out_size: int,
     """
     L, ab = lab_batch(augment(pixels, boxes, out_size), space)
     return (L.contiguous(memory_format=torch.channels_last) if channels_last else L), ab
+
+
+class BatchSource:
+    """Training batches from images decoded once and kept on the training device.
+
+    The order is a permutation per epoch drawn from ``(seed, epoch)`` and the crops from
+    ``(seed, step)``, so any step's batch can be rebuilt exactly: that makes ``--resume``
+    continue bit for bit. Under DDP each rank takes its own slice of every global batch.
+    ``prepare`` turns uint8 pixels and crop boxes into (L, ab): :func:`prepare_batch`,
+    or a compiled version of it.
+    """
+
+    def __init__(self, images: DecodedImages, batch_size: int, seed: int, rank=0, world=1,
+                 prepare=prepare_batch):
+        self.images, self.batch_size, self.seed = images, batch_size, seed
+        self.rank, self.world, self.prepare = rank, world, prepare
+        self.channels_last = images.pixels.is_cuda
+        self.steps_per_epoch = len(images) // (batch_size * world)
+        if self.steps_per_epoch == 0:
+            raise DataError(
+                f"{len(images)} training images cannot fill one batch of {batch_size * world}; "
+                "lower --batch-size or use more images"
+            )
+        self._perm_epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, within = divmod(step, self.steps_per_epoch)
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.images), generator=g)
+            self._perm_epoch = epoch
+        B = self.batch_size * self.world
+        batch = self._perm[within * B : (within + 1) * B]
+        return batch[self.rank :: self.world]
+
+    def batch(self, step: int, out_size: int, min_scale: float):
+        """(L*/100, normalised a*b* at half size, labels) for ``step``, on the images' device."""
+        device = self.images.pixels.device
+        idx = self.indices(step).to(device, non_blocking=True)
+        g = torch.Generator().manual_seed(self.seed * 7_000_003 + step)
+        boxes = crop_boxes(len(idx), g, min_scale).to(device, non_blocking=True)
+        L, ab = self.prepare(self.images.pixels.index_select(0, idx), boxes, out_size, self.channels_last)
+        return L, ab, self.images.labels.index_select(0, idx)

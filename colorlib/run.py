@@ -10,7 +10,8 @@
 * stopping on Ctrl-C or SIGTERM at a step every process agrees on (:class:`StopSignals`);
 * a finished run folder's figures for ``colorlib info`` (:func:`run_summary`).
 
-Nothing here knows the model or the loss; :mod:`colorlib.train` holds those.
+Nothing here knows the model or the loss (not even the log's columns: rows are written with the
+keys they come with); :mod:`colorlib.train` holds those.
 """
 
 from __future__ import annotations
@@ -33,9 +34,6 @@ import torch.distributed as dist
 from .checkpoint import CheckpointError, check_resume, read_checkpoint
 from .device import resolve_device
 from .io import WriteError, check_writable, write_json, write_text
-
-LOG_FIELDS = ["step", "epoch", "loss", "colour_loss", "class_loss", "lr", "images_per_s"]
-VAL_FIELDS = ["step", "epoch", "val_colour_loss", "val_top1", "val_top5", "images"]
 
 
 # -- the processes ----------------------------------------------------------------------------
@@ -194,19 +192,21 @@ def truncate_log(path: Path, step: int) -> None:
     if not path.exists():
         return
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = [r for r in reader if int(r["step"]) < step]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=rows[0].keys() if rows else LOG_FIELDS)
+    w = csv.DictWriter(buf, fieldnames=reader.fieldnames or [])
     w.writeheader()
-    w.writerows(r for r in rows if int(r["step"]) < step)
+    w.writerows(rows)
     write_text(path, buf.getvalue())
 
 
-def append_rows(path: Path, names: list[str], rows: list[dict]) -> None:
-    """Append ``rows`` (dicts with the keys ``names``) to a CSV log, writing its header first if new."""
+def append_rows(path: Path, rows: list[dict]) -> None:
+    """Append ``rows`` (dicts with the same keys, in order: the columns) to a CSV log, writing
+    its header first if new."""
     new = not path.exists()
     with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=names)
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
         if new:
             w.writeheader()
         w.writerows(rows)
@@ -224,34 +224,34 @@ class LossLog:
 
     def __init__(self, path: Path | None, images_per_step: int, steps_per_epoch: int):
         self.path, self.images_per_step, self.steps_per_epoch = path, images_per_step, steps_per_epoch
-        self._pending: list[tuple[int, torch.Tensor]] = []
+        self._pending: list[tuple[int, list[str], torch.Tensor]] = []
         self._since = time.perf_counter()
 
-    def add(self, step: int, loss: torch.Tensor, colour: torch.Tensor, cls: torch.Tensor, lr: float) -> None:
-        """Keep step ``step``'s losses (Eq. 6, its colour and class terms; 0-d tensors) and its LR."""
-        self._pending.append((step, torch.stack([loss, colour, cls, torch.full_like(loss, lr)])))
+    def add(self, step: int, values: dict[str, torch.Tensor]) -> None:
+        """Keep step ``step``'s named values (0-d tensors on one device: the loss terms, the LR)."""
+        self._pending.append((step, list(values), torch.stack(list(values.values()))))
 
     def flush(self) -> list[dict]:
-        """Write the window's rows (the keys of ``LOG_FIELDS``) and return them; [] when empty."""
+        """Write the window's rows (``step``, ``epoch``, the values :meth:`add` was given by name,
+        ``images_per_s``) and return them; [] when empty."""
         if not self._pending:
             return []
-        values = torch.stack([v for _, v in self._pending]).tolist()
+        values = torch.stack([v for *_, v in self._pending]).tolist()
         now = time.perf_counter()
         ips = round(len(values) * self.images_per_step / max(now - self._since, 1e-9), 1)
-        rows = [dict(step=s, epoch=round(s / self.steps_per_epoch, 4), loss=loss, colour_loss=colour,
-                     class_loss=cls, lr=lr, images_per_s=ips)
-                for (s, _), (loss, colour, cls, lr) in zip(self._pending, values)]
+        rows = [dict(step=s, epoch=round(s / self.steps_per_epoch, 4), **dict(zip(names, v)), images_per_s=ips)
+                for (s, names, _), v in zip(self._pending, values)]
         self._pending.clear()
         self._since = now
         if self.path is not None:
-            append_rows(self.path, LOG_FIELDS, rows)
+            append_rows(self.path, rows)
         return rows
 
 
 def check_finite(rows: list[dict]) -> None:
-    """The finite-loss guard: raise ``FloatingPointError`` (one line) at the first row whose loss is
-    NaN or infinite. Checked before every checkpoint, so the last one never holds such weights."""
-    bad = next((r["step"] for r in rows if not math.isfinite(r["loss"])), None)
+    """The finite-loss guard: raise ``FloatingPointError`` (one line) at the first row with a value
+    that is NaN or infinite. Checked before every checkpoint, so the last one never holds such weights."""
+    bad = next((r["step"] for r in rows if not all(map(math.isfinite, r.values()))), None)
     if bad is not None:
         raise FloatingPointError(f"loss is not finite at step {bad}; stopping (the last checkpoint "
                                  "is from before it)")

@@ -1,8 +1,8 @@
 """Training (paper sections 3.3-3.4): the joint loss of Eq. 6, ADADELTA, batch norm.
 
 The loop is kept visible, as in nanoGPT: :func:`train` gets a batch, steps, logs, evaluates and
-checkpoints, in one screen. Per step, on the training device: index a uint8 batch, random crop
-+ flip (:func:`augment`), sRGB -> L*a*b* (:func:`lab_batch`), forward, Eq. 6, backward, update.
+checkpoints, in one screen. Per step, on the training device: the step's batch (cropped, flipped,
+in L*a*b*: :class:`colorlib.data.BatchSource`), forward, Eq. 6, backward, update.
 Nothing per pixel runs in Python and nothing waits for the GPU except every ``log_every`` steps.
 What a run needs around the loop (processes and DDP, the run folder and its CSV logs, stopping
 on a signal, the finite-loss guard) is in :mod:`colorlib.run`.
@@ -20,8 +20,9 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,6 @@ from .colorspace import DEFAULT_SPACE
 from .device import device_name, resolve_device
 from .model import Colorizer, ColorizerOutput, ModelConfig
 from .run import (
-    VAL_FIELDS,
     LossLog,
     Processes,
     StopSignals,
@@ -43,7 +43,6 @@ from .run import (
     check_run_folder,
     distributed,
     processes,
-    run_summary,  # noqa: F401 - `colorlib info` imports it from here
     start_run_folder,
     truncate_log,
 )
@@ -150,17 +149,20 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-@dataclass
-class StepInfo:
-    """What a callback sees after every logged step (a row of ``log.csv``; the book plots these)."""
+class Loss(NamedTuple):
+    """The terms of Eq. 6 (:func:`joint_loss`), 0-d tensors named as ``log.csv``'s columns."""
 
-    step: int  # numbered from 0; the row is written once the step is done
-    epoch: float  # step / steps per epoch
-    loss: float  # Eq. 6: colour_loss + alpha * class_loss
-    colour_loss: float  # MSE of normalised a*b* (mean over pixels and channels; U, V or R, G, B: 4.8)
-    class_loss: float  # cross-entropy over scene classes; 0 when alpha is 0
-    lr: float  # learning rate of the step
-    images_per_s: float  # of its logging window, all processes together
+    loss: torch.Tensor  # Eq. 6: colour_loss + alpha * class_loss
+    colour_loss: torch.Tensor  # MSE of normalised a*b* (mean over pixels and channels; U, V or R, G, B: 4.8)
+    class_loss: torch.Tensor  # cross-entropy over scene classes, detached; 0 when alpha is 0
+
+
+#: The columns of ``log.csv``, one row per step: numbered from 0 with its epoch (step / steps per
+#: epoch), the terms of Eq. 6, the learning rate, and the images per second of its logging window
+#: (all processes together).
+LOG_FIELDS = ["step", "epoch", *Loss._fields, "lr", "images_per_s"]
+#: What a callback sees after every logged step: a row of ``log.csv`` (the book plots these).
+StepInfo = make_dataclass("StepInfo", [("step", int), *((name, float) for name in LOG_FIELDS[1:])])
 
 
 @dataclass
@@ -196,35 +198,33 @@ class RunResult:
 
 def joint_loss(
     out: ColorizerOutput, ab_target: torch.Tensor, labels: torch.Tensor | None, alpha: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Eq. 6: MSE of normalised a*b* + alpha * cross-entropy over scene classes.
+) -> Loss:
+    """Eq. 6: MSE of normalised a*b* + alpha * cross-entropy over scene classes (:class:`Loss`).
 
     The MSE is the mean over pixels and both channels, which puts the two terms at similar
     magnitudes for alpha = 1/300, as the paper intends (section 4). With alpha = 0, no
     labels, or the baseline, the class term is not computed, so the classification head
-    receives no gradient at all. Returns (loss, colour loss, class loss).
+    receives no gradient at all.
     """
     colour = F.mse_loss(out.ab.float(), ab_target.float())
     if alpha > 0 and out.logits is not None and labels is not None:
         cls = F.cross_entropy(out.logits.float(), labels, ignore_index=-1)
-        return colour + alpha * cls, colour, cls.detach()
-    return colour, colour, torch.zeros((), device=colour.device)
+        return Loss(colour + alpha * cls, colour, cls.detach())
+    return Loss(colour, colour, torch.zeros((), device=colour.device))
 
 
 def make_train_step(model_fn, opt: torch.optim.Optimizer, autocast, alpha: float):
-    """One optimisation step on a batch: forward, Eq. 6, backward, update.
+    """One optimisation step on a batch: forward, Eq. 6, backward, update. Returns the detached
+    :class:`Loss` without waiting for the device."""
 
-    Returns the detached (loss, colour loss, class loss) without waiting for the device.
-    """
-
-    def step(L: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None):
+    def step(L: torch.Tensor, ab: torch.Tensor, labels: torch.Tensor | None) -> Loss:
         with autocast:
             out = model_fn(L)
-        loss, colour, cls = joint_loss(out, ab, labels if alpha > 0 else None, alpha)
+        loss = joint_loss(out, ab, labels if alpha > 0 else None, alpha)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.loss.backward()
         opt.step()
-        return loss.detach(), colour.detach(), cls
+        return Loss(*(t.detach() for t in loss))
 
     return step
 
@@ -272,49 +272,6 @@ def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
     raise ValueError(f"schedule must be constant or cosine, got {tc.schedule!r}")
 
 
-class BatchSource:
-    """Training batches from images decoded once and kept on the training device.
-
-    The order is a permutation per epoch drawn from ``(seed, epoch)`` and the crops from
-    ``(seed, step)``, so any step's batch can be rebuilt exactly: that makes ``--resume``
-    continue bit for bit. Under DDP each rank takes its own slice of every global batch.
-    ``prepare`` turns uint8 pixels and crop boxes into (L, ab): :func:`data.prepare_batch`,
-    or a compiled version of it.
-    """
-
-    def __init__(self, images: D.DecodedImages, batch_size: int, seed: int, rank=0, world=1,
-                 prepare=D.prepare_batch):
-        self.images, self.batch_size, self.seed = images, batch_size, seed
-        self.rank, self.world, self.prepare = rank, world, prepare
-        self.channels_last = images.pixels.is_cuda
-        self.steps_per_epoch = len(images) // (batch_size * world)
-        if self.steps_per_epoch == 0:
-            raise D.DataError(
-                f"{len(images)} training images cannot fill one batch of {batch_size * world}; "
-                "lower --batch-size or use more images"
-            )
-        self._perm_epoch, self._perm = -1, None
-
-    def indices(self, step: int) -> torch.Tensor:
-        epoch, within = divmod(step, self.steps_per_epoch)
-        if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.images), generator=g)
-            self._perm_epoch = epoch
-        B = self.batch_size * self.world
-        batch = self._perm[within * B : (within + 1) * B]
-        return batch[self.rank :: self.world]
-
-    def batch(self, step: int, out_size: int, min_scale: float):
-        """(L*/100, normalised a*b* at half size, labels) for ``step``, on the images' device."""
-        device = self.images.pixels.device
-        idx = self.indices(step).to(device, non_blocking=True)
-        g = torch.Generator().manual_seed(self.seed * 7_000_003 + step)
-        boxes = D.crop_boxes(len(idx), g, min_scale).to(device, non_blocking=True)
-        L, ab = self.prepare(self.images.pixels.index_select(0, idx), boxes, out_size, self.channels_last)
-        return L, ab, self.images.labels.index_select(0, idx)
-
-
 @torch.no_grad()
 def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: int = 256) -> dict:
     """Colour loss (in the model's colour space) and top-1/top-5 scene accuracy on grayscale
@@ -330,7 +287,7 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
         L, ab = D.lab_batch(x, model.cfg.color_space)
         with autocast:
             out = model(L)
-        colour += F.mse_loss(out.ab.float(), ab, reduction="sum").item() / ab[0].numel()
+        colour += joint_loss(out, ab, None, 0.0).colour_loss.item() * len(x)
         total += len(x)
         y = images.labels[i : i + batch_size]
         known = y >= 0
@@ -435,7 +392,7 @@ class _Training:
         opt = self.opt = make_optimizer(self.model, tc)
         prepare = functools.partial(D.prepare_batch, space=tc.color_space)
         prepare = torch.compile(prepare) if tc.compile else prepare
-        self.source = BatchSource(train_imgs.to(procs.device), tc.batch_size, tc.seed, procs.rank,
+        self.source = D.BatchSource(train_imgs.to(procs.device), tc.batch_size, tc.seed, procs.rank,
                                   procs.world, prepare)
         self.val_imgs = None if val_imgs is None else val_imgs.to(procs.device)
         self.total = tc.steps or max(1, round((tc.epochs or 1) * self.source.steps_per_epoch))
@@ -478,8 +435,8 @@ class _Training:
         """One optimisation step on ``step``'s batch, then the LR schedule's; losses kept for the log."""
         # dropout: reproducible on resume, and other masks on each DDP process
         torch.manual_seed((self.tc.seed * 1_000_033 + step) * self.procs.world + self.procs.rank)
-        loss, colour, cls = self.train_step(L, ab, labels)
-        self.log.add(step, loss, colour, cls, lr=self.sched.get_last_lr()[0])
+        loss = self.train_step(L, ab, labels)
+        self.log.add(step, loss._asdict() | {"lr": torch.full_like(loss.loss, self.sched.get_last_lr()[0])})
         self.sched.step()
         self.bar.update(1)
 
@@ -512,7 +469,7 @@ class _Training:
             return
         epoch = round(step / self.source.steps_per_epoch, 4)
         v = Validation(step, epoch, **validate(self.model, self.val_imgs, self.autocast))
-        append_rows(self.out / "val.csv", VAL_FIELDS, [asdict(v)])
+        append_rows(self.out / "val.csv", [asdict(v)])
         self.result.val.append(asdict(v))
         if self.talk:
             self.bar.write(f"step {step}: val colour loss {v.val_colour_loss:.5f}  top-1 {v.val_top1:.3f}  "

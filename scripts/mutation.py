@@ -182,8 +182,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "a*b* upsampled by nearest neighbour instead of bilinearly (section 3.2.5)"),
     # -- train -------------------------------------------------------------------------------
     Mutation("train-alpha-dropped", "colorlib/train.py",
-             "return colour + alpha * cls, colour, cls.detach()",
-             "return colour + cls, colour, cls.detach()",
+             "return Loss(colour + alpha * cls, colour, cls.detach())",
+             "return Loss(colour + cls, colour, cls.detach())",
              TRAIN_TESTS, "Eq. 6 without its alpha: the class term at full weight"),
     Mutation("train-l1-colour-loss", "colorlib/train.py",
              "colour = F.mse_loss(out.ab.float(), ab_target.float())",

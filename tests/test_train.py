@@ -16,8 +16,8 @@ import torch
 from colorlib import data as D
 from colorlib.checkpoint import CheckpointError, load_model
 from colorlib.model import Colorizer, ModelConfig
-from colorlib.run import LOG_FIELDS, LossLog, Processes, StopSignals, check_finite, truncate_log
-from colorlib.train import StepInfo, TrainConfig, Validation, joint_loss, train
+from colorlib.run import LossLog, Processes, StopSignals, check_finite, truncate_log
+from colorlib.train import LOG_FIELDS, Loss, StepInfo, TrainConfig, Validation, joint_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -317,7 +317,8 @@ def test_alpha_of_eq6_is_derived_in_one_place():
 def test_loss_log_writes_a_window_and_the_guard_names_the_first_bad_step(tmp_path):
     log = LossLog(tmp_path / "log.csv", images_per_step=32, steps_per_epoch=4)
     for step, loss in ((4, 0.5), (5, float("nan")), (6, float("inf"))):
-        log.add(step, torch.tensor(loss), torch.tensor(0.25), torch.tensor(0.0), lr=0.1)
+        terms = Loss(torch.tensor(loss), torch.tensor(0.25), torch.tensor(0.0))
+        log.add(step, terms._asdict() | {"lr": torch.tensor(0.1)})
     rows = log.flush()
     assert [r["step"] for r in rows] == [4, 5, 6] and [r["epoch"] for r in rows] == [1.0, 1.25, 1.5]
     assert rows[0]["loss"] == 0.5 and rows[0]["colour_loss"] == 0.25 and rows[0]["lr"] == pytest.approx(0.1)

@@ -15,7 +15,8 @@ from ..checkpoint import CheckpointError, available_models, model_name, models_d
 from ..colorspace import DEFAULT_SPACE, SPACES
 from ..model import weight_count
 from ..report import finite
-from ..train import run_summary
+from ..run import run_summary
+from ..train import Loss
 from .common import DEFAULT_MODEL, UserError, open_model, printable
 
 
@@ -94,9 +95,10 @@ def _training_lines(t: dict, device: str | None) -> list[str]:
              f"({t.get('epochs') or 0:.1f} epochs of {t.get('train_images') or 0:,} images) in "
              f"{t.get('wall_s') or 0:.0f} s on {device or t.get('device') or '?'}"]
     final = t.get("final") or {}
-    if final.get("loss") is not None:
-        lines.append(f"  final training loss: {final['loss']:.5f} (colour {final['colour_loss']:.5f}, "
-                     f"class {final['class_loss']:.3f})")
+    if final.get("loss") is not None:  # Eq. 6 and its terms, as log.csv names them
+        terms = ", ".join(f"{name.removesuffix('_loss')} {final[name]:.5f}" for name in Loss._fields[1:]
+                          if final.get(name) is not None)
+        lines.append(f"  final training loss: {final['loss']:.5f} ({terms})")
     v = t.get("val") or {}
     if v:
         top = (f", top-1 {v['val_top1']:.3f}, top-5 {v['val_top5']:.3f}"
