@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import re
@@ -324,3 +325,88 @@ def test_an_empty_model_name_is_said_as_such(command, photo, cli):
     assert (status, out) == (2, "") and err == (
         f"colorlib {command}: error: --model is empty: give a shipped model's name (colorlib info --list), "
         "a weights file or a run folder\n")
+
+
+def _lightness(rgb) -> np.ndarray:
+    import torch
+
+    from colorlib.lab import rgb_to_L
+
+    return rgb_to_L(torch.from_numpy(np.array(rgb)[..., :3]).permute(2, 0, 1)[None].float() / 255)[0, 0].numpy()
+
+
+def test_a_semi_transparent_input_keeps_the_lightness_a_viewer_sees_in_a_format_without_alpha(tmp_path, photos, cli):
+    """Issue 25: written to JPEG or BMP, a half-transparent photo was colorized, then its RGBA
+    composited over white, which moved L* by about 4.5 (the colours blended are not the input's);
+    now the input is composited first, and the output keeps that composite's L*."""
+    from colorlib.imageio import to_rgb_array
+
+    rgba = np.dstack([photos["astronaut"][::4, ::4], np.full((128, 128), 128, np.uint8)])
+    rgba[:32, :, 3] = 0  # a transparent band: white, as before
+    src = tmp_path / "half.png"
+    Image.fromarray(rgba).save(src)
+    seen = _lightness(to_rgb_array(src))
+    for name, within in (("out.bmp", 0.5), ("out.jpg", 1.5), ("out.png", None)):
+        status, out, err = cli("colorize", src, "-o", tmp_path / name, "-q")
+        assert (status, out, err) == (0, "", "")
+        im = Image.open(tmp_path / name)
+        if within is None:  # PNG keeps the alpha, and the un-composited L* under it
+            assert im.mode == "RGBA" and np.array_equal(np.asarray(im)[..., 3], rgba[..., 3])
+        else:
+            assert im.mode == "RGB" and np.abs(_lightness(im) - seen).max() <= within, name
+            assert np.asarray(im)[:32].min() >= 250
+
+
+def test_a_reader_that_leaves_before_the_png_is_read_is_a_failure_not_written(photo):
+    """Issue 25: `colorize x.jpg -o - | head -c 10` said '1 written', exit 0 (the PNG fitted in
+    the pipe's buffer, so the write succeeded; head read 10 bytes and left)."""
+    writer = subprocess.Popen([sys.executable, "-m", "colorlib", "colorize", str(photo), "-o", "-"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    head = subprocess.Popen(["head", "-c", "10"], stdin=writer.stdout, stdout=subprocess.PIPE)
+    writer.stdout.close()  # head holds the only reading end
+    _, err = writer.communicate(timeout=300)
+    assert len(head.communicate(timeout=60)[0]) == 10
+    assert writer.returncode == 1 and err.splitlines() == [
+        f"colorlib colorize: error: {photo}: standard output was closed before the PNG was read whole",
+        "colorlib colorize: 0 written, 1 failed"]
+    whole = subprocess.run([sys.executable, "-m", "colorlib", "colorize", str(photo), "-o", "-"],
+                           capture_output=True, timeout=300)  # a reader that takes it all: written
+    assert whole.returncode == 0 and Image.open(io.BytesIO(whole.stdout)).size == (300, 200)
+
+
+def test_a_multi_frame_global_image_is_one_note_line(photo, photos, tmp_path):
+    """Issue 25: it printed Python's two-line UserWarning (a real process: pytest would catch it)."""
+    frames = [Image.fromarray(photos[name][:128, :128]) for name in ("coffee", "chelsea")]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:])
+    p = run("colorize", photo, "--global-image", tmp_path / "two.gif", "-o", tmp_path / "out.png", "-q")
+    assert p.stderr == f"colorlib colorize: note: --global-image: {tmp_path / 'two.gif'} has 2 frames; only the first is used\n"
+
+
+def test_the_memory_error_names_the_option(photo, tmp_path, cli, monkeypatch):
+    """Issue 25: the CLI's out-of-memory line advised 'pass a smaller max_pixels', the API's name."""
+    import colorlib.infer
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 123456789 bytes.")
+
+    monkeypatch.setattr(colorlib.infer, "_predict_with", no_memory)
+    status, _, err = cli("colorize", photo, "-o", tmp_path / "o.png", "--max-pixels", "0", "-q")
+    assert status == 1 and len(err.splitlines()) == 2 and "Traceback" not in err
+    assert err.splitlines()[0].endswith("; give a smaller --max-pixels") and "max_pixels" not in err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_colorize_takes_links_that_loop_as_one_failed_input(photo, tmp_path, cli):
+    """Issue 25: a link that loops, in a folder or named, stopped the whole batch with Python's
+    'Symlink loop from ...' (Path.resolve), before any photo was colorized."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(photo.read_bytes())
+    (folder / "loop.png").symlink_to("loop.png")
+    (tmp_path / "named.png").symlink_to("named.png")
+    status, out, err = cli("colorize", folder, tmp_path / "named.png", "-o", tmp_path / "out", "-q")
+    assert status == 1 and out == "" and sorted(os.listdir(tmp_path / "out")) == ["good-color.png"]
+    assert err.splitlines() == [
+        f"colorlib colorize: error: {folder / 'loop.png'}: a symbolic link that loops (it leads back to itself)",
+        f"colorlib colorize: error: {tmp_path / 'named.png'}: a symbolic link that loops (it leads back to itself)",
+        "colorlib colorize: 1 written, 2 failed"]

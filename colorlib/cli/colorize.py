@@ -13,6 +13,7 @@ import io
 import itertools
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,21 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..device import DEVICE_HELP, resolve_device
-from ..imageio import image_size, output_format, save_image
+from ..imageio import ALPHA_FORMATS, image_size, output_format, over_white, rgb_and_alpha, save_image
 from ..infer import DEFAULT_MAX_PIXELS, colorize, global_features_of, resolve_saturation
 from ..io import WriteError, check_writable
 from ..model import Colorizer, fold_batchnorm, mix_global
-from .common import DEFAULT_MODEL, STDIO, Input, UserError, device_option, image_inputs, open_model, run_each
+from .common import (
+    DEFAULT_MODEL,
+    STDIO,
+    Input,
+    UserError,
+    device_option,
+    image_inputs,
+    open_model,
+    printable,
+    run_each,
+)
 
 
 def _check_colorize_options(a: argparse.Namespace) -> None:
@@ -79,9 +90,16 @@ def _global_features(a: argparse.Namespace, model: Colorizer) -> torch.Tensor | 
     if model.cfg.variant != "full":
         raise UserError(f"{a.onnx or a.model} is a baseline model: it has no global features to transfer")
     try:
-        return global_features_of(model, a.global_image)
+        with warnings.catch_warnings(record=True) as caught:  # a multi-frame file: a note, not Python's warning
+            warnings.simplefilter("always", UserWarning)
+            g = global_features_of(model, a.global_image)
     except (ValueError, OSError, MemoryError) as e:
         raise UserError(f"--global-image: {' '.join(str(e).split())}") from None
+    for w in caught:
+        if issubclass(w.category, (UserWarning, RuntimeWarning)):
+            text = str(w.message).replace("only the first is colorized", "only the first is used")
+            print(f"colorlib colorize: note: --global-image: {printable(text)}", file=sys.stderr)
+    return g
 
 
 def cmd_colorize(a: argparse.Namespace) -> None:
@@ -98,13 +116,15 @@ def cmd_colorize(a: argparse.Namespace) -> None:
     def work(item: Input) -> None:
         target = targets[id(item)]
         g = other if a.mix is None else mix_global(global_features_of(model, item.source()), other, a.mix)
-        result = colorize(model, item.source(), global_features=g, saturation=a.saturation,
-                          max_pixels=a.max_pixels or None)
+        try:
+            result = colorize(model, _seen_source(item, target), global_features=g, saturation=a.saturation,
+                              max_pixels=a.max_pixels or None)
+        except MemoryError as e:  # the library's advice names its argument; here it is the option
+            raise MemoryError(str(e).replace("pass a smaller max_pixels", "give a smaller --max-pixels")) from None
         if target == STDIO:
             buf = io.BytesIO()
             result.save(buf, format="PNG")
-            sys.stdout.buffer.write(buf.getvalue())
-            sys.stdout.flush()
+            _to_standard_output(buf.getvalue())
         else:
             save_image(result, target)
         if not a.quiet:
@@ -115,6 +135,64 @@ def cmd_colorize(a: argparse.Namespace) -> None:
         print(f"colorlib colorize: {len(jobs) - failed} written, {failed} failed", file=sys.stderr)
     if failed:
         sys.exit(1)
+
+
+def _seen_source(item: Input, target: Path | str):
+    """What ``colorize`` reads for ``item``: its source, or for a target whose format holds no
+    alpha (JPEG, BMP, ...) the input composited over white first, as a viewer shows it. The
+    output then keeps the L* of that composite on every pixel; compositing the colorized RGBA
+    over white afterwards (as :func:`colorlib.imageio.save_image` must) moved L* by up to about
+    4 where the input was semi-transparent, since the colours blended are not the input's."""
+    source = item.source()
+    if target == STDIO or output_format(target) in ALPHA_FORMATS:
+        return source
+    rgb, alpha = rgb_and_alpha(source)
+    return rgb if alpha is None else over_white(rgb, alpha)
+
+
+def _to_standard_output(data: bytes) -> None:
+    """Write a PNG to standard output and, where that is a pipe, wait until its reader has taken
+    every byte: a reader that leaves first (``colorlib colorize x.jpg -o - | head -c 10``) makes
+    this image fail (``OSError``), never count as written, though the bytes fitted in the pipe."""
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        if _reader_left(sys.stdout.fileno()):
+            raise BrokenPipeError
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
+        raise OSError("standard output was closed before the PNG was read whole") from None
+
+
+def _reader_left(fd: int) -> bool:
+    """For a pipe: wait until its reader has taken every byte written (True if it closed first);
+    False at once for anything else (a file, a terminal). On Linux FIONREAD on the
+    writing end counts the bytes not yet read; a closed reading end polls as POLLERR."""
+    import select
+    import stat
+
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode) or not hasattr(select, "poll"):
+        return False
+    watch = select.poll()
+    watch.register(fd, 0)  # POLLERR and POLLHUP are reported whatever is asked for
+    while True:
+        if any(ev & (select.POLLERR | select.POLLHUP) for _, ev in watch.poll(0)):
+            return _unread(fd) > 0
+        if _unread(fd) == 0:
+            return False
+        watch.poll(20)
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to the pipe ``fd`` that its reader has not taken yet (0 where not told)."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | None,
@@ -133,7 +211,7 @@ def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | 
     place = _output_place(inputs, out, out_is_folder)
     once: dict[Path | None, Input] = {}
     for i in inputs:  # the same file named twice: once (standard input is one input anyway)
-        once.setdefault(i.path.resolve() if i.path else None, i)
+        once.setdefault(_real(i.path) if i.path else None, i)
     inputs = list(once.values())
 
     def target(item: Input) -> Path | str:
@@ -145,11 +223,11 @@ def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | 
         return (place.path if place else item.path.parent) / f"{stem}-color.png"
 
     jobs = [(i, None if i.error else target(i)) for i in inputs]
-    written = {Path(t).resolve() for _, t in jobs if t not in (None, STDIO)}
-    jobs = [(i, t) for i, t in jobs if not (i.in_folder and i.path.resolve() in written)]
-    avoid = {i.path.resolve() for i, _ in jobs if i.path} | ({Path(global_image).resolve()} if global_image else set())
+    written = {_real(t) for _, t in jobs if t not in (None, STDIO)}
+    jobs = [(i, t) for i, t in jobs if not (i.in_folder and _real(i.path) in written)]
+    avoid = {_real(i.path) for i, _ in jobs if i.path} | ({_real(global_image)} if global_image else set())
     if isinstance(place, _Place) and not place.is_folder:  # one input, one named file
-        if place.path.resolve() in avoid:
+        if _real(place.path) in avoid:
             raise UserError(f"refusing to overwrite the input photo {place.path}: give -o another name")
         _check_image_target(place.path, image_size(jobs[0][0].path) if jobs[0][0].path else None)
         return jobs
@@ -157,22 +235,28 @@ def _colorize_targets(inputs: list[Input], global_image: str | None, out: str | 
     for k, (item, t) in enumerate(jobs):
         if t not in (None, STDIO):
             t = _distinct(item, t, avoid, taken)
-            taken.add(t.resolve())
+            taken.add(_real(t))
             _check_image_target(t)
             jobs[k] = (item, t)
     return jobs
 
 
+def _real(path: str | os.PathLike) -> Path:
+    """The path with every link followed, as far as they lead (``Path.resolve`` raises
+    ``RuntimeError`` for links that loop in Python 3.11; such an input fails with one line)."""
+    return Path(os.path.realpath(path))
+
+
 def _distinct(item: Input, t: Path, inputs: set[Path], taken: set[Path]) -> Path:
     """``t``, or where it is an input or already another input's output, the first free name of
     ``STEM-EXT-color.png``, ``STEM-EXT-2-color.png``, ... (a note on stderr says so)."""
-    if t.resolve() not in inputs | taken:
+    if _real(t) not in inputs | taken:
         return t
     ext = "stdin" if item.path is None else item.path.suffix.lstrip(".").lower() or "file"
     stem = t.name.removesuffix("-color.png")
     names = (f"{stem}-{ext}{'' if n == 1 else f'-{n}'}-color.png" for n in itertools.count(1))
-    free = next(t.with_name(n) for n in names if t.with_name(n).resolve() not in inputs | taken)
-    why = "is an input" if t.resolve() in inputs else "is another input's output"
+    free = next(t.with_name(n) for n in names if _real(t.with_name(n)) not in inputs | taken)
+    why = "is an input" if _real(t) in inputs else "is another input's output"
     print(f"colorlib colorize: note: {t} {why}; {item.label} is written to {free}", file=sys.stderr)
     return free
 
@@ -253,7 +337,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("colorize", help="colorize black-and-white (or any) photos",
                        description="Colorize photos of any size. The output keeps each input's lightness;\n"
                                    "only a*b* come from the network. Transparent input is colorized as seen\n"
-                                   "over white; PNG, WebP and TIFF outputs keep its alpha. Every input that\n"
+                                   "over white; PNG, WebP and TIFF outputs keep its alpha, other formats get\n"
+                                   "the input over white, whose L* they keep. Every input that\n"
                                    "can be read is colorized; each one that cannot gets one line on stderr,\n"
                                    "and the exit status is then 1 (2: a usage mistake, found before any work).\n"
                                    "Lightness is kept in the file too: lossless formats exactly, WebP lossless,\n"
