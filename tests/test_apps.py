@@ -332,9 +332,9 @@ def test_apps_refuse_an_address_a_busy_port_or_a_folder_before_any_work(cli, tmp
     monkeypatch.setattr(command.os, "execve", lambda exe, args, env: started.append(args))
     monkeypatch.setattr(colorlib.study, "make_stimuli", lambda **kw: pytest.fail("rendered before the checks"))
     before = set(Path(tempfile.gettempdir()).glob("voila__*"))
-    status, out, err = cli("apps", "style", "--ip", "192.0.2.123", "--no-browser")  # TEST-NET-1: nobody's
+    status, out, err = cli("apps", "style", "--ip", "198.51.100.77", "--no-browser")  # TEST-NET-2: documentation only
     assert status == 2 and out == "" and len(err.splitlines()) == 1, err
-    assert "--ip 192.0.2.123: not an address of this machine" in err and "Traceback" not in err
+    assert "--ip 198.51.100.77: not an address of this machine" in err and "Traceback" not in err
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
