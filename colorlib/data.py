@@ -12,6 +12,7 @@ when it exists (see :func:`data_root`).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -55,12 +56,28 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def _folder(name: str) -> Path:
+    """A folder named by an option or an environment variable, resolved once per name in this
+    process: ``~`` expanded, a relative name taken from the working folder of its first use (so
+    that changing folder later, as a notebook does, finds the same one)."""
+    return Path(name).expanduser().resolve()
+
+
+def cache_dir(*parts: str) -> Path:
+    """Where colorlib keeps what it makes for later (the study's rendered stimuli, the alpha app's
+    runs), never inside the package: ``$COLORLIB_CACHE/<parts>``, else ``~/.cache/colorlib/<parts>``
+    (:func:`_folder`: ``COLORLIB_CACHE=~/cc`` is the home's ``cc``, never a folder named ``~``)."""
+    return _folder(os.environ.get("COLORLIB_CACHE") or "~/.cache/colorlib").joinpath(*parts)
+
+
 def data_root(arg: str | os.PathLike | None = None) -> Path:
-    """``arg``, else ``$COLORLIB_DATA``, else ``../shared/data`` beside the repo; or DataError."""
+    """``arg``, else ``$COLORLIB_DATA`` (either resolved as :func:`_folder` does), else
+    ``../shared/data`` beside the repo; or DataError."""
     candidates = [arg, os.environ.get("COLORLIB_DATA")]
     for c in candidates:
         if c:
-            p = Path(c).expanduser()
+            p = _folder(os.fspath(c))
             if not p.exists():
                 raise DataError(f"data path {p} does not exist. {NO_DATA_HELP}")
             if not (p.is_dir() or p.is_file()):  # a pipe or a device: reading it may never end

@@ -347,3 +347,30 @@ def test_targets_are_cropped_and_flipped_with_their_inputs(colour_photos):
         want = ((lab[..., 1:] + 128) / 255).reshape(16, 2, 16, 2, 2).mean((1, 3))
         assert np.abs(L[i, 0].numpy() - lab[..., 0] / 100).max() < 1e-5
         assert np.abs(target[i].permute(1, 2, 0).numpy() - want).max() < 1e-5
+
+
+def test_the_cache_folder_is_resolved_once_with_home_and_relative_names(tmp_path, monkeypatch, request):
+    """COLORLIB_CACHE=~/cc is the home's cc (never a folder named '~' in the working folder), and a
+    relative COLORLIB_CACHE is resolved once, from the working folder of its first use: changing
+    folder later (a notebook does) finds the same cache, not a new one there. Every user of the
+    cache (the study's stimuli, the alpha app's runs) reads it through data.cache_dir."""
+    from colorlib.apps import alpha_runs_dir
+    from colorlib.study import default_cache_dir
+
+    D._folder.cache_clear()  # "~" resolved under this test's home, whatever ran before
+    request.addfinalizer(D._folder.cache_clear)  # and not kept for the tests after it
+    home, first, second = tmp_path / "home", tmp_path / "a", tmp_path / "b"
+    for d in (home, first, second):
+        d.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(first)
+    monkeypatch.setenv("COLORLIB_CACHE", "~/cc")
+    assert D.cache_dir("study") == home / "cc" / "study" == default_cache_dir()
+    relative = f"cache-{tmp_path.name}"  # a name no other test has resolved in this process
+    monkeypatch.setenv("COLORLIB_CACHE", relative)
+    assert D.cache_dir() == first.resolve() / relative
+    monkeypatch.chdir(second)
+    assert D.cache_dir("alpha-lab") == first.resolve() / relative / "alpha-lab" == alpha_runs_dir()
+    monkeypatch.delenv("COLORLIB_CACHE")
+    assert D.cache_dir("study") == home / ".cache" / "colorlib" / "study"
+    assert not any(p.name == "~" for p in tmp_path.rglob("*"))  # nothing made, nothing named '~'

@@ -14,7 +14,6 @@ give :func:`notebook`'s path to ``voila`` yourself. ``import colorlib`` does not
 
 from __future__ import annotations
 
-import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -35,10 +34,10 @@ ALPHA_STEPS = "COLORLIB_ALPHA_STEPS"  # training steps per run
 
 
 def alpha_runs_dir() -> Path:
-    """Where the alpha app keeps its runs unless told: ``$COLORLIB_CACHE/alpha-lab``, else
-    ``~/.cache/colorlib/alpha-lab`` (as the study's stimuli, never inside the package)."""
-    root = os.environ.get("COLORLIB_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "colorlib") / "alpha-lab"
+    """Where the alpha app keeps its runs unless told: :func:`colorlib.data.cache_dir` ``alpha-lab``."""
+    from ..data import cache_dir  # loads torch: only when the app needs the folder
+
+    return cache_dir("alpha-lab")
 
 
 def notebook(name: str) -> Path:

@@ -23,9 +23,11 @@ def _sha(data: bytes | str, n: int = 10) -> str:
 
 
 def default_cache_dir() -> Path:
-    """``$COLORLIB_CACHE/study``, else ``~/.cache/colorlib/study``."""
-    root = os.environ.get("COLORLIB_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "colorlib") / "study"
+    """:func:`colorlib.data.cache_dir` ``study``: ``$COLORLIB_CACHE/study``, else
+    ``~/.cache/colorlib/study``."""
+    from ..data import cache_dir
+
+    return cache_dir("study")
 
 
 @dataclass
