@@ -25,8 +25,8 @@ def cmd_benchmark(a: argparse.Namespace) -> None:
             resolve_model_path(a.model)
         except CheckpointError as e:
             raise UserError(str(e)) from None
-    if not (math.isfinite(a.budget) and a.budget > 0):
-        raise UserError(f"--budget must be a number of seconds above 0, got {a.budget}")
+    if not (math.isfinite(a.budget) and a.budget >= 0):  # 0: one timed run after the warm-up
+        raise UserError(f"--budget must be a number of seconds, 0 or more, got {a.budget}")
     check_outputs(a.json)
     device = resolve_device(a.device)
     if device.type == "cpu":
