@@ -57,10 +57,11 @@ from colorlib.benchmark import load_benchmark_model, photo_L  # noqa: E402
 from colorlib.checkpoint import load_model  # noqa: E402
 from colorlib.data import DataError, decode, load_miniplaces  # noqa: E402
 from colorlib.device import machine_info  # noqa: E402
+from colorlib.imageio import to_uint8  # noqa: E402
 from colorlib.infer import predict_ab, resolve_saturation  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 from colorlib.lab import join_lab, lab_to_rgb, rgb_to_L  # noqa: E402
-from colorlib.metrics import psnr_uint8, to_uint8  # noqa: E402
+from colorlib.metrics import psnr_uint8  # noqa: E402
 from colorlib.model import fold_batchnorm  # noqa: E402
 from colorlib.onnx import OnnxColorizer  # noqa: E402
 from colorlib.onnx.export import OPSET, export_onnx  # noqa: E402

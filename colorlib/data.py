@@ -12,6 +12,7 @@ when it exists (see :func:`data_root`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import json
@@ -135,13 +136,8 @@ class ImageSet:
 
     def subset(self, index) -> ImageSet:
         index = np.asarray(index, dtype=np.int64)
-        return ImageSet(
-            [self.blobs[i] for i in index],
-            [self.names[i] for i in index],
-            None if self.labels is None else self.labels[index],
-            self.classes,
-            self.skipped,
-        )
+        return ImageSet([self.blobs[i] for i in index], [self.names[i] for i in index],
+                        None if self.labels is None else self.labels[index], self.classes, self.skipped)
 
     def __repr__(self) -> str:
         lab = "unlabelled" if self.labels is None else f"{len(self.classes)} classes"
@@ -204,10 +200,7 @@ def read_tar(path: Path, limit: int | None = None) -> tuple[list[str], list[byte
             for member in tar:
                 if not member.isfile():
                     continue
-                if not member.name.lower().endswith(IMAGE_SUFFIXES):
-                    skipped += 1
-                    continue
-                f = tar.extractfile(member)
+                f = tar.extractfile(member) if member.name.lower().endswith(IMAGE_SUFFIXES) else None
                 if f is None:
                     skipped += 1
                     continue
@@ -223,18 +216,15 @@ def read_tar(path: Path, limit: int | None = None) -> tuple[list[str], list[byte
     return names, blobs, skipped
 
 
-def _attach_labels(
-    names: list[str], blobs: list[bytes], label_file: Path | None, classes: list[str], skipped: int
-) -> ImageSet:
+def _attach_labels(names: list[str], blobs: list[bytes], label_file: Path | None, classes: list[str],
+                   skipped: int) -> ImageSet:
     if label_file is None or not label_file.is_file():
         return ImageSet(blobs, names, None, classes, skipped)
     labels = read_label_file(label_file)
     missing = [n for n in names if n not in labels]
     if missing:
-        raise DataError(
-            f"{len(missing)} of {len(names)} images have no line in {label_file} "
-            f"(first: {missing[0]}); the label file and the images disagree"
-        )
+        raise DataError(f"{len(missing)} of {len(names)} images have no line in {label_file} "
+                        f"(first: {missing[0]}); the label file and the images disagree")
     y = np.array([labels[n] for n in names], dtype=np.int64)
     if classes and (y.min() < 0 or y.max() >= len(classes)):
         bad = names[int(np.argmax((y < 0) | (y >= len(classes))))]
@@ -256,25 +246,17 @@ def load_miniplaces(
     d = miniplaces_dir(root)
     classes = read_categories(d / "categories.txt") if (d / "categories.txt").is_file() else []
     label_file = d / f"{split}.txt"
-    tars = shard_files(d, f"{split}-*.tar.gz") or shard_files(d, f"{split}.tar.gz")
-    if shards is not None:
-        tars = tars[:shards]
-    names: list[str] = []
-    blobs: list[bytes] = []
-    skipped = 0
+    tars = (shard_files(d, f"{split}-*.tar.gz") or shard_files(d, f"{split}.tar.gz"))[:shards]
+    names, blobs, skipped = [], [], 0
     if tars:
         for t in tars:
             n, b, s = read_tar(t, None if limit is None else limit - len(blobs))
-            names += n
-            blobs += b
-            skipped += s
+            names, blobs, skipped = names + n, blobs + b, skipped + s
             if limit is not None and len(blobs) >= limit:
                 break
     elif (d / split).is_dir():
-        files = image_files(d / split)
-        files = files[:limit] if limit is not None else files
-        names = [p.relative_to(d).as_posix() for p in files]
-        blobs = [read_file(p) for p in files]
+        files = image_files(d / split)[:limit]
+        names, blobs = [p.relative_to(d).as_posix() for p in files], [read_file(p) for p in files]
     else:
         raise DataError(f"{d} has no {split}-*.tar.gz shards and no {split}/ folder. {NO_DATA_HELP}")
     if not blobs:
@@ -413,11 +395,9 @@ class DecodeDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         arr = decode(self.images.blobs[i], self.size)
-        ok = arr is not None
-        if not ok:
-            arr = np.zeros((self.size, self.size, 3), np.uint8)
         label = -1 if self.images.labels is None else int(self.images.labels[i])
-        return torch.from_numpy(arr).permute(2, 0, 1), label, ok
+        blank = np.zeros((self.size, self.size, 3), np.uint8)
+        return torch.from_numpy(blank if arr is None else arr).permute(2, 0, 1), label, arr is not None
 
 
 def loader_workers() -> int:
@@ -441,50 +421,31 @@ class DecodedImages:
         return self.pixels.shape[0]
 
     def to(self, device) -> DecodedImages:
-        return DecodedImages(
-            self.pixels.to(device), self.labels.to(device), self.classes,
-            self.removed_gray, self.removed_corrupt,
-        )
+        return dataclasses.replace(self, pixels=self.pixels.to(device), labels=self.labels.to(device))
 
     @property
     def labelled(self) -> bool:
         return bool((self.labels >= 0).any())
 
 
-def decode_all(
-    images: ImageSet,
-    size: int,
-    filter_gray: bool = True,
-    workers: int | None = None,
-    progress: bool = True,
-) -> DecodedImages:
+def decode_all(images: ImageSet, size: int, filter_gray: bool = True, workers: int | None = None,
+               progress: bool = True) -> DecodedImages:
     """Decode every image to ``size`` x ``size`` with loader workers, dropping corrupt ones
     and (with ``filter_gray``) low-colour ones (:data:`LOW_COLOUR_STD`)."""
     workers = loader_workers() if workers is None else workers
-    loader = torch.utils.data.DataLoader(
-        DecodeDataset(images, size), batch_size=256, num_workers=workers, shuffle=False
-    )
-    pix, labs, oks, stds = [], [], [], []
-    for x, y, ok in tqdm(loader, desc=f"decoding {len(images)} images", disable=not progress,
-                         unit="batch", leave=False):
-        pix.append(x)
-        labs.append(y)
-        oks.append(ok)
-        stds.append(colour_std(x) if filter_gray else torch.full((len(x),), float("inf")))
-    if not pix:
+    loader = torch.utils.data.DataLoader(DecodeDataset(images, size), batch_size=256, num_workers=workers)
+    batches = [(x, y, ok, colour_std(x) if filter_gray else torch.full((len(x),), float("inf")))
+               for x, y, ok in tqdm(loader, desc=f"decoding {len(images)} images", disable=not progress,
+                                    unit="batch", leave=False)]
+    if not batches:
         raise DataError("no images to decode")
-    pixels, labels, ok, std = torch.cat(pix), torch.cat(labs), torch.cat(oks), torch.cat(stds)
+    pixels, labels, ok, std = (torch.cat(column) for column in zip(*batches))
     keep = ok & (std >= LOW_COLOUR_STD)
+    gray, unreadable = int((ok & (std < LOW_COLOUR_STD)).sum()), int((~ok).sum())
     if not keep.any():
-        raise DataError(
-            f"none of the {len(images)} images is a usable colour image "
-            f"({int((~ok).sum())} unreadable, {int((ok & (std < LOW_COLOUR_STD)).sum())} gray or low colour)"
-        )
-    return DecodedImages(
-        pixels[keep].contiguous(), labels[keep], images.classes,
-        removed_gray=int((ok & (std < LOW_COLOUR_STD)).sum()),
-        removed_corrupt=int((~ok).sum()),
-    )
+        raise DataError(f"none of the {len(images)} images is a usable colour image "
+                        f"({unreadable} unreadable, {gray} gray or low colour)")
+    return DecodedImages(pixels[keep].contiguous(), labels[keep], images.classes, gray, unreadable)
 
 
 # -- on the training device -----------------------------------------------------------------

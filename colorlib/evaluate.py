@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from . import metrics as M
 from .colorspace import SPACES
 from .data import DataError, ImageSet, decode, load_images, read_categories
+from .imageio import to_uint8
 from .infer import eval_mode, predict, resolve_saturation
 from .lab import join_lab, lab_to_rgb_in_gamut, rgb_to_L, rgb_to_lab
 from .model import Colorizer
@@ -67,7 +68,7 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         lab = rgb_to_lab(truth.float() / 255.0)
         L, ab_true = lab[:, :1], lab[:, 1:]
         pred, logits = _answer_rgb(model, truth, L, saturation)
-        pred = M.to_uint8(pred)
+        pred = to_uint8(pred)
         # a*b* of the 8-bit prediction, so AuC judges the image a user sees
         ab_pred = rgb_to_lab(pred.float() / 255.0)[:, 1:]
         rows["psnr"].append(M.psnr_uint8(pred, truth))
@@ -306,7 +307,7 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
                 if truth is None:
                     bar.update(j - i)
                     continue
-                pred = M.to_uint8(pred[ci])
+                pred = to_uint8(pred[ci])
                 pending = (scorer.submit(_colour_figures, out[a.name], pred, truth, pool), j - i)
                 bar.set_postfix_str(a.name)
         if pending is not None:

@@ -1,20 +1,11 @@
 """Colour and classification metrics, per image.
 
-Batched in torch (any device), written here and tested against hand-computed cases:
-
-* :func:`ab_auc`: Zhang et al. 2016 ("Colorful Image Colorization"): the fraction of pixels
-  whose predicted a*b* lies within distance ``t`` of the truth, averaged over
-  ``t = 0, 1, ..., 150`` (the area under that curve, normalised to [0, 1]). With
-  ``weights`` from :func:`rebalancing_weights` it is their class-rebalanced AuC.
-* :func:`colourfulness`: Hasler and Suesstrunk 2003, on 8-bit RGB; :func:`colourfulness_gap`.
-* :func:`psnr_uint8`: PSNR of 8-bit RGB images (peak 255), as ``skimage.metrics``.
-* :func:`topk_accuracy`: top-1 / top-5 scene classification; :func:`confused_pairs`.
-
-Per image with scikit-image (numpy uint8 ``(H, W, 3)``; called, not rewritten):
-:func:`image_psnr`, :func:`image_ssim`, :func:`image_ciede2000`.
-
-Images whose truth is gray (:func:`gray_truth`) have no colour to judge: the evaluation
-skips them for colour metrics and counts them.
+Batched in torch (any device), written here and tested against hand-computed cases: the AuC of
+Zhang et al. 2016 (:func:`ab_auc`, class-rebalanced with :func:`rebalancing_weights`), Hasler and
+Suesstrunk's colourfulness, PSNR of 8-bit RGB, top-k scene accuracy. Per image with scikit-image
+(numpy uint8 ``(H, W, 3)``; called, not rewritten): :func:`image_psnr`, :func:`image_ssim`,
+:func:`image_ciede2000`. Images whose truth is gray (:func:`gray_truth`) have no colour to judge:
+the evaluation skips them for colour metrics and counts them.
 """
 
 from __future__ import annotations
@@ -27,7 +18,6 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from .data import LOW_COLOUR_STD, colour_std
-from .imageio import to_uint8  # noqa: F401 - scores are taken of 8-bit images, as saved
 
 AUC_MAX_T = 150
 

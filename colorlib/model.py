@@ -16,7 +16,6 @@ normalised a*b* in ``[0, 1]`` at half the input resolution (see :mod:`colorlib.l
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -70,7 +69,7 @@ class ModelConfig:
 
     def channels(self, n: int) -> int:
         """Table 1's channel count ``n`` scaled by ``width``."""
-        return max(2, int(round(n * self.width)))
+        return max(2, round(n * self.width))
 
     @property
     def out_channels(self) -> int:
@@ -89,15 +88,17 @@ class ModelConfig:
     @classmethod
     def preset(cls, name: str, **overrides) -> ModelConfig:
         """``paper`` (Table 1, Places205 at 224), ``miniplaces`` (100 classes at 128) or ``tiny``."""
-        presets = {
-            "paper": dict(num_classes=205, global_size=224, width=1.0),
-            "miniplaces": dict(num_classes=100, global_size=128, width=0.5, dropout=0.3),
-            "tiny": dict(num_classes=100, global_size=64, width=0.125),
-        }
-        if name not in presets:
-            raise ValueError(f"unknown config {name!r}; choose one of {sorted(presets)}")
-        return cls(**{**presets[name], **overrides})
+        if name not in PRESETS:
+            raise ValueError(f"unknown config {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
 
+
+#: The named configurations of :meth:`ModelConfig.preset` (``colorlib train --config``).
+PRESETS = {
+    "paper": dict(num_classes=205, global_size=224, width=1.0),
+    "miniplaces": dict(num_classes=100, global_size=128, width=0.5, dropout=0.3),
+    "tiny": dict(num_classes=100, global_size=64, width=0.125),
+}
 
 # oneDNN's convolution with the ReLU applied inside it (what Inductor emits on CPU): one pass
 # over the output instead of two. Used only by batch-norm-folded copies, on CPU, in inference.
@@ -390,9 +391,7 @@ def mix_global(g_a: torch.Tensor, g_b: torch.Tensor, t: float) -> torch.Tensor:
 
 def weight_count(model: nn.Module) -> int:
     """Number of convolution and fully-connected weights (no biases, no batch norm): Table 1."""
-    return sum(
-        m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
-    )
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 def fold_batchnorm(model: Colorizer) -> Colorizer:
@@ -430,28 +429,12 @@ def fold_batchnorm(model: Colorizer) -> Colorizer:
 
 def describe_layers(cfg: ModelConfig | None = None) -> list[dict]:
     """Table 1 generated from the code: one row per conv/FC layer with kernel, stride, outputs."""
-    model = Colorizer(cfg)
     rows = []
-    for name, m in model.named_modules():
+    for name, m in Colorizer(cfg).named_modules():
         if isinstance(m, nn.Conv2d):
-            rows.append(
-                dict(
-                    layer=name,
-                    type="conv",
-                    kernel=f"{m.kernel_size[0]}x{m.kernel_size[1]}",
-                    stride=m.stride[0],
-                    outputs=m.out_channels,
-                    weights=m.weight.numel(),
-                )
-            )
+            rows.append(dict(layer=name, type="conv", kernel="x".join(map(str, m.kernel_size)),
+                             stride=m.stride[0], outputs=m.out_channels, weights=m.weight.numel()))
         elif isinstance(m, nn.Linear):
-            rows.append(
-                dict(layer=name, type="FC", kernel="-", stride="-", outputs=m.out_features,
-                     weights=m.weight.numel())
-            )
+            rows.append(dict(layer=name, type="FC", kernel="-", stride="-", outputs=m.out_features,
+                             weights=m.weight.numel()))
     return rows
-
-
-def output_size(H: int, W: int) -> tuple[int, int]:
-    """Spatial size of the network's a*b* output for an H x W input."""
-    return math.ceil(H / 2), math.ceil(W / 2)

@@ -73,10 +73,8 @@ def distributed(procs: Processes) -> Iterator[None]:
         if procs.device.type == "cuda":  # this process's GPU first, so NCCL binds to it
             torch.cuda.set_device(procs.device)
         if not dist.is_initialized():
-            if procs.device.type == "cuda":
-                dist.init_process_group("nccl", device_id=procs.device)
-            else:
-                dist.init_process_group("gloo")
+            cuda = procs.device.type == "cuda"
+            dist.init_process_group("nccl" if cuda else "gloo", device_id=procs.device if cuda else None)
             owns_group = True
     configure_backends(procs.device)
     yield
@@ -87,18 +85,13 @@ def distributed(procs: Processes) -> Iterator[None]:
 
 
 def configure_backends(device: torch.device) -> None:
-    """Speed flags for training on ``device`` (they change no result beyond rounding).
-
-    CPU: denormal floats flushed to zero, because ADADELTA's first updates are tiny and as
-    denormals run many times slower. CUDA: cuDNN picks its fastest algorithms, and float32
-    matrix products may use TF32.
-    """
+    """Speed flags for training on ``device``, which change no result beyond rounding: on the CPU
+    denormal floats flushed to zero (ADADELTA's first updates are tiny, and as denormals many times
+    slower); on CUDA cuDNN's fastest algorithms, and TF32 for float32 matrix products."""
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
 
 # -- stopping on a signal -----------------------------------------------------------------------

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, make_dataclass
+from dataclasses import asdict, dataclass, field, make_dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +33,7 @@ from . import metrics as M
 from .checkpoint import load_checkpoint, save_checkpoint
 from .colorspace import DEFAULT_SPACE
 from .device import device_name, resolve_device
+from .infer import eval_mode
 from .model import Colorizer, ColorizerOutput, ModelConfig
 from .run import (
     LossLog,
@@ -142,12 +143,6 @@ class TrainConfig:
         """
         return self.alpha if self.variant != "baseline" and labelled else 0.0
 
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """A config from a run's ``meta["train"]``; keys this version does not know are ignored."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 class Loss(NamedTuple):
     """The terms of Eq. 6 (:func:`joint_loss`), 0-d tensors named as ``log.csv``'s columns."""
@@ -244,19 +239,17 @@ def autocast_for(device: torch.device, precision: str):
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
     """ADADELTA (section 3.4; lr 1.0 unless ``tc.lr``) or AdamW (lr 1e-3), with weight decay on
-    conv/FC weights only (never on biases or batch norm). Raises ``ValueError`` for another name."""
+    conv/FC weights only (never on biases or batch norm)."""
     decay = [p for n, p in model.named_parameters() if p.dim() > 1]
     no_decay = [p for n, p in model.named_parameters() if p.dim() <= 1]
     groups = [
         {"params": decay, "weight_decay": tc.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    if tc.optimizer == "adadelta":
-        return torch.optim.Adadelta(groups, lr=1.0 if tc.lr is None else tc.lr)
     if tc.optimizer == "adamw":
         fused = {"fused": True} if next(model.parameters()).is_cuda else {}
         return torch.optim.AdamW(groups, lr=1e-3 if tc.lr is None else tc.lr, **fused)
-    raise ValueError(f"optimizer must be adadelta or adamw, got {tc.optimizer!r}")
+    return torch.optim.Adadelta(groups, lr=1.0 if tc.lr is None else tc.lr)
 
 
 def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
@@ -266,18 +259,14 @@ def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
         return (step + 1) / tc.warmup_steps
     if tc.schedule == "constant":
         return 1.0
-    if tc.schedule == "cosine":
-        t = (step - tc.warmup_steps) / max(1, total - tc.warmup_steps)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-    raise ValueError(f"schedule must be constant or cosine, got {tc.schedule!r}")
+    t = (step - tc.warmup_steps) / max(1, total - tc.warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
 @torch.no_grad()
 def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: int = 256) -> dict:
     """Colour loss (in the model's colour space) and top-1/top-5 scene accuracy on grayscale
-    input (centre, no crop)."""
-    was_training = model.training
-    model.eval()
+    input (centre, no crop), in eval mode."""
     s = model.cfg.global_size
     total, colour, top1, top5, labelled = 0, 0.0, 0, 0, 0
     for i in range(0, len(images), batch_size):
@@ -285,7 +274,7 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
         if x.shape[-1] != s:
             x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
         L, ab = D.lab_batch(x, model.cfg.color_space)
-        with autocast:
+        with autocast, eval_mode(model):
             out = model(L)
         colour += joint_loss(out, ab, None, 0.0).colour_loss.item() * len(x)
         total += len(x)
@@ -296,7 +285,6 @@ def validate(model: Colorizer, images: D.DecodedImages, autocast, batch_size: in
             top1 += int(M.topk_accuracy(logits, y, 1).sum())
             top5 += int(M.topk_accuracy(logits, y, 5).sum())
             labelled += len(y)
-    model.train(was_training)
     return {
         "val_colour_loss": colour / max(1, total),
         "val_top1": top1 / labelled if labelled else float("nan"),

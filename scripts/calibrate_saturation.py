@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorlib import data as D  # noqa: E402
 from colorlib import metrics as M  # noqa: E402
 from colorlib.checkpoint import available_models, load_model, models_dir, save_model  # noqa: E402
+from colorlib.imageio import to_uint8  # noqa: E402
 from colorlib.infer import colorize_batch  # noqa: E402
 from colorlib.io import write_json  # noqa: E402
 
@@ -54,7 +55,7 @@ def curve(model, pixels: torch.Tensor, gains=GAINS) -> list[dict]:
     truth = pixels.float() / 255
     rows = []
     for g in gains:
-        pred = torch.cat([M.to_uint8(colorize_batch(model, truth[i : i + 200], g))
+        pred = torch.cat([to_uint8(colorize_batch(model, truth[i : i + 200], g))
                           for i in range(0, len(truth), 200)])
         rows.append(dict(gain=g, psnr=float(M.psnr_uint8(pred, pixels).mean()),
                          cf=float(M.colourfulness(pred.float()).mean()),

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorlib import data as D  # noqa: E402
 from colorlib import metrics as M  # noqa: E402
 from colorlib.checkpoint import load_model, models_dir  # noqa: E402
+from colorlib.imageio import to_uint8  # noqa: E402
 from colorlib.io import atomic_write, write_json  # noqa: E402
 from colorlib.lab import denormalize_ab, lab_to_rgb  # noqa: E402
 
@@ -66,7 +67,7 @@ def curve(head, feats, L, truth, gains) -> list[dict]:
     cf_truth = float(M.colourfulness(truth.float()).mean())
     rows = []
     for g in gains:
-        pred = M.to_uint8(lab_to_rgb(torch.cat([L * 100, ab * g], 1)))
+        pred = to_uint8(lab_to_rgb(torch.cat([L * 100, ab * g], 1)))
         rows.append(dict(gain=g, psnr=round(float(M.psnr_uint8(pred, truth).mean()), 3),
                          cf=round(float(M.colourfulness(pred.float()).mean()), 2), cf_truth=round(cf_truth, 2)))
     return rows

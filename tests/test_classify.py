@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from colorlib.checkpoint import load_model
+from colorlib.imageio import to_uint8
 from colorlib.infer import lightness
 from colorlib.lab import lab_to_rgb
-from colorlib.metrics import to_uint8
 
 
 @pytest.fixture(scope="module")

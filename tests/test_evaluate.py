@@ -199,6 +199,7 @@ def test_score_and_summarise_keep_their_keys(photos):
 
 def test_score_with_the_models_own_saturation_matches_colorize(photos):
     from colorlib import metrics as M
+    from colorlib.imageio import to_uint8
     from colorlib.infer import colorize_batch, default_saturation
 
     model = load_model("miniplaces-full")
@@ -206,7 +207,7 @@ def test_score_with_the_models_own_saturation_matches_colorize(photos):
     raw, own = score(model, x), score(model, x, saturation=None)
     saturation = default_saturation(model)
     assert saturation == 1.2  # as the model card states
-    shown = M.to_uint8(colorize_batch(model, x.float() / 255, saturation))
+    shown = to_uint8(colorize_batch(model, x.float() / 255, saturation))
     assert torch.allclose(own["cf_pred"], M.colourfulness(shown.float()), atol=1e-3)
     assert own["cf_pred"] > raw["cf_pred"]
     with pytest.raises(ValueError, match="saturation"):
