@@ -191,20 +191,14 @@ def run_benchmark(model: str = "paper", sizes=DEFAULT_SIZES, repeats: int = 10, 
             rows.append(row)
         if config is None:
             config = load_benchmark_model(model).cfg.to_dict()
-    return {
-        "model": model,
-        "config": config,
-        "device": device,
-        "machine": machine_info(device),
-        "repeats": repeats,
-        "budget_s": budget_s,
-        "timed": "colorlib.infer.predict_ab (network + a*b* upsampling) on the L* of "
-                 "skimage.data.astronaut resized; median of runs after one warm-up",
-        "memory": "peak above the memory held before the runs (the model loaded), MB; a fresh "
-                  "process per size and variant (CPU: resident set, VmHWM; CUDA: max_memory_allocated)",
-        "paper": {"machine": PAPER_MACHINE, "seconds": {str(k): v for k, v in PAPER_SECONDS.items()}},
-        "sizes": rows,
-    }
+    return {"model": model, "config": config, "device": device, "machine": machine_info(device),
+            "repeats": repeats, "budget_s": budget_s,
+            "timed": "colorlib.infer.predict_ab (network + a*b* upsampling) on the L* of "
+                     "skimage.data.astronaut resized; median of runs after one warm-up",
+            "memory": "peak above the memory held before the runs (the model loaded), MB; a fresh "
+                      "process per size and variant (CPU: resident set, VmHWM; CUDA: max_memory_allocated)",
+            "paper": {"machine": PAPER_MACHINE, "seconds": {str(k): v for k, v in PAPER_SECONDS.items()}},
+            "sizes": rows}
 
 
 def format_table(result: dict) -> str:
@@ -224,11 +218,9 @@ def format_table(result: dict) -> str:
          f"  {'CPU':>8} {'GPU':>8}"),
     ]
     for r in result["sizes"]:
-        lines.append(
-            f"{str(r['size']) + 'x' + str(r['size']):>11} {r['pixels']:>10,}  {r['folded_s']:>9.3f} "
-            f"{r['bn_s']:>9.3f}  {r['folded_peak_mb']:>9.0f} {r['bn_peak_mb']:>9.0f}  "
-            f"{num(r['paper_cpu_s'], '8.3f'):>8} {num(r['paper_gpu_s'], '8.3f'):>8}"
-        )
+        lines.append(f"{str(r['size']) + 'x' + str(r['size']):>11} {r['pixels']:>10,}  {r['folded_s']:>9.3f} "
+                     f"{r['bn_s']:>9.3f}  {r['folded_peak_mb']:>9.0f} {r['bn_peak_mb']:>9.0f}  "
+                     f"{num(r['paper_cpu_s'], '8.3f'):>8} {num(r['paper_gpu_s'], '8.3f'):>8}")
     lines.append(f"paper: {PAPER_MACHINE['cpu']} / {PAPER_MACHINE['gpu']}")
     load = m.get("load_avg_1_5_15_min")
     lines.append("ours: median of runs after a warm-up (every run and the minimum are in the JSON)"

@@ -107,28 +107,13 @@ def _uv_scale(x: Tensor) -> Tensor:
     return torch.tensor(UV_MAX, dtype=x.dtype, device=x.device)[:, None, None] * 2
 
 
-def _L(rgb: Tensor, L: Tensor | None = None) -> Tensor:
-    """L* in ``[0, 100]`` (:func:`colorlib.lab.rgb_to_L`), or ``L`` when the caller has it."""
-    return rgb_to_L(rgb) if L is None else L
-
-
 def _Y(rgb: Tensor, L: Tensor | None = None) -> Tensor:
     """Y in ``[0, 1]`` of sRGB (float in ``[0, 1]``, or uint8)."""
     return rgb_to_yuv(rgb.float() / 255 if rgb.dtype == torch.uint8 else rgb)[..., :1, :, :]
 
 
-def _uv_target(rgb: Tensor) -> Tensor:
-    uv = rgb_to_yuv(rgb)[..., 1:, :, :]
-    return uv / _uv_scale(uv) + 0.5
-
-
 def _join_uv(Y: Tensor, uv: Tensor, saturation: float) -> Tensor:
     return yuv_in_gamut(Y.float(), uv.float() * saturation)
-
-
-def _join_rgb(Y: Tensor, rgb: Tensor, saturation: float) -> Tensor:
-    """The photo's Y with the U and V of the predicted colour (section 4.8)."""
-    return _join_uv(Y, rgb_to_yuv(rgb)[..., 1:, :, :], saturation)
 
 
 class _Spaces(dict):
@@ -136,16 +121,17 @@ class _Spaces(dict):
         raise ValueError(f"colour space must be one of {tuple(self)}, got {name!r}")
 
 
-#: The colour spaces a network can predict, by name (another name: ``ValueError``). ``luminance``: L* in ``[0, 100]`` for
-#: ``lab``, Y in ``[0, 1]`` for the others. ``lab`` joins out of gamut colours at constant L* and
-#: hue (:func:`colorlib.lab.lab_to_rgb_in_gamut`), ``yuv`` and ``rgb`` at constant Y
-#: (:func:`yuv_in_gamut`). Targets: a*b* as ``(x + 128) / 255``, U and V as ``v / (2 max) + 0.5``,
-#: R, G, B as they are; ``denormalize`` is each one's inverse.
+#: The colour spaces a network can predict, by name (another name: ``ValueError``). The luminance
+#: is L* in ``[0, 100]`` for ``lab`` (the caller's own when it has it), Y in ``[0, 1]`` for the
+#: others; ``rgb`` joins the photo's Y with the U and V of the predicted colour.
 SPACES: dict[str, ColorSpace] = _Spaces((s.name, s) for s in (
-    ColorSpace("lab", "a*b* (L*a*b*)", 2, _L, lambda rgb: normalize_ab(rgb_to_lab(_check(rgb, "rgb"))[..., 1:, :, :]),
-               denormalize_ab, lambda L, ab, s: lab_to_rgb_in_gamut(join_lab(L, ab * s))),
-    ColorSpace("yuv", "U, V (YUV)", 2, _Y, _uv_target, lambda x: (x - 0.5) * _uv_scale(x), _join_uv),
-    ColorSpace("rgb", "R, G, B", 3, _Y, lambda rgb: _check(rgb, "rgb"), lambda x: x, _join_rgb),
+    ColorSpace("lab", "a*b* (L*a*b*)", 2, lambda rgb, L=None: rgb_to_L(rgb) if L is None else L,
+               lambda rgb: normalize_ab(rgb_to_lab(_check(rgb, "rgb"))[..., 1:, :, :]), denormalize_ab,
+               lambda L, ab, s: lab_to_rgb_in_gamut(join_lab(L, ab * s))),
+    ColorSpace("yuv", "U, V (YUV)", 2, _Y, lambda rgb: rgb_to_yuv(rgb)[..., 1:, :, :] / _uv_scale(rgb) + 0.5,
+               lambda x: (x - 0.5) * _uv_scale(x), _join_uv),
+    ColorSpace("rgb", "R, G, B", 3, _Y, lambda rgb: _check(rgb, "rgb"), lambda x: x,
+               lambda Y, rgb, s: _join_uv(Y, rgb_to_yuv(rgb)[..., 1:, :, :], s)),
 ))
 #: The paper's choice: every model's default, and the one space the ONNX graphs carry.
 DEFAULT_SPACE = "lab"

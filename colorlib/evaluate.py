@@ -40,8 +40,6 @@ METRICS = ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced", "cf_pred", "cf_
 PERCENT = ("auc", "auc_rebalanced", "top1", "top5")
 
 
-
-
 @torch.no_grad()
 def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None = None,
           batch_size: int = 250, saturation: float | None = 1.0) -> dict[str, torch.Tensor]:
@@ -61,8 +59,7 @@ def score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | 
 
 def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor | None,
            batch_size: int, saturation: float) -> dict[str, torch.Tensor]:
-    rows: dict[str, list[torch.Tensor]] = {k: [] for k in
-                                           ("psnr", "auc", "cf_pred", "cf_true", "top1", "top5")}
+    rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("psnr", "auc", "cf_pred", "cf_true", "top1", "top5")}
     for i in range(0, len(pixels), batch_size):
         truth = pixels[i : i + batch_size]
         lab = rgb_to_lab(truth.float() / 255.0)
@@ -75,15 +72,10 @@ def _score(model: Colorizer | None, pixels: torch.Tensor, labels: torch.Tensor |
         rows["auc"].append(M.ab_auc(ab_pred, ab_true))
         rows["cf_pred"].append(M.colourfulness(pred.float()))
         rows["cf_true"].append(M.colourfulness(truth.float()))
-        n = len(truth)
-        nan = torch.full((n,), math.nan, device=truth.device)
-        if logits is not None and labels is not None:
-            y = labels[i : i + batch_size].to(logits.device)
-            rows["top1"].append(M.topk_accuracy(logits.float(), y, 1))
-            rows["top5"].append(M.topk_accuracy(logits.float(), y, 5))
-        else:
-            rows["top1"].append(nan)
-            rows["top5"].append(nan)
+        for k in (1, 5):
+            y = None if logits is None or labels is None else labels[i : i + batch_size].to(logits.device)
+            rows[f"top{k}"].append(torch.full((len(truth),), math.nan, device=truth.device) if y is None
+                                   else M.topk_accuracy(logits.float(), y, k))
     return {k: torch.cat(v).cpu() for k, v in rows.items()}
 
 
@@ -97,12 +89,10 @@ def summarise(per_image: dict[str, torch.Tensor | np.ndarray]) -> dict[str, floa
     s: dict[str, float] = {}
     for k, v in per_image.items():
         v = torch.as_tensor(v, dtype=torch.float64)
-        s[k] = float(v[torch.isfinite(v)].mean()) if torch.isfinite(v).any() else math.nan
-    for k in PERCENT:
-        if k in s:
-            s[k] *= 100
-    s["cf_gap"] = M.colourfulness_gap(torch.as_tensor(per_image["cf_pred"], dtype=torch.float64),
-                                      torch.as_tensor(per_image["cf_true"], dtype=torch.float64))
+        mean = float(v[torch.isfinite(v)].mean()) if torch.isfinite(v).any() else math.nan
+        s[k] = mean * 100 if k in PERCENT else mean
+    cf = (torch.as_tensor(per_image[k], dtype=torch.float64) for k in ("cf_pred", "cf_true"))
+    s["cf_gap"] = M.colourfulness_gap(*cf)
     s["images"] = len(per_image["psnr"])
     return s
 
@@ -156,9 +146,7 @@ def read_file_list(path: Path, limit: int | None = None) -> tuple[ImageSet, list
         file = path.parent / name  # an absolute name stays as it is
         if not file.is_file():
             raise DataError(f"{path}:{i}: no such image file {file}")
-        blobs.append(file.read_bytes())
-        names.append(name)
-        label_names.append(label)
+        blobs, names, label_names = blobs + [file.read_bytes()], names + [name], label_names + [label]
         if limit is not None and len(blobs) >= limit:
             break
     if not blobs:
@@ -285,13 +273,12 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
     """
     device = torch.device(device)
     n = len(images)
-    out = {a.name: {k: np.full(n, np.nan) for k in METRICS} for a in answers}
-    for a in answers:
-        out[a.name]["predicted"] = np.full(n, -1, dtype=np.int64)
+    out = {a.name: {**{k: np.full(n, np.nan) for k in METRICS}, "predicted": np.full(n, -1, dtype=np.int64)}
+           for a in answers}
     labels = {a.name: images.labels_for(a.classes).to(device) for a in answers}
     cell_w = M.rebalancing_weights(images.cell_counts).float().to(device)
     bar = tqdm(total=n * len(answers), desc="evaluating", unit="image", disable=not progress)
-    pending = None
+    pending = []  # the colour figures in flight: one answer's at a time
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, ThreadPoolExecutor(1) as scorer:
         for i in range(0, n, batch_size):
             j = min(i + batch_size, n)
@@ -300,19 +287,14 @@ def score_set(answers: list[Candidate], images: EvalSet, batch_size: int = 100,
                 pred, logits = _answer_rgb(a.net, images.pixels[i:j], L, a.saturation)
                 if logits is not None:
                     _class_figures(out[a.name], logits, labels[a.name][i:j], slice(i, j))
-                if pending is not None:  # one answer in flight at a time
-                    pending[0].result()
-                    bar.update(pending[1])
-                    pending = None
-                if truth is None:
-                    bar.update(j - i)
-                    continue
-                pred = to_uint8(pred[ci])
-                pending = (scorer.submit(_colour_figures, out[a.name], pred, truth, pool), j - i)
+                for f in pending:
+                    f.result()
+                pending = [] if truth is None else [scorer.submit(_colour_figures, out[a.name],
+                                                                  to_uint8(pred[ci]), truth, pool)]
+                bar.update(j - i)
                 bar.set_postfix_str(a.name)
-        if pending is not None:
-            pending[0].result()
-            bar.update(pending[1])
+        for f in pending:
+            f.result()
     bar.close()
     return out
 

@@ -84,34 +84,21 @@ def build_report(images: EvalSet, answers: list[Candidate], scores: dict[str, di
     models, confusion, listed = {}, {}, set()
     for a in answers:
         s = scores[a.name]
-        summary = summarise({k: s[k] for k in METRICS})
-        summary["images"] = int((~gray).sum())
-        summary["skipped_gray"] = int(gray.sum())
-        summary["classified"] = int((~np.isnan(s["top1"])).sum())
-        summary["saturation"] = a.saturation
-        models[a.name] = summary
+        models[a.name] = {**summarise({k: s[k] for k in METRICS}), "images": int((~gray).sum()),
+                          "skipped_gray": int(gray.sum()), "classified": int((~np.isnan(s["top1"])).sum()),
+                          "saturation": a.saturation}
         base = split_saturation(a.name)[0]
         if a.classes and base not in listed:  # NAME, NAME@raw, NAME@S classify alike: listed once
             listed.add(base)
             labels = images.labels_for(a.classes).numpy()
             confusion[a.name] = M.confused_pairs(labels, s["predicted"], a.classes)
     data = portable_path(images.source)
-    report = {
-        "data": data,
-        "size": size,
-        "images": len(images),
-        "colour_images": int((~gray).sum()),
-        "skipped_gray": int(gray.sum()),
-        "unreadable": images.unreadable,
-        "labelled": int(sum(n is not None for n in images.label_names)),
-        "wall_s": round(wall_s, 1),
-        "cpu_s": None if cpu_s is None else round(cpu_s, 1),  # this process, all threads
-        "machine": machine_info(device),
-        "command": command.replace(str(images.source), data),
-        "metrics": METRIC_NOTES,
-        "models": models,
-        "confusion": confusion,
-    }
+    report = {"data": data, "size": size, "images": len(images), "colour_images": int((~gray).sum()),
+              "skipped_gray": int(gray.sum()), "unreadable": images.unreadable,
+              "labelled": int(sum(n is not None for n in images.label_names)), "wall_s": round(wall_s, 1),
+              "cpu_s": None if cpu_s is None else round(cpu_s, 1),  # this process, all threads
+              "machine": machine_info(device), "command": command.replace(str(images.source), data),
+              "metrics": METRIC_NOTES, "models": models, "confusion": confusion}
     if per_image:
         report["rows"] = [
             {"file": images.names[i], "label": images.label_names[i], "gray": bool(gray[i]),

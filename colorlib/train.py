@@ -1,14 +1,10 @@
 """Training (paper sections 3.3-3.4): the joint loss of Eq. 6, ADADELTA, batch norm.
 
-The loop is kept visible, as in nanoGPT: :func:`train` gets a batch, steps, logs, evaluates and
-checkpoints, in one screen. Per step, on the training device: the step's batch (cropped, flipped,
-in L*a*b*: :class:`colorlib.data.BatchSource`), forward, Eq. 6, backward, update.
-Nothing per pixel runs in Python and nothing waits for the GPU except every ``log_every`` steps.
-What a run needs around the loop (processes and DDP, the run folder and its CSV logs, stopping
-on a signal, the finite-loss guard) is in :mod:`colorlib.run`.
-
-``train(TrainConfig(...), out_dir)`` is the library entry point; ``colorlib train`` the CLI.
-Under ``torchrun --nproc_per_node N`` the same code trains with DistributedDataParallel.
+The loop is kept visible, as in nanoGPT: :func:`train` gets a batch (cropped, flipped, in
+L*a*b*, on the training device: :class:`colorlib.data.BatchSource`), steps (forward, Eq. 6,
+backward, update), logs, evaluates and checkpoints, in one screen; nothing waits for the GPU but
+every ``log_every`` steps. What a run needs around the loop (DDP under ``torchrun``, the run
+folder and its logs, signals, the finite-loss guard) is in :mod:`colorlib.run`.
 """
 
 from __future__ import annotations
@@ -48,18 +44,15 @@ from .run import (
     truncate_log,
 )
 
+#: The values of TrainConfig's named options (``colorlib train``'s choices), the default first.
+CHOICES = {"optimizer": ("adadelta", "adamw"), "schedule": ("constant", "cosine"), "precision": ("auto", "bf16", "fp32")}
+
 
 @dataclass
 class TrainConfig:
-    """One training run (paper sections 3.3-3.4): the model preset, the loss of Eq. 6, the
-    optimiser and schedule, the data and how often to log, validate and checkpoint.
-
-    ``config`` picks the model preset (:meth:`colorlib.model.ModelConfig.preset`); ``width`` and
-    ``dropout`` override it. Each field's comment gives its meaning and default; ``steps`` or
-    ``epochs`` sets the length. Every value is checked when the config is made: a bad device,
-    preset, optimiser, schedule or precision, or a count below 1 or a number that is not finite,
-    raises ``ValueError`` (one line) before any folder or data is touched.
-    """
+    """One training run (paper sections 3.3-3.4), each field's meaning and default in its comment.
+    Every value is checked when the config is made: ``ValueError`` (one line) before any folder or
+    data is touched."""
 
     config: str = "miniplaces"  # model preset: paper | miniplaces | tiny
     variant: str = "full"  # full | baseline (no global features, so no class term: see loss_alpha)
@@ -115,8 +108,7 @@ class TrainConfig:
             raise ValueError(f"lr must be above 0, got {self.lr}")
         if not 0 < self.min_scale <= 1:
             raise ValueError(f"min-scale must be in (0, 1] (the crop's share of the image's area), got {self.min_scale}")
-        for name, allowed in (("optimizer", ("adadelta", "adamw")), ("schedule", ("constant", "cosine")),
-                              ("precision", ("auto", "bf16", "fp32"))):
+        for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be {' or '.join(allowed)}, got {getattr(self, name)!r}")
         self.model_config()  # the preset, variant, width and dropout
@@ -357,12 +349,8 @@ def train(tc: TrainConfig, out: str | os.PathLike, resume: bool = False, callbac
 
 
 class _Training:
-    """A run between its set-up and its end: the model, optimiser and LR schedule, the batches,
-    the logs and what :func:`train` returns.
-
-    Its methods are the loop's steps that write files or talk to the user (log, validate, save,
-    interrupt), so :func:`train` shows the loop itself.
-    """
+    """A run between its set-up and its end (model, optimiser, schedule, batches, logs, result);
+    its methods are the loop's steps that write files or talk, so :func:`train` shows the loop."""
 
     def __init__(self, tc: TrainConfig, out: Path, procs: Processes, state: dict | None,
                  data: TrainingData | None, callbacks: Sequence[Callback], progress: bool):

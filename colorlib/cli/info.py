@@ -33,23 +33,16 @@ def model_info(spec: str) -> dict:
         training = meta.get("training") or run_summary(path.parent, meta)
     except CheckpointError as e:
         raise UserError(str(e)) from None
-    info = {
-        "model": spec,
-        "file": str(path),
-        "config": meta.get("model"),
-        "weights": weight_count(model),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "training": training,
-        "results": meta.get("results"),
-    }
+    info = {"model": spec, "file": str(path), "config": meta.get("model"), "weights": weight_count(model),
+            "parameters": sum(p.numel() for p in model.parameters()), "training": training,
+            "results": meta.get("results")}
     for name in ("results.json", "results-colorspace.json"):  # the colour-space comparison's own run
         results = models_dir() / name
         if results.exists() and path.parent == models_dir():
             info["results"] = info["results"] or json.loads(results.read_text()).get("models", {}).get(model_name(path))
     card = models_dir() / f"{model_name(path)}.md"
-    extra = {"saturation": meta.get("saturation", 1.0), "device": meta.get("device"),
-             "card": str(card) if card.exists() else None}
-    return {**info, **extra}
+    return {**info, "saturation": meta.get("saturation", 1.0), "device": meta.get("device"),
+            "card": str(card) if card.exists() else None}
 
 
 def cmd_info(a: argparse.Namespace) -> None:

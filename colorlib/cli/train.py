@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from ..checkpoint import CheckpointError, finish_run
@@ -16,16 +17,13 @@ from ..colorspace import DEFAULT_SPACE, SPACES
 from ..data import DataError
 from ..device import DEVICE_HELP
 from ..io import WriteError
-from ..train import RunResult, TrainConfig, train
+from ..model import PRESETS, VARIANTS
+from ..train import CHOICES, RunResult, TrainConfig, train
 from .common import UserError, device_option
 
 #: ``--smoke``: a tiny CPU run on real photos that checks everything works (options given with it win).
 SMOKE = dict(config="tiny", steps=80, batch_size=32, train_limit=2000, val_limit=200, log_every=5,
              checkpoint_every=40, optimizer="adamw", lr=3e-3)
-#: Options passed to :class:`colorlib.train.TrainConfig` under the same name when given.
-CONFIG_OPTIONS = ("config", "variant", "width", "dropout", "color_space", "alpha", "optimizer", "lr",
-                  "weight_decay", "schedule", "warmup_steps", "batch_size", "steps", "epochs", "min_scale", "seed", "data",
-                  "shards", "val_limit", "checkpoint_every", "log_every", "precision", "device", "workers")
 
 #: The files of a run folder the summary names, in this order, each only when it is there (no
 #: val.csv without validation photos; no model.safetensors after Ctrl-C).
@@ -49,14 +47,12 @@ def _config_kwargs(a: argparse.Namespace) -> dict:
     them; one epoch when neither ``--steps`` nor ``--epochs`` is given)."""
     if a.steps is not None and a.epochs is not None:
         raise UserError("give --steps or --epochs, not both")
-    kw = dict(SMOKE) if a.smoke else {}
-    kw.update({name: getattr(a, name) for name in CONFIG_OPTIONS if getattr(a, name) is not None})
+    kw = dict(SMOKE) if a.smoke else {}  # then each option given, under TrainConfig's name for it
+    kw.update({f.name: getattr(a, f.name) for f in fields(TrainConfig) if getattr(a, f.name, None) is not None})
     if a.epochs is not None:
         kw.pop("steps", None)  # --smoke --epochs 2: the user's length, not the smoke run's
     if a.limit is not None:
         kw["train_limit"] = a.limit
-    if a.compile:
-        kw["compile"] = True
     if kw.get("steps") is None and kw.get("epochs") is None:
         kw["epochs"] = 1.0
     return kw
@@ -114,9 +110,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--data", help="data root (default: $COLORLIB_DATA, else ../shared/data)")
     t.add_argument("--out", required=True, help="run folder (new, or existing with --resume)")
-    t.add_argument("--config", choices=["paper", "miniplaces", "tiny"],
+    t.add_argument("--config", choices=list(PRESETS),
                    help="model preset (default miniplaces; --smoke: tiny)")
-    t.add_argument("--variant", choices=["full", "baseline"],
+    t.add_argument("--variant", choices=VARIANTS,
                    help="full (default) or the paper's baseline: no global features, no classifier")
     t.add_argument("--color-space", choices=list(SPACES),
                    help="what the network predicts (paper section 4.8's comparison): "
@@ -124,10 +120,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--alpha", type=float, help="classification loss weight (default 1/300; baseline: 0)")
     t.add_argument("--width", type=float, help="channel multiplier (1.0 = paper)")
     t.add_argument("--dropout", type=float, help="dropout before the global FC layers")
-    t.add_argument("--optimizer", choices=["adadelta", "adamw"], help="default adadelta, as the paper")
+    t.add_argument("--optimizer", choices=CHOICES["optimizer"], help="default adadelta, as the paper")
     t.add_argument("--lr", type=float, help="learning rate (default 1.0 for ADADELTA, 1e-3 for AdamW)")
     t.add_argument("--weight-decay", type=float, help="decoupled weight decay on conv/FC weights (default 0)")
-    t.add_argument("--schedule", choices=["constant", "cosine"],
+    t.add_argument("--schedule", choices=CHOICES["schedule"],
                    help="learning-rate schedule (default constant; cosine: warm-up, then down to 0)")
     t.add_argument("--warmup-steps", type=int, help="linear warm-up steps of --schedule cosine (default 0)")
     g = t.add_mutually_exclusive_group()
@@ -144,7 +140,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="steps between checkpoints (default 500, and at the end)")
     t.add_argument("--log-every", type=int,
                    help="steps between progress-bar updates (default 10; every step is logged)")
-    t.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+    t.add_argument("--precision", choices=CHOICES["precision"],
                    help="default auto: bf16 autocast on CUDA, fp32 on CPU")
     t.add_argument("--device", type=device_option, help=f"{DEVICE_HELP} (default auto)")
     t.add_argument("--workers", type=int, help="decode workers")
